@@ -1,0 +1,129 @@
+//! The offline commands behind `pivotforge run` and `pivotforge check`: the same engine the server
+//! uses, with output for a terminal. Exit codes: 0 fine, 1 the flow or files have a problem.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::engine::Engine;
+use crate::outcome::Outcome;
+use crate::request::{form, PivotRequest};
+
+/// Inputs of `pivotforge run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunArgs {
+    /// The flow to run.
+    pub flow: String,
+    /// `K=V` request parameters (Kazoo names).
+    pub params: Vec<(String, String)>,
+    /// `NAME=DIGITS` collections.
+    pub digits: Vec<(String, String)>,
+    /// A raw Kazoo query string, e.g. pasted from a log.
+    pub query: Option<String>,
+    /// The instant to evaluate at; now when absent.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Splits `K=V` at the first `=`.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}
+
+/// Runs one flow once and prints the reply tree (stdout) and any problem (stderr).
+pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let req = match build_request(args) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "pivotforge run: {e}");
+            return 2;
+        }
+    };
+    let now = args.at.unwrap_or_else(Utc::now);
+    let Some(answer) = engine.answer(&args.flow, &req, now) else {
+        let registry = engine.registry();
+        let names: Vec<&str> = registry.entries().map(|e| e.name.as_str()).collect();
+        let _ = writeln!(
+            err,
+            "pivotforge run: no flow named `{}`; loaded flows: {}",
+            args.flow,
+            names.join(", ")
+        );
+        return 1;
+    };
+    if let Some(rule) = &answer.rule {
+        let _ = writeln!(err, "matched rule: {rule}");
+    }
+    let print = |out: &mut dyn Write, tree: &Value| {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(tree).unwrap_or_default());
+    };
+    match &answer.outcome {
+        Outcome::Tree(tree) => {
+            print(out, tree);
+            0
+        }
+        Outcome::Rejected { code, message, tree } => {
+            let _ = writeln!(err, "rejection: {code} {message}");
+            print(out, tree);
+            0
+        }
+        Outcome::Fallback { failure, tree } => {
+            let _ = writeln!(err, "{}: {}", failure.kind.as_str(), failure.detail);
+            let _ = writeln!(err, "the flow's fallback tree is sent instead:");
+            print(out, tree);
+            1
+        }
+        Outcome::Failed(failure) => {
+            let _ = writeln!(err, "{}: {}", failure.kind.as_str(), failure.detail);
+            let _ = writeln!(err, "no fallback: the server answers 500 and the PBX runs the pivot node's `_` branch");
+            1
+        }
+    }
+}
+
+fn build_request(args: &RunArgs) -> Result<PivotRequest, String> {
+    let mut params: Map<String, Value> = match &args.query {
+        Some(q) => form::parse(q.as_bytes()).map_err(|e| format!("--query: {e}"))?,
+        None => Map::new(),
+    };
+    for (k, v) in &args.params {
+        params.insert(k.clone(), Value::String(v.clone()));
+    }
+    if !args.digits.is_empty() {
+        let digits = params
+            .entry("Digits")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !digits.is_object() {
+            *digits = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = digits {
+            for (name, value) in &args.digits {
+                map.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    PivotRequest::from_params(params).map_err(|e| e.to_string())
+}
+
+/// Loads and validates every flow under `dir`; prints each problem as `file:line: message`.
+pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let engine = match Engine::load(dir, public_url) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return 1;
+        }
+    };
+    let registry = engine.registry();
+    let errors = registry.errors();
+    for e in &errors {
+        let _ = writeln!(err, "{e}");
+    }
+    let ok = registry.entries().filter(|e| e.state.is_ok()).count();
+    let _ = writeln!(out, "{ok} flows OK, {} problems in {}", errors.len(), dir.display());
+    i32::from(!errors.is_empty())
+}

@@ -1,0 +1,178 @@
+//! Configuration: built-in defaults that run with no file at all, then a TOML file
+//! (`--config`), then `PIVOTFORGE_*` environment variables and flags, each overriding the last.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default listen address: loopback only, so a fresh install is not open to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default largest request body (64 KiB): a pivot request is a few hundred bytes.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The resolved configuration of a running service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Folder of flow files.
+    pub flows_dir: PathBuf,
+    /// Folder for the store and recordings.
+    pub data_dir: PathBuf,
+    /// Base URL at which the PBX reaches this service (no trailing `/`).
+    pub public_url: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+/// The settings a config file may hold; every one optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Folder of flow files, relative to the config file.
+    pub flows: Option<PathBuf>,
+    /// Data folder, relative to the config file.
+    pub data_dir: Option<PathBuf>,
+    /// Base URL of this service as the PBX sees it.
+    pub public_url: Option<String>,
+    /// Largest request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// `text` or `json`.
+    pub log_format: Option<LogFormat>,
+    /// HTTP worker threads.
+    pub workers: Option<usize>,
+}
+
+/// Values given on the command line or in the environment; they beat the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `PIVOTFORGE_LISTEN`.
+    pub listen: Option<String>,
+    /// `--flows` / `PIVOTFORGE_FLOWS`.
+    pub flows: Option<PathBuf>,
+    /// `--data-dir` / `PIVOTFORGE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--public-url` / `PIVOTFORGE_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// `--log-format` / `PIVOTFORGE_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+}
+
+/// A configuration that can't be used, with what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Merges defaults, the optional config file and the overrides.
+    pub fn resolve(file: Option<&Path>, over: Overrides) -> Result<Config, ConfigError> {
+        let (fc, base) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("{}: can't read the config file: {e}", path.display())))?;
+                let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start].matches('\n').count() + 1)
+                        .map(|l| format!(":{l}"))
+                        .unwrap_or_default();
+                    ConfigError(format!("{}{line}: {}", path.display(), e.message().trim()))
+                })?;
+                (fc, path.parent().map(Path::to_path_buf).unwrap_or_default())
+            }
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let listen_text = over.listen.or(fc.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError(format!("listen address `{listen_text}` is not IP:PORT, e.g. 127.0.0.1:8080"))
+        })?;
+        let public_url = over
+            .public_url
+            .or(fc.public_url)
+            .unwrap_or_else(|| default_public_url(listen));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "public URL `{public_url}` must start with http:// or https:// (the PBX calls it)"
+            )));
+        }
+        let max_body_bytes = fc.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+        if max_body_bytes == 0 {
+            return Err(ConfigError("max_body_bytes must be at least 1".into()));
+        }
+        Ok(Config {
+            listen,
+            flows_dir: over.flows.unwrap_or_else(|| base.join(fc.flows.unwrap_or_else(|| "callflows".into()))),
+            data_dir: over.data_dir.unwrap_or_else(|| base.join(fc.data_dir.unwrap_or_else(|| "data".into()))),
+            public_url,
+            max_body_bytes,
+            log_format: over.log_format.or(fc.log_format).unwrap_or_default(),
+            workers: fc.workers.filter(|&w| w > 0),
+        })
+    }
+}
+
+/// `http://<listen>`, with an unspecified address replaced by loopback so the URL is usable.
+fn default_public_url(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        listen.ip().to_string()
+    };
+    match listen {
+        SocketAddr::V6(_) if !listen.ip().is_unspecified() => format!("http://[{host}]:{}", listen.port()),
+        _ => format!("http://{host}:{}", listen.port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::resolve(None, Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.flows_dir, PathBuf::from("callflows"));
+    }
+
+    #[test]
+    fn overrides_win_and_urls_are_checked() {
+        let over = Overrides {
+            listen: Some("0.0.0.0:9000".into()),
+            public_url: Some("https://pbx.example.com/pf/".into()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(None, over).unwrap();
+        assert_eq!(c.public_url, "https://pbx.example.com/pf");
+        let bad = Overrides {
+            public_url: Some("ftp://x".into()),
+            ..Overrides::default()
+        };
+        assert!(Config::resolve(None, bad).is_err());
+        let bad_listen = Overrides {
+            listen: Some("localhost".into()),
+            ..Overrides::default()
+        };
+        assert!(Config::resolve(None, bad_listen).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! Flows: what a `/pivot/{name}` URL runs. The registry loads every flow file under the flows
+//! folder; rule flows are evaluated here, in microseconds, on the HTTP worker.
+
+pub mod conditions;
+pub mod registry;
+pub mod rules;
+pub mod template;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use registry::{FlowEntry, Registry};
+pub use rules::{LoadContext, RuleFlow};
+
+/// A flow that can answer a call step.
+#[derive(Debug)]
+pub enum Flow {
+    /// A rule file (`NAME.toml` / `NAME.json`).
+    Rules(RuleFlow),
+}
+
+impl Flow {
+    /// The tree to send when the reply fails, if the flow has one.
+    pub fn fallback(&self) -> Option<&serde_json::Value> {
+        match self {
+            Flow::Rules(r) => r.fallback.as_ref(),
+        }
+    }
+}
+
+/// A flow file that could not be loaded: which file, which line when known, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoadError {
+    /// The flow file.
+    pub file: PathBuf,
+    /// 1-based line, when the error can be placed.
+    pub line: Option<usize>,
+    /// What is wrong and, where possible, what to write instead.
+    pub message: String,
+}
+
+impl LoadError {
+    /// Builds an error for `file`.
+    pub fn new(file: &Path, line: Option<usize>, message: String) -> LoadError {
+        LoadError {
+            file: file.to_owned(),
+            line,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// True for names a URL may ask for: `/`-separated segments of letters, digits, `_` and `-`.
+pub fn valid_flow_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_flow_name;
+
+    #[test]
+    fn flow_names() {
+        for ok in ["main", "sales/main_tod", "a-b/c_d/e1"] {
+            assert!(valid_flow_name(ok), "{ok}");
+        }
+        for bad in ["", "../x", "a//b", "/a", "a/", "a.b", "a b", "a%2F"] {
+            assert!(!valid_flow_name(bad), "{bad}");
+        }
+    }
+}

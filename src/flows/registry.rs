@@ -1,0 +1,153 @@
+//! The flow registry: every flow under the flows folder, by the name its URL uses. A file that
+//! fails to load is kept as a broken entry with its error, so the others serve normally and
+//! `pivotforge check` can list every problem at once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::rules::{self, LoadContext};
+use super::{valid_flow_name, Flow, LoadError};
+
+/// One flow name and what loading its file gave.
+#[derive(Debug)]
+pub struct FlowEntry {
+    /// The name in `/pivot/{name}`.
+    pub name: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The flow, or why it could not be loaded.
+    pub state: Result<Flow, LoadError>,
+}
+
+/// All flows of one flows folder.
+#[derive(Debug, Default)]
+pub struct Registry {
+    flows: BTreeMap<String, Arc<FlowEntry>>,
+    /// Files that are not flows but look like they were meant to be (bad names).
+    skipped: Vec<LoadError>,
+}
+
+impl Registry {
+    /// Loads every flow file below `dir`. Fails only when `dir` itself cannot be read.
+    pub fn load(dir: &Path, ctx: &LoadContext<'_>) -> Result<Registry, LoadError> {
+        let mut files = Vec::new();
+        collect(dir, dir, &mut files).map_err(|e| {
+            LoadError::new(
+                dir,
+                None,
+                format!("can't read the flows folder: {e}; pass another with --flows DIR"),
+            )
+        })?;
+        files.sort();
+        let mut registry = Registry::default();
+        for file in files {
+            registry.add(dir, file, ctx);
+        }
+        registry.check_pivot_targets();
+        Ok(registry)
+    }
+
+    fn add(&mut self, dir: &Path, file: PathBuf, ctx: &LoadContext<'_>) {
+        let Some(name) = flow_name(dir, &file) else {
+            self.skipped.push(LoadError::new(
+                &file,
+                None,
+                "not served: a flow file name may hold only letters, digits, _ and - (sub-folders become /)".into(),
+            ));
+            return;
+        };
+        let state = match self.flows.get(&name) {
+            Some(other) => Err(LoadError::new(
+                &file,
+                None,
+                format!("flow `{name}` is also defined by {}: keep one of the two files", other.file.display()),
+            )),
+            None => load_file(&file, ctx),
+        };
+        if state.is_err() && self.flows.contains_key(&name) {
+            self.skipped.extend(state.err());
+            return;
+        }
+        self.flows.insert(name.clone(), Arc::new(FlowEntry { name, file, state }));
+    }
+
+    /// A pivot to a flow that does not exist would fail on a live call: refuse the flow now.
+    fn check_pivot_targets(&mut self) {
+        let names: Vec<String> = self.flows.keys().cloned().collect();
+        for entry in self.flows.values_mut() {
+            let Ok(Flow::Rules(rule_flow)) = &entry.state else {
+                continue;
+            };
+            let missing: Vec<&String> = rule_flow.pivots_to.iter().filter(|t| !names.contains(t)).collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let message = format!(
+                "pivots to {} which {} not exist in the flows folder",
+                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                if missing.len() == 1 { "does" } else { "do" }
+            );
+            let file = entry.file.clone();
+            if let Some(e) = Arc::get_mut(entry) {
+                e.state = Err(LoadError::new(&file, None, message));
+            }
+        }
+    }
+
+    /// The entry for a flow name.
+    pub fn get(&self, name: &str) -> Option<&Arc<FlowEntry>> {
+        self.flows.get(name)
+    }
+
+    /// Every entry, by name.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<FlowEntry>> {
+        self.flows.values()
+    }
+
+    /// Every problem found while loading: broken flows and skipped files.
+    pub fn errors(&self) -> Vec<&LoadError> {
+        let broken = self.flows.values().filter_map(|e| e.state.as_ref().err());
+        broken.chain(self.skipped.iter()).collect()
+    }
+}
+
+fn load_file(file: &Path, ctx: &LoadContext<'_>) -> Result<Flow, LoadError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| LoadError::new(file, None, format!("can't read the file: {e}")))?;
+    rules::load(file, &text, ctx).map(Flow::Rules)
+}
+
+/// True for files that define a rule flow.
+fn is_flow_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.')
+        && (name.ends_with(".json") || (name.ends_with(".toml") && !name.ends_with(".settings.toml")))
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        let kind = entry.file_type()?;
+        if kind.is_dir() && !hidden {
+            // `lists/` at the top holds userspace CSV lists, never flows.
+            if dir == root && entry.file_name() == "lists" {
+                continue;
+            }
+            collect(root, &path, out)?;
+        } else if kind.is_file() && is_flow_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `dir/sales/main.toml` → `sales/main`; `None` when the name can't be a URL path.
+fn flow_name(dir: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(dir).ok()?.with_extension("");
+    let parts: Vec<&str> = rel.iter().map(|p| p.to_str()).collect::<Option<_>>()?;
+    let name = parts.join("/");
+    valid_flow_name(&name).then_some(name)
+}

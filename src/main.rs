@@ -1,0 +1,180 @@
+//! The `pivotforge` command: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use pivotforge::cli::{self, RunArgs};
+use pivotforge::clock::SystemClock;
+use pivotforge::config::{Config, LogFormat, Overrides};
+use pivotforge::engine::Engine;
+
+#[derive(Parser)]
+#[command(name = "pivotforge", version, about = "Kazoo pivot service: rule and script flows answered with validated callflow trees")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Config file (TOML); flags and environment beat it.
+    #[arg(long, env = "PIVOTFORGE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Folder of flow files [default: ./callflows].
+    #[arg(long, env = "PIVOTFORGE_FLOWS", global = true)]
+    flows: Option<PathBuf>,
+    /// Base URL at which the PBX reaches this service [default: http://LISTEN].
+    #[arg(long, env = "PIVOTFORGE_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "PIVOTFORGE_LISTEN")]
+        listen: Option<String>,
+        /// Folder for stored data [default: ./data].
+        #[arg(long, env = "PIVOTFORGE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Log line format.
+        #[arg(long, env = "PIVOTFORGE_LOG_FORMAT", value_enum)]
+        log_format: Option<LogFormat>,
+    },
+    /// Run one flow once, offline, and print its reply tree.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// The flow, as in /pivot/FLOW.
+        flow: String,
+        /// A request parameter, Kazoo name (repeatable): --param Caller-ID-Number=+14155550100
+        #[arg(long = "param", short = 'p', value_parser = cli::key_value)]
+        params: Vec<(String, String)>,
+        /// A digits collection (repeatable): --digits custom_name=1234
+        #[arg(long, short = 'd', value_parser = cli::key_value)]
+        digits: Vec<(String, String)>,
+        /// A whole Kazoo query string, e.g. copied from a log.
+        #[arg(long)]
+        query: Option<String>,
+        /// Evaluate at this instant (RFC 3339), e.g. 2026-12-24T15:00:00-05:00.
+        #[arg(long)]
+        at: Option<DateTime<chrono::FixedOffset>>,
+    },
+    /// Load and validate every flow; exit 1 with file:line errors if any is broken.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        /// The flows folder [default: --flows, or ./callflows].
+        dir: Option<PathBuf>,
+    },
+}
+
+fn resolve(common: Common, over: Overrides) -> Result<Config, String> {
+    let over = Overrides {
+        flows: common.flows,
+        public_url: common.public_url,
+        ..over
+    };
+    Config::resolve(common.config.as_deref(), over).map_err(|e| e.to_string())
+}
+
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    // Writing logs on a separate thread keeps stdout's lock off the request path.
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIVOTFORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    guard
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            data_dir,
+            log_format,
+        } => {
+            let over = Overrides {
+                listen,
+                data_dir,
+                log_format,
+                ..Overrides::default()
+            };
+            match resolve(common, over) {
+                Err(e) => {
+                    eprintln!("pivotforge: {e}");
+                    2
+                }
+                Ok(config) => {
+                    let _guard = init_logs(config.log_format);
+                    match pivotforge::server::run(config, Arc::new(SystemClock)) {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            eprintln!("pivotforge: {e}");
+                            1
+                        }
+                    }
+                }
+            }
+        }
+        Command::Run {
+            common,
+            flow,
+            params,
+            digits,
+            query,
+            at,
+        } => match resolve(common, Overrides::default()) {
+            Err(e) => {
+                eprintln!("pivotforge: {e}");
+                2
+            }
+            Ok(config) => match Engine::load(&config.flows_dir, &config.public_url) {
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+                Ok(engine) => {
+                    for problem in engine.registry().errors() {
+                        eprintln!("warning: {problem}");
+                    }
+                    let args = RunArgs {
+                        flow,
+                        params,
+                        digits,
+                        query,
+                        at: at.map(|t| t.with_timezone(&Utc)),
+                    };
+                    cli::run_flow(&engine, &args, &mut std::io::stdout(), &mut std::io::stderr())
+                }
+            },
+        },
+        Command::Check { common, dir } => {
+            let explicit = dir.clone();
+            match resolve(common, Overrides::default()) {
+                Err(e) => {
+                    eprintln!("pivotforge: {e}");
+                    2
+                }
+                Ok(config) => {
+                    let dir = explicit.unwrap_or(config.flows_dir);
+                    cli::check(&dir, &config.public_url, &mut std::io::stdout(), &mut std::io::stderr())
+                }
+            }
+        }
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}

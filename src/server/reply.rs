@@ -1,0 +1,39 @@
+//! The one place where an outcome becomes an HTTP reply (DESIGN.md, "Outcome mapping").
+//!
+//! 200 is sent only with a valid tree: Kazoo hangs up on a 200 it can't use, but runs the pivot
+//! node's `_` branch on any other status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::outcome::Outcome;
+
+/// Maps the result of a call step to its HTTP reply.
+pub fn respond(result: &Result<Outcome, ApiError>) -> HttpResponse {
+    match result {
+        Err(e) => e.error_response(),
+        Ok(outcome) => match outcome.tree() {
+            Some(tree) => HttpResponse::Ok().json(tree),
+            None => {
+                let failure = outcome.failure();
+                let body = json!({
+                    "error": failure.map(|f| f.kind.as_str()).unwrap_or("flow failed"),
+                    "detail": failure.map(|f| f.detail.as_str()).unwrap_or(""),
+                    "errors": failure.map(|f| f.errors.as_slice()).unwrap_or(&[]),
+                });
+                HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR).json(body)
+            }
+        },
+    }
+}
+
+/// The HTTP status `respond` gives, for logs.
+pub fn status_of(result: &Result<Outcome, ApiError>) -> u16 {
+    match result {
+        Err(e) => e.status_code().as_u16(),
+        Ok(o) if o.tree().is_some() => 200,
+        Ok(_) => 500,
+    }
+}

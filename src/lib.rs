@@ -1,5 +1,7 @@
 //! pivotforge: a Kazoo pivot service. The PBX calls `/pivot/{flow}` on each call step; the flow
 //! (a rule file, later a script) answers with one schema-validated callflow tree.
+#![warn(missing_docs)]
+
 
 pub mod callflow;
 pub mod cli;

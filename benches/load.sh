@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Load test: requests/s and p99 for /healthz, the rule flow /pivot/main_number_tod and
+# /pivot/conference_areacode, in one run against one release build of the service.
+# Traffic stays on 127.0.0.1; each wrk run is bounded by DURATION.
+#
+# Usage: bash benches/load.sh            (DURATION=10s CONNECTIONS=64 THREADS=2 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PORT=${PORT:-18080}
+
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release --quiet
+data=$(mktemp -d)
+./target/release/pivotforge serve --listen "127.0.0.1:$PORT" --flows callflows --data-dir "$data" \
+  >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+query='User-ID=8f0c3a1d9e2b4c5d6e7f8a9b0c1d2e3f&To-Realm=acme.sip.example.com&To=2030&Request=2030&Language=en-us&From=1000&Direction=inbound&Caller-ID-Number=%2B14155550100&Caller-ID-Name=Alice+Smith&Call-ID=abc123%4010.0.0.1&Api-Version=4.x&Account-ID=3a1d9e2b4c5d6e7f8a9b0c1d2e3f4a5b'
+
+run() { # name path
+  local out rps p99
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT$2")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+  printf '%-34s %12s req/s   p99 %8s   %s\n' "$1" "$rps" "$p99" "$errors"
+  echo "$rps"
+}
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%F)"
+health=$(run "/healthz" "/healthz" | tee /dev/stderr | tail -1)
+tod=$(run "/pivot/main_number_tod" "/pivot/main_number_tod?$query" | tee /dev/stderr | tail -1)
+area=$(run "/pivot/conference_areacode" "/pivot/conference_areacode?$query" | tee /dev/stderr | tail -1)
+awk -v h="$health" -v t="$tod" -v a="$area" 'BEGIN {
+  printf "main_number_tod at %.0f%% of /healthz throughput, conference_areacode at %.0f%%\n", 100*t/h, 100*a/h }'

@@ -1,0 +1,125 @@
+//! `pivot`: ask a web service (like this one) for the next callflow.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// `data` of a `pivot` node.
+///
+/// `req_format` is not optional: Kazoo's schema defaults it to `kazoo` but its code to `twiml`,
+/// so a missing value reads as `kazoo` and is always written out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pivot {
+    /// URL called for the next callflow (`http://` or `https://`).
+    pub voice_url: String,
+    /// HTTP method (Kazoo default get).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<PivotMethod>,
+    /// Request parameter names; always sent.
+    #[serde(default)]
+    pub req_format: ReqFormat,
+    /// POST body encoding (Kazoo default form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub req_body_format: Option<ReqBodyFormat>,
+    /// Whole-request timeout in milliseconds (1–5000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub req_timeout_ms: Option<u64>,
+    /// Have Kazoo store each request and response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug: Option<bool>,
+    /// URL the call detail record is sent to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdr_url: Option<String>,
+    /// Skip this module and continue with its `_` child.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_module: Option<bool>,
+    /// Keys this model does not know, kept as they came.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Pivot {
+    /// Pivots to this URL with `req_format: kazoo` and Kazoo's other defaults.
+    pub fn new(voice_url: impl Into<String>) -> Self {
+        Self {
+            voice_url: voice_url.into(),
+            method: None,
+            req_format: ReqFormat::Kazoo,
+            req_body_format: None,
+            req_timeout_ms: None,
+            debug: None,
+            cdr_url: None,
+            skip_module: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// HTTP method of the pivot request; Kazoo reads it case-insensitively, we write lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PivotMethod {
+    /// Parameters in the query string.
+    Get,
+    /// Parameters in the body.
+    Post,
+}
+
+impl PivotMethod {
+    /// Wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PivotMethod::Get => "get",
+            PivotMethod::Post => "post",
+        }
+    }
+}
+
+impl Serialize for PivotMethod {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PivotMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MethodVisitor;
+        impl serde::de::Visitor<'_> for MethodVisitor {
+            type Value = PivotMethod;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"get\" or \"post\" (any case)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PivotMethod, E> {
+                if v.eq_ignore_ascii_case("get") {
+                    Ok(PivotMethod::Get)
+                } else if v.eq_ignore_ascii_case("post") {
+                    Ok(PivotMethod::Post)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_str(MethodVisitor)
+    }
+}
+
+/// Parameter naming of the pivot request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReqFormat {
+    /// Kazoo names (`Call-ID`, `Digits`, …); what this service reads.
+    #[default]
+    Kazoo,
+    /// Twilio names.
+    Twiml,
+}
+
+/// Body encoding of a POST pivot request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReqBodyFormat {
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `application/json`.
+    Json,
+}

@@ -1,0 +1,53 @@
+//! `voicemail`: leave or check voicemail.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `data` of a `voicemail` node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Voicemail {
+    /// Voicemail box id (32 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Leave a message or check the box (Kazoo default compose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<VoicemailAction>,
+    /// Longest message in seconds (Kazoo default 500).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_message_length: Option<u64>,
+    /// Milliseconds between PIN digits (Kazoo default 2000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interdigit_timeout: Option<u64>,
+    /// Log in without a PIN when the caller id matches the owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callerid_match_login: Option<bool>,
+    /// Skip asking for the box number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub single_mailbox_login: Option<bool>,
+    /// Skip this module and continue with its `_` child.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_module: Option<bool>,
+    /// Keys this model does not know, kept as they came.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Voicemail {
+    /// Lets the caller leave a message in this box.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: Some(id.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// What the caller does with the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoicemailAction {
+    /// Listen to messages.
+    Check,
+    /// Leave a message.
+    Compose,
+}

@@ -12,7 +12,8 @@ use pivotforge::request::{BodyFormat, PivotRequest};
 use serde_json::json;
 
 /// The example GET query of the reference (§1), as Kazoo sends it.
-const KAZOO_QUERY: &str = "User-ID=8f0c3a1d9e2b4c5d6e7f8a9b0c1d2e3f&To-Realm=acme.sip.example.com&To=2030\
+const KAZOO_QUERY: &str =
+    "User-ID=8f0c3a1d9e2b4c5d6e7f8a9b0c1d2e3f&To-Realm=acme.sip.example.com&To=2030\
 &Request=2030&Language=en-us&From=1000&Direction=inbound&Digits[custom_name]=1234&&&\
 Caller-ID-Number=%2B14155550100&Caller-ID-Name=Alice+Smith&Call-ID=abc123%4010.0.0.1\
 &Api-Version=4.x&Account-ID=3a1d9e2b4c5d6e7f8a9b0c1d2e3f4a5b";

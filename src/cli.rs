@@ -59,14 +59,22 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
         let _ = writeln!(err, "matched rule: {rule}");
     }
     let print = |out: &mut dyn Write, tree: &Value| {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(tree).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(tree).unwrap_or_default()
+        );
     };
     match &answer.outcome {
         Outcome::Tree(tree) => {
             print(out, tree);
             0
         }
-        Outcome::Rejected { code, message, tree } => {
+        Outcome::Rejected {
+            code,
+            message,
+            tree,
+        } => {
             let _ = writeln!(err, "rejection: {code} {message}");
             print(out, tree);
             0
@@ -79,7 +87,10 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
         }
         Outcome::Failed(failure) => {
             let _ = writeln!(err, "{}: {}", failure.kind.as_str(), failure.detail);
-            let _ = writeln!(err, "no fallback: the server answers 500 and the PBX runs the pivot node's `_` branch");
+            let _ = writeln!(
+                err,
+                "no fallback: the server answers 500 and the PBX runs the pivot node's `_` branch"
+            );
             1
         }
     }
@@ -124,6 +135,11 @@ pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Wr
         let _ = writeln!(err, "{e}");
     }
     let ok = registry.entries().filter(|e| e.state.is_ok()).count();
-    let _ = writeln!(out, "{ok} flows OK, {} problems in {}", errors.len(), dir.display());
+    let _ = writeln!(
+        out,
+        "{ok} flows OK, {} problems in {}",
+        errors.len(),
+        dir.display()
+    );
     i32::from(!errors.is_empty())
 }

@@ -86,8 +86,12 @@ impl Config {
     pub fn resolve(file: Option<&Path>, over: Overrides) -> Result<Config, ConfigError> {
         let (fc, base) = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("{}: can't read the config file: {e}", path.display())))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!(
+                        "{}: can't read the config file: {e}",
+                        path.display()
+                    ))
+                })?;
                 let fc: FileConfig = toml::from_str(&text).map_err(|e| {
                     let line = e
                         .span()
@@ -100,9 +104,14 @@ impl Config {
             }
             None => (FileConfig::default(), PathBuf::new()),
         };
-        let listen_text = over.listen.or(fc.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen_text = over
+            .listen
+            .or(fc.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            ConfigError(format!("listen address `{listen_text}` is not IP:PORT, e.g. 127.0.0.1:8080"))
+            ConfigError(format!(
+                "listen address `{listen_text}` is not IP:PORT, e.g. 127.0.0.1:8080"
+            ))
         })?;
         let public_url = over
             .public_url
@@ -120,8 +129,12 @@ impl Config {
         }
         Ok(Config {
             listen,
-            flows_dir: over.flows.unwrap_or_else(|| base.join(fc.flows.unwrap_or_else(|| "callflows".into()))),
-            data_dir: over.data_dir.unwrap_or_else(|| base.join(fc.data_dir.unwrap_or_else(|| "data".into()))),
+            flows_dir: over
+                .flows
+                .unwrap_or_else(|| base.join(fc.flows.unwrap_or_else(|| "callflows".into()))),
+            data_dir: over
+                .data_dir
+                .unwrap_or_else(|| base.join(fc.data_dir.unwrap_or_else(|| "data".into()))),
             public_url,
             max_body_bytes,
             log_format: over.log_format.or(fc.log_format).unwrap_or_default(),
@@ -138,7 +151,9 @@ fn default_public_url(listen: SocketAddr) -> String {
         listen.ip().to_string()
     };
     match listen {
-        SocketAddr::V6(_) if !listen.ip().is_unspecified() => format!("http://[{host}]:{}", listen.port()),
+        SocketAddr::V6(_) if !listen.ip().is_unspecified() => {
+            format!("http://[{host}]:{}", listen.port())
+        }
         _ => format!("http://{host}:{}", listen.port()),
     }
 }

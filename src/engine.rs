@@ -64,7 +64,10 @@ impl Engine {
 
     /// The flows as loaded now.
     pub fn registry(&self) -> Arc<Registry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The compiled callflow schemas.
@@ -110,7 +113,11 @@ impl Engine {
                     kind: FailureKind::InvalidTree,
                     detail: format!(
                         "the reply failed the callflow schemas: {}",
-                        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                        errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ),
                     errors,
                 };
@@ -137,7 +144,11 @@ fn classify(tree: Value) -> Outcome {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
-            return Outcome::Rejected { code, message, tree };
+            return Outcome::Rejected {
+                code,
+                message,
+                tree,
+            };
         }
     }
     Outcome::Tree(tree)

@@ -2,7 +2,6 @@
 //! (a rule file, later a script) answers with one schema-validated callflow tree.
 #![warn(missing_docs)]
 
-
 pub mod callflow;
 pub mod cli;
 pub mod clock;

@@ -12,7 +12,11 @@ use pivotforge::config::{Config, LogFormat, Overrides};
 use pivotforge::engine::Engine;
 
 #[derive(Parser)]
-#[command(name = "pivotforge", version, about = "Kazoo pivot service: rule and script flows answered with validated callflow trees")]
+#[command(
+    name = "pivotforge",
+    version,
+    about = "Kazoo pivot service: rule and script flows answered with validated callflow trees"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,7 +93,9 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
     let filter = tracing_subscriber::EnvFilter::try_from_env("PIVOTFORGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -158,7 +164,12 @@ fn main() -> ExitCode {
                         query,
                         at: at.map(|t| t.with_timezone(&Utc)),
                     };
-                    cli::run_flow(&engine, &args, &mut std::io::stdout(), &mut std::io::stderr())
+                    cli::run_flow(
+                        &engine,
+                        &args,
+                        &mut std::io::stdout(),
+                        &mut std::io::stderr(),
+                    )
                 }
             },
         },
@@ -171,7 +182,12 @@ fn main() -> ExitCode {
                 }
                 Ok(config) => {
                     let dir = explicit.unwrap_or(config.flows_dir);
-                    cli::check(&dir, &config.public_url, &mut std::io::stdout(), &mut std::io::stderr())
+                    cli::check(
+                        &dir,
+                        &config.public_url,
+                        &mut std::io::stdout(),
+                        &mut std::io::stderr(),
+                    )
                 }
             }
         }

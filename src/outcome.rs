@@ -77,7 +77,9 @@ impl Outcome {
     /// The tree that goes to the PBX, if any.
     pub fn tree(&self) -> Option<&Value> {
         match self {
-            Outcome::Tree(tree) | Outcome::Rejected { tree, .. } | Outcome::Fallback { tree, .. } => Some(tree),
+            Outcome::Tree(tree)
+            | Outcome::Rejected { tree, .. }
+            | Outcome::Fallback { tree, .. } => Some(tree),
             Outcome::Failed(_) => None,
         }
     }

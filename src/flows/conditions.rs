@@ -15,6 +15,11 @@ pub struct Weekdays(u8);
 impl Weekdays {
     /// Parses `["mon", "wed-fri", "sunday"]`.
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Weekdays, String> {
+        if items.is_empty() {
+            return Err(
+                "an empty weekdays list matches no day: list days, or remove the key".into(),
+            );
+        }
         let mut bits = 0u8;
         for item in items {
             let item = item.as_ref().trim();
@@ -52,9 +57,13 @@ fn weekday(s: &str) -> Result<Weekday, String> {
         ("sun", Weekday::Sun),
     ]
     .into_iter()
-    .find(|(short, _)| lower.len() >= 3 && (lower.starts_with(short) && full_name_ok(&lower, short)));
+    .find(|(short, _)| {
+        lower.len() >= 3 && (lower.starts_with(short) && full_name_ok(&lower, short))
+    });
     found.map(|(_, d)| d).ok_or_else(|| {
-        format!("`{s}` is not a weekday: use mon, tue, wed, thu, fri, sat, sun or a range like mon-fri")
+        format!(
+            "`{s}` is not a weekday: use mon, tue, wed, thu, fri, sat, sun or a range like mon-fri"
+        )
     })
 }
 
@@ -92,7 +101,8 @@ pub enum WindowDay {
 impl TimeWindow {
     /// Parses `09:00-17:00`, `22:00-06:00` or `12:00-24:00`.
     pub fn parse(s: &str) -> Result<TimeWindow, String> {
-        let err = || format!("`{s}` is not a time window: write it like 09:00-17:00 (24-hour clock)");
+        let err =
+            || format!("`{s}` is not a time window: write it like 09:00-17:00 (24-hour clock)");
         let (a, b) = s.split_once('-').ok_or_else(err)?;
         let start = minutes(a).ok_or_else(err)?;
         let end = minutes(b).ok_or_else(err)?;
@@ -110,7 +120,9 @@ impl TimeWindow {
     /// Where `minute` (0..1440) falls: in today's window, in yesterday's, or outside.
     pub fn locate(self, minute: u16) -> Option<WindowDay> {
         if self.start < self.end {
-            (self.start..self.end).contains(&minute).then_some(WindowDay::Today)
+            (self.start..self.end)
+                .contains(&minute)
+                .then_some(WindowDay::Today)
         } else if minute >= self.start {
             Some(WindowDay::Today)
         } else if minute < self.end {
@@ -123,7 +135,7 @@ impl TimeWindow {
 
 fn minutes(s: &str) -> Option<u16> {
     let (h, m) = s.trim().split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+    if h.is_empty() || h.len() > 2 || m.len() != 2 || !all_digits(h) || !all_digits(m) {
         return None;
     }
     let h: u16 = h.parse().ok()?;
@@ -181,6 +193,11 @@ impl DateSpec {
     }
 }
 
+/// `str::parse` accepts a sign; times and dates are digits only.
+fn all_digits(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     (s.len() == 10).then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())?
@@ -189,7 +206,7 @@ fn date(s: &str) -> Option<NaiveDate> {
 fn yearly(s: &str) -> Option<(u32, u32)> {
     let s = s.trim();
     let (m, d) = s.split_once('-')?;
-    if m.len() != 2 || d.len() != 2 {
+    if m.len() != 2 || d.len() != 2 || !all_digits(m) || !all_digits(d) {
         return None;
     }
     let (m, d) = (m.parse().ok()?, d.parse().ok()?);
@@ -211,7 +228,10 @@ pub struct Holiday {
 impl Holiday {
     /// True when the local instant falls inside this closure.
     pub fn covers(&self, day: NaiveDate, minute: u16) -> bool {
-        self.date.contains(day) && self.closed.is_none_or(|w| w.locate(minute) == Some(WindowDay::Today))
+        self.date.contains(day)
+            && self
+                .closed
+                .is_none_or(|w| w.locate(minute) == Some(WindowDay::Today))
     }
 }
 
@@ -315,5 +335,7 @@ mod tests {
         assert!(DateSpec::parse("2026-02-30").is_err());
         assert!(DateSpec::parse("2027-01-01..2026-01-01").is_err());
         assert!(DateSpec::parse("02-29").is_ok());
+        assert!(DateSpec::parse("+1-05").is_err());
+        assert!(TimeWindow::parse("+9:00-17:00").is_err());
     }
 }

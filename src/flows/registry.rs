@@ -61,7 +61,10 @@ impl Registry {
             Some(other) => Err(LoadError::new(
                 &file,
                 None,
-                format!("flow `{name}` is also defined by {}: keep one of the two files", other.file.display()),
+                format!(
+                    "flow `{name}` is also defined by {}: keep one of the two files",
+                    other.file.display()
+                ),
             )),
             None => load_file(&file, ctx),
         };
@@ -69,7 +72,8 @@ impl Registry {
             self.skipped.extend(state.err());
             return;
         }
-        self.flows.insert(name.clone(), Arc::new(FlowEntry { name, file, state }));
+        self.flows
+            .insert(name.clone(), Arc::new(FlowEntry { name, file, state }));
     }
 
     /// A pivot to a flow that does not exist would fail on a live call: refuse the flow now.
@@ -79,18 +83,26 @@ impl Registry {
             let Ok(Flow::Rules(rule_flow)) = &entry.state else {
                 continue;
             };
-            let missing: Vec<&String> = rule_flow.pivots_to.iter().filter(|t| !names.contains(t)).collect();
-            if missing.is_empty() {
+            let missing: Vec<&(String, Option<usize>)> = rule_flow
+                .pivots_to
+                .iter()
+                .filter(|(t, _)| !names.contains(t))
+                .collect();
+            let Some((_, line)) = missing.first() else {
                 continue;
-            }
+            };
             let message = format!(
                 "pivots to {} which {} not exist in the flows folder",
-                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                missing
+                    .iter()
+                    .map(|(m, _)| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if missing.len() == 1 { "does" } else { "do" }
             );
-            let file = entry.file.clone();
+            let (file, line) = (entry.file.clone(), *line);
             if let Some(e) = Arc::get_mut(entry) {
-                e.state = Err(LoadError::new(&file, None, message));
+                e.state = Err(LoadError::new(&file, line, message));
             }
         }
     }
@@ -122,22 +134,38 @@ fn load_file(file: &Path, ctx: &LoadContext<'_>) -> Result<Flow, LoadError> {
 fn is_flow_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     !name.starts_with('.')
-        && (name.ends_with(".json") || (name.ends_with(".toml") && !name.ends_with(".settings.toml")))
+        && (name.ends_with(".json")
+            || (name.ends_with(".toml") && !name.ends_with(".settings.toml")))
 }
 
+/// Deepest folder nesting followed; it also ends a loop of symbolic links.
+const MAX_NESTING: usize = 16;
+
 fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    collect_at(root, dir, out, 0)
+}
+
+fn collect_at(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    depth: usize,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        let kind = entry.file_type()?;
-        if kind.is_dir() && !hidden {
+        // `metadata` follows symbolic links: flows mounted as links (e.g. a ConfigMap) are served.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() && !hidden {
             // `lists/` at the top holds userspace CSV lists, never flows.
-            if dir == root && entry.file_name() == "lists" {
-                continue;
+            let lists = dir == root && entry.file_name() == "lists";
+            if !lists && depth < MAX_NESTING {
+                collect_at(root, &path, out, depth + 1)?;
             }
-            collect(root, &path, out)?;
-        } else if kind.is_file() && is_flow_file(&path) {
+        } else if meta.is_file() && is_flow_file(&path) {
             out.push(path);
         }
     }

@@ -12,7 +12,7 @@ use regex::Regex;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::conditions::{DateSpec, Holiday, LocalNow, Match, TimeWindow, WindowDay, Weekdays};
+use super::conditions::{DateSpec, Holiday, LocalNow, Match, TimeWindow, Weekdays, WindowDay};
 use super::template::{StaticScope, TreeTemplate};
 use super::LoadError;
 use crate::callflow::Schemas;
@@ -30,8 +30,9 @@ pub struct RuleFlow {
     default: TreeTemplate,
     /// The tree sent when a reply fails validation.
     pub fallback: Option<Value>,
-    /// Flows this one pivots to, checked against the registry after loading.
-    pub pivots_to: Vec<String>,
+    /// Flows this one pivots to, with the line of the tree that does, checked against the
+    /// registry after loading.
+    pub pivots_to: Vec<(String, Option<usize>)>,
 }
 
 #[derive(Debug)]
@@ -54,7 +55,10 @@ impl RuleFlow {
     /// Picks the first rule whose conditions hold at `now` for `req`, else the default.
     pub fn evaluate(&self, req: &PivotRequest, now: DateTime<Utc>) -> Evaluation<'_> {
         let local = LocalNow::new(now, self.timezone);
-        let holiday = self.holidays.iter().any(|h| h.covers(local.date, local.minute));
+        let holiday = self
+            .holidays
+            .iter()
+            .any(|h| h.covers(local.date, local.minute));
         for rule in &self.rules {
             if rule.when.holds(local, holiday, req) {
                 return Evaluation {
@@ -166,7 +170,9 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     match OneOrMany::deserialize(d) {
         Ok(OneOrMany::One(s)) => Ok(vec![s]),
         Ok(OneOrMany::Many(v)) => Ok(v),
-        Err(_) => Err(serde::de::Error::custom("expected a string or a list of strings")),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a string or a list of strings",
+        )),
     }
 }
 
@@ -180,18 +186,30 @@ fn de_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
 }
 
 fn de_weekdays<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Weekdays>, D::Error> {
-    Weekdays::parse(&one_or_many(d)?).map(Some).map_err(serde::de::Error::custom)
+    Weekdays::parse(&one_or_many(d)?)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<Vec<String>, D::Error> {
+    let items = one_or_many(d)?;
+    if items.is_empty() {
+        return Err(serde::de::Error::custom(format!(
+            "an empty `{key}` list matches nothing: list values, or remove the key"
+        )));
+    }
+    Ok(items)
 }
 
 fn de_windows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TimeWindow>, D::Error> {
-    one_or_many(d)?
+    non_empty(d, "time")?
         .iter()
         .map(|s| TimeWindow::parse(s).map_err(serde::de::Error::custom))
         .collect()
 }
 
 fn de_dates<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DateSpec>, D::Error> {
-    one_or_many(d)?
+    non_empty(d, "dates")?
         .iter()
         .map(|s| DateSpec::parse(s).map_err(serde::de::Error::custom))
         .collect()
@@ -318,7 +336,9 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
     let mut compile = |what: &str, tree: Value, line: Option<usize>| {
         let err = |message: String| LoadError::new(file, line, format!("{what}: {message}"));
         let mut tree = tree;
-        expand_pivots(&mut tree, ctx.public_url, &mut pivots_to).map_err(err)?;
+        let mut targets = Vec::new();
+        expand_pivots(&mut tree, ctx.public_url, &mut targets).map_err(err)?;
+        pivots_to.extend(targets.into_iter().map(|t| (t, line)));
         let template = TreeTemplate::compile(&tree, &scope).map_err(|e| err(e.to_string()))?;
         if let Err(errors) = ctx.schemas.validate(&template.preview()) {
             let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -392,7 +412,11 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
 
 /// Turns `{"module": "pivot", "data": {"flow": "x"}}` into a pivot back to this service, and
 /// makes every pivot carry `req_format: "kazoo"` (Kazoo's code defaults to TwiML without it).
-fn expand_pivots(node: &mut Value, public_url: &str, targets: &mut Vec<String>) -> Result<(), String> {
+fn expand_pivots(
+    node: &mut Value,
+    public_url: &str,
+    targets: &mut Vec<String>,
+) -> Result<(), String> {
     let Value::Object(map) = node else {
         return Ok(());
     };
@@ -408,10 +432,14 @@ fn expand_pivots(node: &mut Value, public_url: &str, targets: &mut Vec<String>) 
                 if data.contains_key("voice_url") {
                     return Err("a pivot has both `flow` and `voice_url`: keep one".into());
                 }
-                data.insert("voice_url".into(), Value::String(format!("{public_url}/pivot/{flow}")));
+                data.insert(
+                    "voice_url".into(),
+                    Value::String(format!("{public_url}/pivot/{flow}")),
+                );
                 targets.push(flow);
             }
-            data.entry("req_format").or_insert_with(|| Value::String("kazoo".into()));
+            data.entry("req_format")
+                .or_insert_with(|| Value::String("kazoo".into()));
         }
     }
     if let Some(Value::Object(children)) = map.get_mut("children") {
@@ -423,7 +451,11 @@ fn expand_pivots(node: &mut Value, public_url: &str, targets: &mut Vec<String>) 
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> LoadError {

@@ -47,7 +47,9 @@ impl TreeTemplate {
                     .map(|v| TreeTemplate::compile(v, scope))
                     .collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|t| matches!(t, TreeTemplate::Static(_))) {
-                    TreeTemplate::Static(Value::Array(items.into_iter().map(TreeTemplate::into_static).collect()))
+                    TreeTemplate::Static(Value::Array(
+                        items.into_iter().map(TreeTemplate::into_static).collect(),
+                    ))
                 } else {
                     TreeTemplate::Array(items)
                 }
@@ -57,8 +59,14 @@ impl TreeTemplate {
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), TreeTemplate::compile(v, scope)?)))
                     .collect::<Result<Vec<_>, TemplateError>>()?;
-                if fields.iter().all(|(_, t)| matches!(t, TreeTemplate::Static(_))) {
-                    let map = fields.into_iter().map(|(k, t)| (k, t.into_static())).collect();
+                if fields
+                    .iter()
+                    .all(|(_, t)| matches!(t, TreeTemplate::Static(_)))
+                {
+                    let map = fields
+                        .into_iter()
+                        .map(|(k, t)| (k, t.into_static()))
+                        .collect();
                     TreeTemplate::Static(Value::Object(map))
                 } else {
                     TreeTemplate::Object(fields)
@@ -80,10 +88,15 @@ impl TreeTemplate {
         match self {
             TreeTemplate::Static(v) => v.clone(),
             TreeTemplate::Text(t) => Value::String(t.render(req)),
-            TreeTemplate::Array(items) => Value::Array(items.iter().map(|t| t.render(req)).collect()),
-            TreeTemplate::Object(fields) => {
-                Value::Object(fields.iter().map(|(k, t)| (k.clone(), t.render(req))).collect())
+            TreeTemplate::Array(items) => {
+                Value::Array(items.iter().map(|t| t.render(req)).collect())
             }
+            TreeTemplate::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.render(req)))
+                    .collect(),
+            ),
         }
     }
 
@@ -92,10 +105,15 @@ impl TreeTemplate {
         match self {
             TreeTemplate::Static(v) => v.clone(),
             TreeTemplate::Text(t) => Value::String(t.source.clone()),
-            TreeTemplate::Array(items) => Value::Array(items.iter().map(TreeTemplate::preview).collect()),
-            TreeTemplate::Object(fields) => {
-                Value::Object(fields.iter().map(|(k, t)| (k.clone(), t.preview())).collect())
+            TreeTemplate::Array(items) => {
+                Value::Array(items.iter().map(TreeTemplate::preview).collect())
             }
+            TreeTemplate::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.preview()))
+                    .collect(),
+            ),
         }
     }
 }
@@ -149,6 +167,7 @@ impl Template {
         let mut typed = None;
         let mut rest = source;
         while let Some(open) = rest.find("{{") {
+            let offset = source.len() - rest.len() + open;
             push_text(&mut segments, &rest[..open]);
             let after = &rest[open + 2..];
             let close = after
@@ -162,7 +181,8 @@ impl Template {
             let filters = parts.map(parse_filter).collect::<Result<Vec<_>, _>>()?;
             match static_value(name, scope)? {
                 Some(value) => {
-                    let whole = open == 0 && close + 2 == after.len() && filters.is_empty();
+                    // Only a placeholder that is the entire string may keep a number's type.
+                    let whole = offset == 0 && close + 2 == after.len() && filters.is_empty();
                     if whole && !value.is_string() {
                         typed = Some(value.clone());
                     }
@@ -310,7 +330,10 @@ mod tests {
     use serde_json::json;
 
     fn scope_vars() -> Map<String, Value> {
-        json!({"desk": "abc", "timeout": 25}).as_object().cloned().unwrap_or_default()
+        json!({"desk": "abc", "timeout": 25})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn req(q: &str) -> PivotRequest {
@@ -320,34 +343,52 @@ mod tests {
     #[test]
     fn static_parts_resolve_at_compile_time() {
         let vars = scope_vars();
-        let scope = StaticScope { vars: &vars, public_url: "http://pf" };
+        let scope = StaticScope {
+            vars: &vars,
+            public_url: "http://pf",
+        };
         let t = TreeTemplate::compile(
             &json!({"id": "{{vars.desk}}", "timeout": "{{vars.timeout}}", "u": "{{public_url}}/x"}),
             &scope,
         )
         .unwrap();
         assert!(matches!(t, TreeTemplate::Static(_)));
-        assert_eq!(t.render(&req("")), json!({"id": "abc", "timeout": 25, "u": "http://pf/x"}));
+        assert_eq!(
+            t.render(&req("")),
+            json!({"id": "abc", "timeout": 25, "u": "http://pf/x"})
+        );
     }
 
     #[test]
     fn request_values_stay_text() {
         let vars = scope_vars();
-        let scope = StaticScope { vars: &vars, public_url: "" };
+        let scope = StaticScope {
+            vars: &vars,
+            public_url: "",
+        };
         let t = TreeTemplate::compile(&json!({"text": "Hi {{Caller-ID-Name}}!"}), &scope).unwrap();
         let evil = req("Caller-ID-Name=%22%7D%2C%22module%22%3A%22hangup");
-        assert_eq!(t.render(&evil), json!({"text": "Hi \"},\"module\":\"hangup!"}));
+        assert_eq!(
+            t.render(&evil),
+            json!({"text": "Hi \"},\"module\":\"hangup!"})
+        );
     }
 
     #[test]
     fn filters() {
         let vars = scope_vars();
-        let scope = StaticScope { vars: &vars, public_url: "" };
+        let scope = StaticScope {
+            vars: &vars,
+            public_url: "",
+        };
         let t = |s: &str| Template::parse(s, &scope).unwrap();
         let r = req("Caller-ID-Number=%2B14155550100&Digits[x]=123");
         assert_eq!(t("{{Caller-ID-Number | area_code}}").render(&r), "415");
         assert_eq!(t("{{Digits.x | spell}}").render(&r), "1 2 3");
-        assert_eq!(t("{{Caller-ID-Name | default: \"friend\"}}").render(&r), "friend");
+        assert_eq!(
+            t("{{Caller-ID-Name | default: \"friend\"}}").render(&r),
+            "friend"
+        );
         assert_eq!(t("{{Caller-ID-Number | digits}}").render(&r), "14155550100");
         assert_eq!(area_code("anonymous"), None);
         assert_eq!(area_code("4155550100").as_deref(), Some("415"));
@@ -356,13 +397,25 @@ mod tests {
     #[test]
     fn errors() {
         let vars = scope_vars();
-        let scope = StaticScope { vars: &vars, public_url: "" };
+        let scope = StaticScope {
+            vars: &vars,
+            public_url: "",
+        };
         assert_eq!(
             Template::parse("{{vars.nope}}", &scope).unwrap_err(),
             TemplateError::UnknownVar("nope".into())
         );
-        assert!(matches!(Template::parse("{{x", &scope), Err(TemplateError::Unclosed(_))));
-        assert!(matches!(Template::parse("{{x|shout}}", &scope), Err(TemplateError::UnknownFilter(_))));
-        assert!(matches!(Template::parse("{{ }}", &scope), Err(TemplateError::Empty(_))));
+        assert!(matches!(
+            Template::parse("{{x", &scope),
+            Err(TemplateError::Unclosed(_))
+        ));
+        assert!(matches!(
+            Template::parse("{{x|shout}}", &scope),
+            Err(TemplateError::UnknownFilter(_))
+        ));
+        assert!(matches!(
+            Template::parse("{{ }}", &scope),
+            Err(TemplateError::Empty(_))
+        ));
     }
 }

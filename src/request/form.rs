@@ -54,7 +54,8 @@ pub fn parse(input: &[u8]) -> Result<Map<String, Value>, FormError> {
             continue;
         }
         let value = decode(raw_value, start + raw_key.len() + 1)?;
-        let value = String::from_utf8(value).map_err(|_| FormError::BadUtf8 { key: key.clone() })?;
+        let value =
+            String::from_utf8(value).map_err(|_| FormError::BadUtf8 { key: key.clone() })?;
         let (base, path) = split_key(&key);
         insert(&mut out, base, &path, value);
     }
@@ -198,10 +199,7 @@ mod tests {
 
     #[test]
     fn strict_on_bad_bytes() {
-        assert_eq!(
-            parse(b"a=1&b=%4"),
-            Err(FormError::BadEscape { offset: 6 })
-        );
+        assert_eq!(parse(b"a=1&b=%4"), Err(FormError::BadEscape { offset: 6 }));
         assert_eq!(parse(b"a=%zz"), Err(FormError::BadEscape { offset: 2 }));
         assert!(matches!(parse(b"a=%ff%fe"), Err(FormError::BadUtf8 { .. })));
         assert_eq!(parsed("a=%E2%82%AC")["a"], "€");

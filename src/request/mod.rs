@@ -54,7 +54,12 @@ impl BodyFormat {
         let Some(ct) = content_type else {
             return Ok(BodyFormat::Form);
         };
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match mime.as_str() {
             "" | "application/x-www-form-urlencoded" => Ok(BodyFormat::Form),
             "application/json" | "text/json" => Ok(BodyFormat::Json),
@@ -113,7 +118,10 @@ pub struct PivotRequest {
     #[serde(rename = "Digits", skip_serializing_if = "BTreeMap::is_empty")]
     pub digits: BTreeMap<String, String>,
     /// Variables set earlier in the call by `set_variables`.
-    #[serde(rename = "Custom-Application-Vars", skip_serializing_if = "Map::is_empty")]
+    #[serde(
+        rename = "Custom-Application-Vars",
+        skip_serializing_if = "Map::is_empty"
+    )]
     pub custom_application_vars: Map<String, Value>,
     /// Custom SIP headers of the call.
     #[serde(rename = "Custom-SIP-Headers", skip_serializing_if = "Map::is_empty")]
@@ -158,7 +166,9 @@ impl PivotRequest {
                 BodyFormat::Form => form::parse(body)?,
                 BodyFormat::Json => match serde_json::from_slice::<Value>(body) {
                     Ok(Value::Object(map)) => map,
-                    Ok(_) => return Err(RequestError::Json("the body must be a JSON object".into())),
+                    Ok(_) => {
+                        return Err(RequestError::Json("the body must be a JSON object".into()))
+                    }
                     Err(e) => return Err(RequestError::Json(e.to_string())),
                 },
             };
@@ -170,7 +180,11 @@ impl PivotRequest {
     /// Builds the typed request from decoded parameters, keeping unknown ones in `extra`.
     pub fn from_params(mut params: Map<String, Value>) -> Result<PivotRequest, RequestError> {
         let mut take = |name: &'static str| -> Result<Option<String>, RequestError> {
-            params.remove(name).map(|v| scalar(name, v)).transpose().map(Option::flatten)
+            params
+                .remove(name)
+                .map(|v| scalar(name, v))
+                .transpose()
+                .map(Option::flatten)
         };
         let mut req = PivotRequest {
             call_id: take("Call-ID")?,
@@ -224,7 +238,10 @@ impl PivotRequest {
             "Api-Version" => self.api_version.as_deref().map(Cow::Borrowed),
             "Language" => self.language.as_deref().map(Cow::Borrowed),
             "User-ID" => self.user_ids.0.first().map(|s| Cow::Borrowed(s.as_str())),
-            "Digits" => self.digits.get("default").map(|s| Cow::Borrowed(s.as_str())),
+            "Digits" => self
+                .digits
+                .get("default")
+                .map(|s| Cow::Borrowed(s.as_str())),
             _ => self.get_nested(name),
         };
         found.filter(|v| !v.is_empty())
@@ -236,7 +253,9 @@ impl PivotRequest {
             None => (name, None),
         };
         let value = match (root, rest) {
-            ("Digits", Some(key)) => return self.digits.get(key).map(|s| Cow::Borrowed(s.as_str())),
+            ("Digits", Some(key)) => {
+                return self.digits.get(key).map(|s| Cow::Borrowed(s.as_str()))
+            }
             ("Custom-Application-Vars", Some(path)) => lookup(&self.custom_application_vars, path),
             ("Custom-SIP-Headers", Some(path)) => lookup(&self.custom_sip_headers, path),
             _ => lookup(&self.extra, name),
@@ -357,7 +376,10 @@ mod tests {
         assert_eq!(from_get, from_form);
         assert_eq!(from_get, from_json);
         assert_eq!(from_get.get("Digits.custom_name").as_deref(), Some("1234"));
-        assert_eq!(from_get.get("Custom-Application-Vars.team").as_deref(), Some("blue"));
+        assert_eq!(
+            from_get.get("Custom-Application-Vars.team").as_deref(),
+            Some("blue")
+        );
         assert_eq!(from_get.get("X-Extra").as_deref(), Some("kept"));
         assert_eq!(from_get.get("User-ID").as_deref(), Some("u1"));
         assert_eq!(from_get.to_value()["User-ID"], json!(["u1", "u2"]));
@@ -375,8 +397,17 @@ mod tests {
     fn wrong_shapes_are_errors() {
         let bad = |body: &str| PivotRequest::parse("", body.as_bytes(), BodyFormat::Json);
         assert!(matches!(bad("[1]"), Err(RequestError::Json(_))));
-        assert!(matches!(bad("{\"Call-ID\": {}}"), Err(RequestError::Param { name: "Call-ID", .. })));
-        assert!(matches!(bad("{\"Digits\": [1]}"), Err(RequestError::Param { name: "Digits", .. })));
+        assert!(matches!(
+            bad("{\"Call-ID\": {}}"),
+            Err(RequestError::Param {
+                name: "Call-ID",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad("{\"Digits\": [1]}"),
+            Err(RequestError::Param { name: "Digits", .. })
+        ));
         assert!(matches!(
             BodyFormat::from_content_type(Some("text/plain")),
             Err(RequestError::ContentType(_))

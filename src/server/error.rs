@@ -64,6 +64,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({"error": self.title(), "detail": self.to_string()}))
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": self.title(), "detail": self.to_string()}))
     }
 }

@@ -62,16 +62,24 @@ fn server(
         .config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    Ok(HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .workers(workers)
-        .listen(listener)?
-        .run())
+    Ok(
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+            .workers(workers)
+            .listen(listener)?
+            .run(),
+    )
 }
 
 /// Runs the service until it is stopped (Ctrl-C / SIGTERM).
 pub fn run(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<()> {
     let listener = TcpListener::bind(config.listen).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("can't listen on {}: {e}; pick another with --listen", config.listen))
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "can't listen on {}: {e}; pick another with --listen",
+                config.listen
+            ),
+        )
     })?;
     let state = web::Data::new(state(config, clock)?);
     tracing::info!(

@@ -21,7 +21,11 @@ pub async fn pivot(
     let started = Instant::now();
     let flow = flow.into_inner();
     let parsed = read_request(&req, payload, state.config.max_body_bytes).await;
-    let call_id = parsed.as_ref().ok().and_then(|r| r.call_id.clone()).unwrap_or_default();
+    let call_id = parsed
+        .as_ref()
+        .ok()
+        .and_then(|r| r.call_id.clone())
+        .unwrap_or_default();
     let mut rule = None;
     let result = parsed.and_then(|pivot_req| {
         if !valid_flow_name(&flow) {
@@ -30,7 +34,9 @@ pub async fn pivot(
         let answer = state
             .engine
             .answer(&flow, &pivot_req, state.clock.now())
-            .ok_or_else(|| ApiError::NotFound(format!("no flow named `{flow}`: add callflows/{flow}.toml")))?;
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("no flow named `{flow}`: add callflows/{flow}.toml"))
+            })?;
         rule = answer.rule;
         Ok(answer.outcome)
     });
@@ -38,15 +44,32 @@ pub async fn pivot(
     reply::respond(&result)
 }
 
-fn log(flow: &str, call_id: &str, rule: Option<&str>, result: &Result<Outcome, ApiError>, started: Instant) {
+fn log(
+    flow: &str,
+    call_id: &str,
+    rule: Option<&str>,
+    result: &Result<Outcome, ApiError>,
+    started: Instant,
+) {
     let status = reply::status_of(result);
     let duration_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(outcome) => {
             let reason = outcome.failure().map(|f| f.detail.as_str()).unwrap_or("");
-            tracing::info!(flow, call_id, outcome = outcome.label(), rule, status, duration_us, reason, "pivot");
+            tracing::info!(
+                flow,
+                call_id,
+                outcome = outcome.label(),
+                rule,
+                status,
+                duration_us,
+                reason,
+                "pivot"
+            );
         }
-        Err(e) => tracing::info!(flow, call_id, outcome = "refused", status, duration_us, reason = %e, "pivot"),
+        Err(e) => {
+            tracing::info!(flow, call_id, outcome = "refused", status, duration_us, reason = %e, "pivot")
+        }
     }
 }
 
@@ -77,7 +100,8 @@ async fn read_request(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

@@ -13,7 +13,9 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /schemas`: the names of the served schemas.
 pub async fn schema_index() -> HttpResponse {
-    let names: Vec<String> = Schemas::names().map(|n| format!("/schemas/{n}.json")).collect();
+    let names: Vec<String> = Schemas::names()
+        .map(|n| format!("/schemas/{n}.json"))
+        .collect();
     HttpResponse::Ok().json(json!({"schemas": names}))
 }
 
@@ -35,6 +37,10 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// A known path with a method it does not serve.
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::MethodNotAllowed(format!("{} is not allowed on {}: use GET or POST", req.method(), req.path()))
-        .error_response()
+    ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}: use GET or POST",
+        req.method(),
+        req.path()
+    ))
+    .error_response()
 }

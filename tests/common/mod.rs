@@ -1,0 +1,426 @@
+//! Helpers shared by the integration tests: servers on a random port with a fixed clock, an HTTP
+//! client, Kazoo's form encoding, flows written to a temporary folder, and reply assertions.
+//!
+//! Each test binary uses a different subset of these, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pivotforge::clock::FixedClock;
+use pivotforge::config::{Config, Overrides};
+use pivotforge::server::{spawn, RunningServer};
+use serde_json::{json, Map, Value};
+
+/// The public URL every test server is configured with.
+pub const PUBLIC_URL: &str = "http://pivot.test";
+
+/// The folder of the shipped flows.
+pub fn shipped_flows() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("callflows")
+}
+
+/// An instant from RFC 3339 text, e.g. `2026-12-24T15:00:00-05:00`.
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|e| panic!("bad instant {rfc3339:?} in a test: {e}"))
+        .with_timezone(&Utc)
+}
+
+/// The configuration of a test server: random port, `flows`, the test public URL, one worker.
+pub fn config(flows: &Path) -> Config {
+    let mut config = Config::resolve(
+        None,
+        Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            flows: Some(flows.to_path_buf()),
+            public_url: Some(PUBLIC_URL.into()),
+            ..Default::default()
+        },
+    )
+    .expect("test configuration resolves");
+    // Two cores and many servers per test binary: one worker each is plenty.
+    config.workers = Some(1);
+    config
+}
+
+/// A server for `flows` whose clock is stopped at `now`.
+pub fn serve(flows: &Path, now: DateTime<Utc>) -> RunningServer {
+    spawn(config(flows), Arc::new(FixedClock(now))).expect("test server starts")
+}
+
+/// A server for the shipped flows whose clock is stopped at `now` (RFC 3339).
+pub fn serve_shipped(now: &str) -> RunningServer {
+    serve(&shipped_flows(), at(now))
+}
+
+/// Writes a flow file (creating sub-folders) under `dir`.
+pub fn write_flow(dir: &Path, relative: &str, text: &str) -> PathBuf {
+    let path = dir.join(relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create flow sub-folder");
+    }
+    std::fs::write(&path, text).expect("write flow file");
+    path
+}
+
+/// A temporary flows folder holding `files` (relative path, text).
+pub fn flows_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (relative, text) in files {
+        write_flow(dir.path(), relative, text);
+    }
+    dir
+}
+
+/// An HTTP client that never goes through a proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
+/// What came back from one HTTP request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON; panics with the body text when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "reply ({}) is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn finish(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| v.to_str().expect("content type is text").to_owned());
+    let body = response.bytes().await.expect("read reply body").to_vec();
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// Any method, optional content type and body.
+pub async fn request(
+    method: reqwest::Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Reply {
+    let mut builder = client().request(method, url);
+    if let Some(ct) = content_type {
+        builder = builder.header(reqwest::header::CONTENT_TYPE, ct);
+    }
+    if !body.is_empty() {
+        builder = builder.body(body);
+    }
+    let response = builder
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+    finish(response).await
+}
+
+/// `GET url`.
+pub async fn get(url: &str) -> Reply {
+    request(reqwest::Method::GET, url, None, Vec::new()).await
+}
+
+/// `POST url` with a body of `content_type`.
+pub async fn post(url: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+    request(reqwest::Method::POST, url, Some(content_type), body.into()).await
+}
+
+/// `POST url` with a form body, as Kazoo sends it.
+pub async fn post_form(url: &str, body: &str) -> Reply {
+    post(
+        url,
+        "application/x-www-form-urlencoded",
+        body.as_bytes().to_vec(),
+    )
+    .await
+}
+
+/// `POST url` with a JSON body, as Kazoo sends it.
+pub async fn post_json(url: &str, body: &Value) -> Reply {
+    post(url, "application/json", body.to_string().into_bytes()).await
+}
+
+/// Asserts a 200 `application/json` reply whose body is exactly `expected`.
+pub fn assert_tree(reply: &Reply, expected: &Value, what: &str) {
+    assert_eq!(
+        reply.status,
+        200,
+        "{what}: status {} body {}",
+        reply.status,
+        reply.text()
+    );
+    assert_eq!(
+        reply.content_type.as_deref(),
+        Some("application/json"),
+        "{what}: content type"
+    );
+    assert_eq!(&reply.json(), expected, "{what}: reply tree");
+}
+
+/// Asserts an error reply: `status`, JSON with string `error` and `detail`. Returns the body.
+pub fn assert_error(reply: &Reply, status: u16, what: &str) -> Value {
+    assert_eq!(
+        reply.status,
+        status,
+        "{what}: status {} body {}",
+        reply.status,
+        reply.text()
+    );
+    assert_eq!(
+        reply.content_type.as_deref(),
+        Some("application/json"),
+        "{what}: content type of the error"
+    );
+    let body = reply.json();
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{what}: `error` must be a non-empty string: {body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|s| !s.is_empty()),
+        "{what}: `detail` must be a non-empty string: {body}"
+    );
+    body
+}
+
+/// Escapes a value as Kazoo does: `[A-Za-z0-9._~-]` kept, space → `+`, other bytes `%XX`.
+pub fn kazoo_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'~' | b'-' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Encodes a JSON object as Kazoo's form string: keys unescaped, `a[b]=v` for objects, `a[]=v`
+/// for lists, an empty segment for an empty object.
+pub fn kazoo_form(params: &Value) -> String {
+    let map = params.as_object().expect("parameters are a JSON object");
+    let mut segments = Vec::new();
+    for (key, value) in map {
+        encode_into(key, value, &mut segments);
+    }
+    segments.join("&")
+}
+
+fn encode_into(key: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) if map.is_empty() => out.push(String::new()),
+        Value::Object(map) => {
+            for (k, v) in map {
+                encode_into(&format!("{key}[{k}]"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                encode_into(&format!("{key}[]"), item, out);
+            }
+        }
+        Value::String(s) => out.push(format!("{key}={}", kazoo_escape(s))),
+        Value::Null => {}
+        other => out.push(format!("{key}={}", kazoo_escape(&other.to_string()))),
+    }
+}
+
+/// A realistic set of Kazoo parameters (`req_format=kazoo`) for one call step.
+pub fn kazoo_params() -> Value {
+    json!({
+        "Call-ID": "abc123@10.0.0.1",
+        "Account-ID": "3a1d5c7e9b2f4a6c8e0d1f3b5a7c9e2d",
+        "From": "1000",
+        "From-Realm": "acme.sip.example.com",
+        "To": "2030",
+        "To-Realm": "acme.sip.example.com",
+        "Request": "2030",
+        "Request-Realm": "acme.sip.example.com",
+        "Caller-ID-Name": "Alice Smith",
+        "Caller-ID-Number": "+14155550100",
+        "Direction": "inbound",
+        "Api-Version": "4.x",
+        "Language": "en-us",
+        "User-ID": "8f0c2b4d6e8a0c2e4f6a8b0d2c4e6f8a",
+        "Custom-Application-Vars": {},
+        "Custom-SIP-Headers": {}
+    })
+}
+
+/// `base` with the keys of `changes` set; a `null` in `changes` removes the key.
+pub fn with(base: &Value, changes: &Value) -> Value {
+    let mut map: Map<String, Value> = base.as_object().cloned().expect("base is an object");
+    for (k, v) in changes.as_object().expect("changes are an object") {
+        if v.is_null() {
+            map.remove(k);
+        } else {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(map)
+}
+
+/// Sends the same parameters as a GET query, a POST form and a POST JSON body to
+/// `/pivot/{flow}` and asserts each reply is exactly `expected`.
+pub async fn assert_three_ways(
+    server: &RunningServer,
+    flow: &str,
+    params: &Value,
+    expected: &Value,
+) {
+    let form = kazoo_form(params);
+    let url = server.url(&format!("/pivot/{flow}"));
+    let by_get = get(&format!("{url}?{form}")).await;
+    assert_tree(&by_get, expected, &format!("GET /pivot/{flow}?{form}"));
+    let by_form = post_form(&url, &form).await;
+    assert_tree(
+        &by_form,
+        expected,
+        &format!("POST form /pivot/{flow}: {form}"),
+    );
+    let by_json = post_json(&url, params).await;
+    assert_tree(
+        &by_json,
+        expected,
+        &format!("POST json /pivot/{flow}: {params}"),
+    );
+}
+
+/// A reply read from a raw HTTP/1.1 exchange.
+#[derive(Debug)]
+pub struct RawReply {
+    /// Status code.
+    pub status: u16,
+    /// Header block, lower-cased.
+    pub headers: String,
+    /// Body bytes (everything after the header block; the request asks for `Connection: close`).
+    pub body: Vec<u8>,
+}
+
+/// Sends raw bytes (a whole HTTP/1.1 request, which should say `Connection: close`) and reads
+/// the reply until the server closes. Writing happens on its own thread, so a server that
+/// answers before reading a large body does not dead-lock the test; write errors after the
+/// server answered are expected and ignored.
+pub fn raw_http(addr: SocketAddr, request: Vec<u8>) -> RawReply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let mut writer = stream.try_clone().expect("clone stream");
+    let write = std::thread::spawn(move || {
+        let _ = writer.write_all(&request);
+        let _ = writer.flush();
+    });
+    let mut received = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            // A reset after the reply arrived (the server closed with body bytes unread).
+            Err(_) if !received.is_empty() => break,
+            Err(e) => panic!("reading the raw reply failed: {e}"),
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = write.join();
+    let split = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no header block in {:?}",
+                String::from_utf8_lossy(&received)
+            )
+        });
+    let headers = String::from_utf8_lossy(&received[..split]).to_ascii_lowercase();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {headers:?}"));
+    RawReply {
+        status,
+        headers,
+        body: received[split + 4..].to_vec(),
+    }
+}
+
+impl RawReply {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "raw reply {} is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts an error reply with JSON `error` and `detail`; returns the body.
+    pub fn assert_error(&self, status: u16, what: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{what}: {} {}",
+            self.headers,
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.headers.contains("content-type: application/json"),
+            "{what}: {}",
+            self.headers
+        );
+        let body = self.json();
+        assert!(body["error"].is_string(), "{what}: {body}");
+        assert!(body["detail"].is_string(), "{what}: {body}");
+        body
+    }
+}
+
+/// A raw GET request line for `target` (sent as-is, not normalised by any URL library).
+pub fn raw_get(target: &[u8]) -> Vec<u8> {
+    let mut req = b"GET ".to_vec();
+    req.extend_from_slice(target);
+    req.extend_from_slice(b" HTTP/1.1\r\nHost: pivot.test\r\nConnection: close\r\n\r\n");
+    req
+}

@@ -3,20 +3,32 @@
 # /pivot/conference_areacode, in one run against one release build of the service.
 # Traffic stays on 127.0.0.1; each wrk run is bounded by DURATION.
 #
-# Usage: bash benches/load.sh            (DURATION=10s CONNECTIONS=64 THREADS=2 by default)
+# On a 2-core machine the load generator and the service would fight for the same cores and the
+# figures would measure the scheduler; so by default wrk runs on core 0 and the service, with one
+# HTTP worker, on core 1 (PIN=0 turns this off and uses every core for both).
+#
+# Usage: bash benches/load.sh            (DURATION=10s CONNECTIONS=64 THREADS=1 PIN=1 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
+PIN=${PIN:-1}
 PORT=${PORT:-18080}
 
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
 cargo build --release --quiet
 data=$(mktemp -d)
-./target/release/pivotforge serve --listen "127.0.0.1:$PORT" --flows callflows --data-dir "$data" \
-  >/dev/null 2>&1 &
+serve_cpu=() load_cpu=()
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  serve_cpu=(taskset -c 1) load_cpu=(taskset -c 0)
+  printf 'workers = 1\n' >"$data/pivotforge.toml"
+else
+  : >"$data/pivotforge.toml"
+fi
+PIVOTFORGE_LOG=${PIVOTFORGE_LOG:-info} "${serve_cpu[@]}" ./target/release/pivotforge serve --config "$data/pivotforge.toml" \
+  --listen "127.0.0.1:$PORT" --flows callflows --data-dir "$data" >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
@@ -25,7 +37,7 @@ query='User-ID=8f0c3a1d9e2b4c5d6e7f8a9b0c1d2e3f&To-Realm=acme.sip.example.com&To
 
 run() { # name path
   local out rps p99
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT$2")
+  out=$("${load_cpu[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT$2")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
@@ -33,7 +45,7 @@ run() { # name path
   echo "$rps"
 }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%F)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, pinned=${#serve_cpu[@]}, $(date -u +%F)"
 health=$(run "/healthz" "/healthz" | tee /dev/stderr | tail -1)
 tod=$(run "/pivot/main_number_tod" "/pivot/main_number_tod?$query" | tee /dev/stderr | tail -1)
 area=$(run "/pivot/conference_areacode" "/pivot/conference_areacode?$query" | tee /dev/stderr | tail -1)

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod flows;
+pub mod logging;
 pub mod outcome;
 pub mod request;
 pub mod server;

@@ -88,21 +88,6 @@ fn resolve(common: Common, over: Overrides) -> Result<Config, String> {
     Config::resolve(common.config.as_deref(), over).map_err(|e| e.to_string())
 }
 
-fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    // Writing logs on a separate thread keeps stdout's lock off the request path.
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PIVOTFORGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    guard
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -124,15 +109,17 @@ fn main() -> ExitCode {
                     2
                 }
                 Ok(config) => {
-                    let _guard = init_logs(config.log_format);
-                    match pivotforge::server::run(config, Arc::new(SystemClock)) {
+                    let logs = pivotforge::logging::init(config.log_format);
+                    let code = match pivotforge::server::run(config, Arc::new(SystemClock)) {
                         Ok(()) => 0,
                         Err(e) => {
                             tracing::error!("{e}");
                             eprintln!("pivotforge: {e}");
                             1
                         }
-                    }
+                    };
+                    logs.flush();
+                    code
                 }
             }
         }

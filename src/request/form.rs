@@ -33,6 +33,18 @@ pub enum FormError {
 /// earlier one of the same name.
 pub fn parse(input: &[u8]) -> Result<Map<String, Value>, FormError> {
     let mut out = Map::new();
+    pairs(input, |key, value| insert_pair(&mut out, &key, value))?;
+    Ok(out)
+}
+
+/// Places one decoded `key=value` pair into `out`, following its brackets.
+pub fn insert_pair(out: &mut Map<String, Value>, key: &str, value: String) {
+    let (base, path) = split_key(key);
+    insert(out, base, &path, value);
+}
+
+/// Calls `f` with each decoded `(key, value)` pair, in order, skipping empty segments and keys.
+pub fn pairs(input: &[u8], mut f: impl FnMut(String, String)) -> Result<(), FormError> {
     let mut offset = 0;
     for segment in input.split(|&b| b == b'&') {
         let start = offset;
@@ -56,14 +68,16 @@ pub fn parse(input: &[u8]) -> Result<Map<String, Value>, FormError> {
         let value = decode(raw_value, start + raw_key.len() + 1)?;
         let value =
             String::from_utf8(value).map_err(|_| FormError::BadUtf8 { key: key.clone() })?;
-        let (base, path) = split_key(&key);
-        insert(&mut out, base, &path, value);
+        f(key, value);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decodes `+` and `%XX`; `offset` places errors in the whole input.
 fn decode(raw: &[u8], offset: usize) -> Result<Vec<u8>, FormError> {
+    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
+        return Ok(raw.to_vec());
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {

@@ -160,62 +160,106 @@ impl PivotRequest {
         body: &[u8],
         format: BodyFormat,
     ) -> Result<PivotRequest, RequestError> {
-        let mut params = form::parse(query.as_bytes())?;
+        let mut req = PivotRequest::default();
+        let mut rest = Map::new();
+        form::pairs(query.as_bytes(), |k, v| req.absorb(&mut rest, k, v))?;
         if !body.is_empty() {
-            let body_params = match format {
-                BodyFormat::Form => form::parse(body)?,
+            match format {
+                BodyFormat::Form => form::pairs(body, |k, v| req.absorb(&mut rest, k, v))?,
                 BodyFormat::Json => match serde_json::from_slice::<Value>(body) {
-                    Ok(Value::Object(map)) => map,
+                    Ok(Value::Object(map)) => req.absorb_json(&mut rest, map)?,
                     Ok(_) => {
                         return Err(RequestError::Json("the body must be a JSON object".into()))
                     }
                     Err(e) => return Err(RequestError::Json(e.to_string())),
                 },
-            };
-            params.extend(body_params);
+            }
         }
-        PivotRequest::from_params(params)
+        req.finish(rest)
     }
 
     /// Builds the typed request from decoded parameters, keeping unknown ones in `extra`.
-    pub fn from_params(mut params: Map<String, Value>) -> Result<PivotRequest, RequestError> {
-        let mut take = |name: &'static str| -> Result<Option<String>, RequestError> {
-            params
-                .remove(name)
-                .map(|v| scalar(name, v))
-                .transpose()
-                .map(Option::flatten)
-        };
-        let mut req = PivotRequest {
-            call_id: take("Call-ID")?,
-            account_id: take("Account-ID")?,
-            from: take("From")?,
-            from_realm: take("From-Realm")?,
-            to: take("To")?,
-            to_realm: take("To-Realm")?,
-            request: take("Request")?,
-            request_realm: take("Request-Realm")?,
-            caller_id_name: take("Caller-ID-Name")?,
-            caller_id_number: take("Caller-ID-Number")?,
-            direction: take("Direction")?,
-            api_version: take("Api-Version")?,
-            language: take("Language")?,
-            ..PivotRequest::default()
-        };
-        if let Some(v) = params.remove("User-ID") {
-            req.user_ids = user_ids(v)?;
+    pub fn from_params(params: Map<String, Value>) -> Result<PivotRequest, RequestError> {
+        let mut req = PivotRequest::default();
+        let mut rest = Map::new();
+        req.absorb_json(&mut rest, params)?;
+        req.finish(rest)
+    }
+
+    /// The field of a plain-string Kazoo parameter, with its static name.
+    fn scalar_slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<String>)> {
+        Some(match key {
+            "Call-ID" => ("Call-ID", &mut self.call_id),
+            "Account-ID" => ("Account-ID", &mut self.account_id),
+            "From" => ("From", &mut self.from),
+            "From-Realm" => ("From-Realm", &mut self.from_realm),
+            "To" => ("To", &mut self.to),
+            "To-Realm" => ("To-Realm", &mut self.to_realm),
+            "Request" => ("Request", &mut self.request),
+            "Request-Realm" => ("Request-Realm", &mut self.request_realm),
+            "Caller-ID-Name" => ("Caller-ID-Name", &mut self.caller_id_name),
+            "Caller-ID-Number" => ("Caller-ID-Number", &mut self.caller_id_number),
+            "Direction" => ("Direction", &mut self.direction),
+            "Api-Version" => ("Api-Version", &mut self.api_version),
+            "Language" => ("Language", &mut self.language),
+            _ => return None,
+        })
+    }
+
+    /// Takes one decoded form pair: a known plain key straight into its field (the common case,
+    /// with no map in between), anything else into `rest`.
+    fn absorb(&mut self, rest: &mut Map<String, Value>, key: String, value: String) {
+        match self.scalar_slot(&key) {
+            Some((_, slot)) => *slot = Some(value),
+            None => form::insert_pair(rest, &key, value),
         }
-        if let Some(v) = params.remove("Digits") {
-            req.digits = digits(v)?;
+    }
+
+    /// Takes the members of a JSON object the same way.
+    fn absorb_json(
+        &mut self,
+        rest: &mut Map<String, Value>,
+        map: Map<String, Value>,
+    ) -> Result<(), RequestError> {
+        for (k, v) in map {
+            match self.scalar_slot(&k) {
+                Some((name, slot)) => *slot = scalar(name, v)?,
+                None => {
+                    rest.insert(k, v);
+                }
+            }
         }
-        if let Some(v) = params.remove("Custom-Application-Vars") {
-            req.custom_application_vars = object("Custom-Application-Vars", v)?;
+        Ok(())
+    }
+
+    /// Types the structured parameters left in `rest`; what remains becomes `extra`.
+    fn finish(mut self, mut rest: Map<String, Value>) -> Result<PivotRequest, RequestError> {
+        // A bracketed form key (`Call-ID[x]=1`) lands in `rest`: check it like any other value.
+        let misplaced: Vec<String> = rest
+            .keys()
+            .filter(|k| self.scalar_slot(k).is_some())
+            .cloned()
+            .collect();
+        for key in misplaced {
+            if let (Some(v), Some((name, slot))) = (rest.shift_remove(&key), self.scalar_slot(&key))
+            {
+                *slot = scalar(name, v)?;
+            }
         }
-        if let Some(v) = params.remove("Custom-SIP-Headers") {
-            req.custom_sip_headers = object("Custom-SIP-Headers", v)?;
+        if let Some(v) = rest.shift_remove("User-ID") {
+            self.user_ids = user_ids(v)?;
         }
-        req.extra = params;
-        Ok(req)
+        if let Some(v) = rest.shift_remove("Digits") {
+            self.digits = digits(v)?;
+        }
+        if let Some(v) = rest.shift_remove("Custom-Application-Vars") {
+            self.custom_application_vars = object("Custom-Application-Vars", v)?;
+        }
+        if let Some(v) = rest.shift_remove("Custom-SIP-Headers") {
+            self.custom_sip_headers = object("Custom-SIP-Headers", v)?;
+        }
+        self.extra = rest;
+        Ok(self)
     }
 
     /// Looks a parameter up by Kazoo's name, as flows name it: `Caller-ID-Number`,

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 
 use super::error::ApiError;
@@ -14,12 +14,20 @@ use crate::request::{BodyFormat, PivotRequest, RequestError};
 /// The handler: thin glue between HTTP and `Engine::answer`.
 pub async fn pivot(
     req: HttpRequest,
-    flow: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let flow = flow.into_inner();
+    let method = req.method();
+    if method != actix_web::http::Method::GET && method != actix_web::http::Method::POST {
+        return ApiError::MethodNotAllowed(format!(
+            "{method} is not allowed on {}: use GET or POST",
+            req.path()
+        ))
+        .error_response();
+    }
+    // Names are plain ASCII, so the raw path needs no decoding: a `%` makes it invalid anyway.
+    let flow = req.path().strip_prefix("/pivot/").unwrap_or("").to_owned();
     let parsed = read_request(&req, payload, state.config.max_body_bytes).await;
     let call_id = parsed
         .as_ref()

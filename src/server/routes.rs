@@ -34,13 +34,3 @@ pub async fn schema(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
-
-/// A known path with a method it does not serve.
-pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::MethodNotAllowed(format!(
-        "{} is not allowed on {}: use GET or POST",
-        req.method(),
-        req.path()
-    ))
-    .error_response()
-}

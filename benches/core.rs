@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
-use pivotforge::engine::Engine;
+use pivotforge::engine::{Engine, EngineOptions};
 use pivotforge::request::{BodyFormat, PivotRequest};
 use serde_json::json;
 
@@ -20,7 +20,7 @@ Caller-ID-Number=%2B14155550100&Caller-ID-Name=Alice+Smith&Call-ID=abc123%4010.0
 
 fn engine() -> Engine {
     let flows = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("callflows");
-    Engine::load(&flows, "http://127.0.0.1:8080").expect("shipped flows load")
+    Engine::load(EngineOptions::new(flows, "http://127.0.0.1:8080")).expect("shipped flows load")
 }
 
 fn office_hours() -> DateTime<Utc> {
@@ -43,11 +43,17 @@ fn rules(c: &mut Criterion) {
     let engine = engine();
     let req = PivotRequest::parse(KAZOO_QUERY, b"", BodyFormat::Form).expect("parses");
     let now = office_hours();
+    // Rule flows never await: the future is ready at its first poll.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     c.bench_function("answer main_number_tod (evaluate + validate)", |b| {
-        b.iter(|| engine.answer("main_number_tod", std::hint::black_box(&req), now))
+        b.iter(|| rt.block_on(engine.answer("main_number_tod", std::hint::black_box(&req), now)))
     });
     c.bench_function("answer conference_areacode (regex + templates)", |b| {
-        b.iter(|| engine.answer("conference_areacode", std::hint::black_box(&req), now))
+        b.iter(|| {
+            rt.block_on(engine.answer("conference_areacode", std::hint::black_box(&req), now))
+        })
     });
 }
 

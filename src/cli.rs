@@ -7,9 +7,15 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::engine::Engine;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
+use crate::script::fetch::Fetcher;
+use crate::script::{HostServices, JsPool};
+use crate::store::{EmbeddedStore, Store};
 
 /// Inputs of `pivotforge run`.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +50,25 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
         }
     };
     let now = args.at.unwrap_or_else(Utc::now);
-    let Some(answer) = engine.answer(&args.flow, &req, now) else {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "pivotforge run: {e}");
+            return 1;
+        }
+    };
+    let answer = match runtime.block_on(engine.answer(&args.flow, &req, now)) {
+        Some(Ok(answer)) => Some(answer),
+        Some(Err(overloaded)) => {
+            let _ = writeln!(err, "pivotforge run: {overloaded}");
+            return 1;
+        }
+        None => None,
+    };
+    let Some(answer) = answer else {
         let registry = engine.registry();
         let names: Vec<&str> = registry.entries().map(|e| e.name.as_str()).collect();
         let _ = writeln!(
@@ -58,14 +82,17 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
     if let Some(rule) = &answer.rule {
         let _ = writeln!(err, "matched rule: {rule}");
     }
-    let print = |out: &mut dyn Write, tree: &Value| {
+    for line in &answer.logs {
+        let _ = writeln!(err, "console.{}: {}", line.level, line.message);
+    }
+    let print = |out: &mut dyn Write, tree: Value| {
         let _ = writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(tree).unwrap_or_default()
+            serde_json::to_string_pretty(&tree).unwrap_or_default()
         );
     };
-    match &answer.outcome {
+    match answer.outcome {
         Outcome::Tree(tree) => {
             print(out, tree);
             0
@@ -120,9 +147,45 @@ fn build_request(args: &RunArgs) -> Result<PivotRequest, String> {
     PivotRequest::from_params(params).map_err(|e| e.to_string())
 }
 
+/// Loads the flows of `config` with a one-thread JS pool, for running flows from the terminal.
+/// The store is the service's own when it is free; when a running server holds it, a throw-away
+/// store is used instead (with a warning), so `run` never blocks on the server.
+pub fn open_engine(
+    config: &Config,
+    err: &mut dyn Write,
+) -> Result<(Engine, Arc<dyn Store>), String> {
+    let store: Arc<dyn Store> = match EmbeddedStore::open(&config.data_dir) {
+        Ok(store) => Arc::new(store),
+        Err(e) => {
+            let scratch =
+                std::env::temp_dir().join(format!("pivotforge-run-{}", std::process::id()));
+            let _ = writeln!(
+                err,
+                "warning: {e}; using a scratch store in {}",
+                scratch.display()
+            );
+            Arc::new(EmbeddedStore::open(&scratch).map_err(|e| e.to_string())?)
+        }
+    };
+    let _ = crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists"));
+    let services = Arc::new(HostServices {
+        store: store.clone(),
+        fetcher: Fetcher::new().map_err(|e| e.to_string())?,
+        public_url: config.public_url.clone(),
+    });
+    let pool = JsPool::new(1, 4, services).map_err(|e| e.to_string())?;
+    let options = EngineOptions {
+        flows_dir: config.flows_dir.clone(),
+        public_url: config.public_url.clone(),
+        script_defaults: config.script_defaults.clone(),
+    };
+    let engine = Engine::load(options).map_err(|e| e.to_string())?;
+    Ok((engine.with_pool(Arc::new(pool)), store))
+}
+
 /// Loads and validates every flow under `dir`; prints each problem as `file:line: message`.
 pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let engine = match Engine::load(dir, public_url) {
+    let engine = match Engine::load(EngineOptions::new(dir, public_url)) {
         Ok(e) => e,
         Err(e) => {
             let _ = writeln!(err, "{e}");

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::script::settings::RawSettings;
+use crate::script::FlowSettings;
+
 /// Default listen address: loopback only, so a fresh install is not open to the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default largest request body (64 KiB): a pivot request is a few hundred bytes.
@@ -39,6 +42,22 @@ pub struct Config {
     pub log_format: LogFormat,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// What every script flow starts from (`[flows]`).
+    pub script_defaults: FlowSettings,
+    /// JS threads (`[scripts] threads`); one per core by default.
+    pub js_threads: usize,
+    /// Jobs that may wait for a JS thread before calls are refused with 503.
+    pub js_queue: usize,
+}
+
+/// The `[scripts]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptsConfig {
+    /// JS threads.
+    pub threads: Option<usize>,
+    /// Queue length.
+    pub queue: Option<usize>,
 }
 
 /// The settings a config file may hold; every one optional.
@@ -48,7 +67,7 @@ pub struct FileConfig {
     /// Address to listen on.
     pub listen: Option<String>,
     /// Folder of flow files, relative to the config file.
-    pub flows: Option<PathBuf>,
+    pub flows_dir: Option<PathBuf>,
     /// Data folder, relative to the config file.
     pub data_dir: Option<PathBuf>,
     /// Base URL of this service as the PBX sees it.
@@ -59,6 +78,12 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// HTTP worker threads.
     pub workers: Option<usize>,
+    /// Defaults for every script flow.
+    #[serde(default)]
+    pub flows: RawSettings,
+    /// The JS pool.
+    #[serde(default)]
+    pub scripts: ScriptsConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -127,11 +152,13 @@ impl Config {
         if max_body_bytes == 0 {
             return Err(ConfigError("max_body_bytes must be at least 1".into()));
         }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let js_threads = fc.scripts.threads.filter(|&n| n > 0).unwrap_or(cores);
         Ok(Config {
             listen,
             flows_dir: over
                 .flows
-                .unwrap_or_else(|| base.join(fc.flows.unwrap_or_else(|| "callflows".into()))),
+                .unwrap_or_else(|| base.join(fc.flows_dir.unwrap_or_else(|| "callflows".into()))),
             data_dir: over
                 .data_dir
                 .unwrap_or_else(|| base.join(fc.data_dir.unwrap_or_else(|| "data".into()))),
@@ -139,6 +166,13 @@ impl Config {
             max_body_bytes,
             log_format: over.log_format.or(fc.log_format).unwrap_or_default(),
             workers: fc.workers.filter(|&w| w > 0),
+            script_defaults: fc.flows.apply(&FlowSettings::default()),
+            js_threads,
+            js_queue: fc
+                .scripts
+                .queue
+                .filter(|&n| n > 0)
+                .unwrap_or(js_threads * 64),
         })
     }
 }

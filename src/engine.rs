@@ -1,62 +1,114 @@
-//! Answers one call step: finds the flow, runs it, validates the tree and, when the tree is not
-//! valid, picks the flow's fallback. Used alike by the server and by `pivotforge run`.
+//! Answers one call step: finds the flow, runs it (rules here, scripts on the JS pool), validates
+//! the tree and, when there is no valid tree, picks the flow's fallback. Used alike by the
+//! server and by `pivotforge run`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::callflow::Schemas;
-use crate::flows::{Flow, LoadContext, LoadError, Registry};
+use crate::flows::{Flow, FlowEntry, LoadContext, LoadError, Registry};
 use crate::outcome::{Failure, FailureKind, Outcome};
 use crate::request::PivotRequest;
+use crate::script::{
+    FlowSettings, JsPool, LogLine, Overloaded, RunResult, ScriptErrorKind, ScriptFailure,
+};
 
-/// The loaded flows and the schemas their replies are checked against.
+/// Where flows come from and what they start with.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The flows folder.
+    pub flows_dir: PathBuf,
+    /// Base URL of this service as the PBX sees it.
+    pub public_url: String,
+    /// Settings every script flow starts from.
+    pub script_defaults: FlowSettings,
+}
+
+impl EngineOptions {
+    /// Options with default script settings.
+    pub fn new(flows_dir: impl Into<PathBuf>, public_url: &str) -> EngineOptions {
+        EngineOptions {
+            flows_dir: flows_dir.into(),
+            public_url: public_url.to_owned(),
+            script_defaults: FlowSettings::default(),
+        }
+    }
+}
+
+/// The loaded flows, the schemas their replies are checked against, and the JS pool.
 pub struct Engine {
     schemas: Schemas,
     registry: RwLock<Arc<Registry>>,
-    flows_dir: PathBuf,
-    public_url: String,
+    options: EngineOptions,
+    pool: Option<Arc<JsPool>>,
 }
 
 /// One answered call step.
 #[derive(Debug)]
 pub struct Answer {
-    /// The rule that matched, for rule flows (`None` for the default).
+    /// The rule that matched, for rule flows (`None` for the default or a script).
     pub rule: Option<String>,
     /// What goes back to the PBX.
     pub outcome: Outcome,
+    /// The script's console lines.
+    pub logs: Vec<LogLine>,
+}
+
+/// Why `/run` could not run a script function.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No flow of that name.
+    #[error("no script named `{0}`")]
+    NotFound(String),
+    /// The flow is a rule flow.
+    #[error("`{0}` is a rule flow, not a script: use /pivot/{0}")]
+    NotScript(String),
+    /// The script did not load.
+    #[error("{0}")]
+    NotLoaded(LoadError),
+    /// The JS pool is full.
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
+    /// No JS pool in this process.
+    #[error("scripts can't run here: no JS pool was started")]
+    NoPool,
 }
 
 impl Engine {
-    /// Loads every flow under `flows_dir`; fails only when the folder can't be read.
-    pub fn load(flows_dir: &Path, public_url: &str) -> Result<Engine, LoadError> {
+    /// Loads every flow under the flows folder; fails only when the folder can't be read.
+    pub fn load(options: EngineOptions) -> Result<Engine, LoadError> {
         let schemas = Schemas::new();
-        let registry = Registry::load(
-            flows_dir,
-            &LoadContext {
-                schemas: &schemas,
-                public_url,
-            },
-        )?;
+        let registry = Registry::load(&options.flows_dir, &load_context(&schemas, &options))?;
         Ok(Engine {
             schemas,
             registry: RwLock::new(Arc::new(registry)),
-            flows_dir: flows_dir.to_owned(),
-            public_url: public_url.to_owned(),
+            options,
+            pool: None,
         })
     }
 
-    /// Loads the flows folder again and swaps it in whole; the old set serves until then.
+    /// Gives the engine a JS pool to run script flows on.
+    pub fn with_pool(mut self, pool: Arc<JsPool>) -> Engine {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// The JS pool, when there is one.
+    pub fn pool(&self) -> Option<&Arc<JsPool>> {
+        self.pool.as_ref()
+    }
+
+    /// Loads the flows folder again and swaps it in whole; a flow whose new file fails keeps
+    /// serving its previous version.
     pub fn reload(&self) -> Result<(), LoadError> {
-        let registry = Registry::load(
-            &self.flows_dir,
-            &LoadContext {
-                schemas: &self.schemas,
-                public_url: &self.public_url,
-            },
+        let mut registry = Registry::load(
+            &self.options.flows_dir,
+            &load_context(&self.schemas, &self.options),
         )?;
+        registry.keep_working_versions(&self.registry());
         let mut slot = self.registry.write().unwrap_or_else(|p| p.into_inner());
         *slot = Arc::new(registry);
         Ok(())
@@ -75,33 +127,114 @@ impl Engine {
         &self.schemas
     }
 
-    /// Runs flow `name` for one request at instant `now`; `None` when no such flow exists.
-    pub fn answer(&self, name: &str, req: &PivotRequest, now: DateTime<Utc>) -> Option<Answer> {
+    /// The options the engine was loaded with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Runs flow `name` for one request at instant `now`. `None` when no such flow exists;
+    /// `Err` when the JS pool is full.
+    pub async fn answer(
+        &self,
+        name: &str,
+        req: &PivotRequest,
+        now: DateTime<Utc>,
+    ) -> Option<Result<Answer, Overloaded>> {
         let registry = self.registry();
-        let entry = registry.get(name)?;
+        let entry = registry.get(name)?.clone();
+        drop(registry);
+        Some(self.answer_entry(&entry, req, now).await)
+    }
+
+    async fn answer_entry(
+        &self,
+        entry: &FlowEntry,
+        req: &PivotRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, Overloaded> {
         let flow = match &entry.state {
             Ok(flow) => flow,
             Err(e) => {
-                return Some(Answer {
+                let failure = Failure {
+                    kind: FailureKind::FlowNotLoaded,
+                    detail: e.to_string(),
+                    errors: Vec::new(),
+                };
+                return Ok(Answer {
                     rule: None,
-                    outcome: Outcome::Failed(Failure {
-                        kind: FailureKind::FlowNotLoaded,
-                        detail: e.to_string(),
-                        errors: Vec::new(),
-                    }),
-                })
+                    outcome: with_fallback(failure, entry.broken_fallback.as_ref()),
+                    logs: Vec::new(),
+                });
             }
         };
-        let (rule, tree) = match flow {
+        match flow {
             Flow::Rules(rules) => {
                 let eval = rules.evaluate(req, now);
-                (eval.rule.map(str::to_owned), eval.tree)
+                Ok(Answer {
+                    rule: eval.rule.map(str::to_owned),
+                    outcome: self.check(flow, eval.tree),
+                    logs: Vec::new(),
+                })
             }
+            Flow::Script(script) => {
+                let Some(pool) = &self.pool else {
+                    let failure = Failure {
+                        kind: FailureKind::ScriptError,
+                        detail: "scripts can't run here: no JS pool was started".into(),
+                        errors: Vec::new(),
+                    };
+                    return Ok(Answer {
+                        rule: None,
+                        outcome: with_fallback(failure, flow.fallback()),
+                        logs: Vec::new(),
+                    });
+                };
+                let mut data = req.to_value();
+                if let (Value::Object(map), false) = (&mut data, script.settings.vars.is_empty()) {
+                    map.insert("vars".into(), Value::Object(script.settings.vars.clone()));
+                }
+                let run = pool.run(script.clone(), "main", data).await?;
+                let outcome = match run.result {
+                    Ok(tree) => self.check(flow, tree),
+                    Err(ScriptFailure::Rejected { code, reason }) => rejection(code, reason),
+                    Err(ScriptFailure::Error { kind, detail }) => {
+                        let failure = Failure {
+                            kind: failure_kind(kind),
+                            detail,
+                            errors: Vec::new(),
+                        };
+                        with_fallback(failure, flow.fallback())
+                    }
+                };
+                Ok(Answer {
+                    rule: None,
+                    outcome,
+                    logs: run.logs,
+                })
+            }
+        }
+    }
+
+    /// Runs a script's named function (`main` by default) with any JSON argument: `/run`,
+    /// form submissions, drivers and `postCall`.
+    pub async fn run_function(
+        &self,
+        name: &str,
+        function: &str,
+        arg: Value,
+    ) -> Result<RunResult, RunError> {
+        let entry = self
+            .registry()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RunError::NotFound(name.to_owned()))?;
+        let script = match &entry.state {
+            Ok(Flow::Script(script)) => script.clone(),
+            Ok(Flow::Rules(_)) => return Err(RunError::NotScript(name.to_owned())),
+            Err(e) => return Err(RunError::NotLoaded(e.clone())),
         };
-        Some(Answer {
-            rule,
-            outcome: self.check(flow, tree),
-        })
+        let pool = self.pool.as_ref().ok_or(RunError::NoPool)?;
+        Ok(pool.run(script, function, arg).await?)
     }
 
     /// Validates a produced tree; an invalid one is never sent.
@@ -121,15 +254,49 @@ impl Engine {
                     ),
                     errors,
                 };
-                match flow.fallback() {
-                    Some(fallback) => Outcome::Fallback {
-                        failure,
-                        tree: fallback.clone(),
-                    },
-                    None => Outcome::Failed(failure),
-                }
+                with_fallback(failure, flow.fallback())
             }
         }
+    }
+}
+
+fn load_context<'a>(schemas: &'a Schemas, options: &'a EngineOptions) -> LoadContext<'a> {
+    LoadContext {
+        schemas,
+        public_url: &options.public_url,
+        script_defaults: &options.script_defaults,
+    }
+}
+
+fn with_fallback(failure: Failure, fallback: Option<&Value>) -> Outcome {
+    match fallback {
+        Some(tree) => Outcome::Fallback {
+            failure,
+            tree: tree.clone(),
+        },
+        None => Outcome::Failed(failure),
+    }
+}
+
+fn failure_kind(kind: ScriptErrorKind) -> FailureKind {
+    match kind {
+        ScriptErrorKind::Timeout => FailureKind::Timeout,
+        ScriptErrorKind::MemoryLimit => FailureKind::MemoryLimit,
+        ScriptErrorKind::Compile
+        | ScriptErrorKind::Exception
+        | ScriptErrorKind::StackOverflow
+        | ScriptErrorKind::NeverSettled
+        | ScriptErrorKind::Internal => FailureKind::ScriptError,
+    }
+}
+
+/// A deliberate rejection becomes a `response` node with its code and reason.
+fn rejection(code: u16, reason: String) -> Outcome {
+    let tree = json!({"module": "response", "data": {"code": code, "message": reason}});
+    Outcome::Rejected {
+        code,
+        message: reason,
+        tree,
     }
 }
 

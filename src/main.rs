@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use pivotforge::cli::{self, RunArgs};
 use pivotforge::clock::SystemClock;
 use pivotforge::config::{Config, LogFormat, Overrides};
-use pivotforge::engine::Engine;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +32,9 @@ struct Common {
     /// Base URL at which the PBX reaches this service [default: http://LISTEN].
     #[arg(long, env = "PIVOTFORGE_PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// Folder for stored data: the store, recordings [default: ./data].
+    #[arg(long, env = "PIVOTFORGE_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -44,9 +46,6 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080].
         #[arg(long, env = "PIVOTFORGE_LISTEN")]
         listen: Option<String>,
-        /// Folder for stored data [default: ./data].
-        #[arg(long, env = "PIVOTFORGE_DATA_DIR")]
-        data_dir: Option<PathBuf>,
         /// Log line format.
         #[arg(long, env = "PIVOTFORGE_LOG_FORMAT", value_enum)]
         log_format: Option<LogFormat>,
@@ -83,6 +82,7 @@ fn resolve(common: Common, over: Overrides) -> Result<Config, String> {
     let over = Overrides {
         flows: common.flows,
         public_url: common.public_url,
+        data_dir: common.data_dir,
         ..over
     };
     Config::resolve(common.config.as_deref(), over).map_err(|e| e.to_string())
@@ -94,12 +94,10 @@ fn main() -> ExitCode {
         Command::Serve {
             common,
             listen,
-            data_dir,
             log_format,
         } => {
             let over = Overrides {
                 listen,
-                data_dir,
                 log_format,
                 ..Overrides::default()
             };
@@ -135,12 +133,12 @@ fn main() -> ExitCode {
                 eprintln!("pivotforge: {e}");
                 2
             }
-            Ok(config) => match Engine::load(&config.flows_dir, &config.public_url) {
+            Ok(config) => match cli::open_engine(&config, &mut std::io::stderr()) {
                 Err(e) => {
                     eprintln!("{e}");
                     1
                 }
-                Ok(engine) => {
+                Ok((engine, store)) => {
                     for problem in engine.registry().errors() {
                         eprintln!("warning: {problem}");
                     }
@@ -151,12 +149,16 @@ fn main() -> ExitCode {
                         query,
                         at: at.map(|t| t.with_timezone(&Utc)),
                     };
-                    cli::run_flow(
+                    let code = cli::run_flow(
                         &engine,
                         &args,
                         &mut std::io::stdout(),
                         &mut std::io::stderr(),
-                    )
+                    );
+                    if let Err(e) = store.flush() {
+                        eprintln!("warning: {e}");
+                    }
+                    code
                 }
             },
         },

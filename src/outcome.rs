@@ -51,6 +51,12 @@ pub enum FailureKind {
     InvalidTree,
     /// The flow's file did not load.
     FlowNotLoaded,
+    /// The script threw, or its result could not be used.
+    ScriptError,
+    /// The script ran past its time limit.
+    Timeout,
+    /// The script ran out of memory.
+    MemoryLimit,
 }
 
 impl FailureKind {
@@ -59,6 +65,9 @@ impl FailureKind {
         match self {
             FailureKind::InvalidTree => "invalid callflow tree",
             FailureKind::FlowNotLoaded => "flow failed to load",
+            FailureKind::ScriptError => "script error",
+            FailureKind::Timeout => "script timeout",
+            FailureKind::MemoryLimit => "script memory limit",
         }
     }
 }

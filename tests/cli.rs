@@ -12,11 +12,14 @@ const DEVICE: &str = "3f1c5b7a9d2e4f608a1b2c3d4e5f6a7b";
 const MAILBOX: &str = "9a8b7c6d5e4f30211a2b3c4d5e6f7a8b";
 
 fn pivotforge(args: &[&str]) -> Output {
+    // Each run gets its own data folder: runs in parallel must not share one store.
+    let data = tempfile::tempdir().expect("temp data dir");
     Command::new(env!("CARGO_BIN_EXE_pivotforge"))
         .args(args)
         .env_remove("PIVOTFORGE_CONFIG")
         .env_remove("PIVOTFORGE_FLOWS")
         .env_remove("PIVOTFORGE_PUBLIC_URL")
+        .env("PIVOTFORGE_DATA_DIR", data.path())
         .output()
         .expect("run pivotforge")
 }

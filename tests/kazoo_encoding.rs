@@ -51,7 +51,7 @@ fn echo(values: &[(&str, &str)]) -> Value {
 
 struct Echo {
     _dir: tempfile::TempDir,
-    server: pivotforge::server::RunningServer,
+    server: common::TestServer,
 }
 
 impl Echo {

@@ -8,6 +8,9 @@ pub mod template;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::script::ScriptFlow;
 
 pub use registry::{FlowEntry, Registry};
 pub use rules::{LoadContext, RuleFlow};
@@ -16,7 +19,9 @@ pub use rules::{LoadContext, RuleFlow};
 #[derive(Debug)]
 pub enum Flow {
     /// A rule file (`NAME.toml` / `NAME.json`).
-    Rules(RuleFlow),
+    Rules(Box<RuleFlow>),
+    /// A ScriptForge-style script (`NAME.js`), run on the JS pool.
+    Script(Arc<ScriptFlow>),
 }
 
 impl Flow {
@@ -24,6 +29,7 @@ impl Flow {
     pub fn fallback(&self) -> Option<&serde_json::Value> {
         match self {
             Flow::Rules(r) => r.fallback.as_ref(),
+            Flow::Script(s) => s.settings.fallback.as_ref(),
         }
     }
 }

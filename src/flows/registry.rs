@@ -18,6 +18,8 @@ pub struct FlowEntry {
     pub file: PathBuf,
     /// The flow, or why it could not be loaded.
     pub state: Result<Flow, LoadError>,
+    /// For a flow that did not load: the fallback its settings give, if they loaded.
+    pub broken_fallback: Option<serde_json::Value>,
 }
 
 /// All flows of one flows folder.
@@ -26,6 +28,8 @@ pub struct Registry {
     flows: BTreeMap<String, Arc<FlowEntry>>,
     /// Files that are not flows but look like they were meant to be (bad names).
     skipped: Vec<LoadError>,
+    /// Flows whose new file failed to load while their previous version keeps serving.
+    stale: Vec<LoadError>,
 }
 
 impl Registry {
@@ -57,23 +61,49 @@ impl Registry {
             ));
             return;
         };
-        let state = match self.flows.get(&name) {
-            Some(other) => Err(LoadError::new(
-                &file,
+        let (state, broken_fallback) = match self.flows.get(&name) {
+            Some(other) => (
+                Err(LoadError::new(
+                    &file,
+                    None,
+                    format!(
+                        "flow `{name}` is also defined by {}: keep one of the two files",
+                        other.file.display()
+                    ),
+                )),
                 None,
-                format!(
-                    "flow `{name}` is also defined by {}: keep one of the two files",
-                    other.file.display()
-                ),
-            )),
-            None => load_file(&file, ctx),
+            ),
+            None => load_file(dir, &name, &file, ctx),
         };
         if state.is_err() && self.flows.contains_key(&name) {
             self.skipped.extend(state.err());
             return;
         }
-        self.flows
-            .insert(name.clone(), Arc::new(FlowEntry { name, file, state }));
+        let entry = FlowEntry {
+            name: name.clone(),
+            file,
+            state,
+            broken_fallback,
+        };
+        self.flows.insert(name, Arc::new(entry));
+    }
+
+    /// After a reload: a flow whose new file does not load keeps serving its previous version,
+    /// and the error is reported beside it.
+    pub fn keep_working_versions(&mut self, old: &Registry) {
+        for (name, entry) in self.flows.iter_mut() {
+            let Err(error) = &entry.state else {
+                continue;
+            };
+            if let Some(previous) = old.flows.get(name).filter(|p| p.state.is_ok()) {
+                self.stale.push(LoadError::new(
+                    &error.file,
+                    error.line,
+                    format!("{} (the previous version keeps serving)", error.message),
+                ));
+                *entry = previous.clone();
+            }
+        }
     }
 
     /// A pivot to a flow that does not exist would fail on a live call: refuse the flow now.
@@ -120,22 +150,54 @@ impl Registry {
     /// Every problem found while loading: broken flows and skipped files.
     pub fn errors(&self) -> Vec<&LoadError> {
         let broken = self.flows.values().filter_map(|e| e.state.as_ref().err());
-        broken.chain(self.skipped.iter()).collect()
+        broken
+            .chain(self.skipped.iter())
+            .chain(self.stale.iter())
+            .collect()
     }
 }
 
-fn load_file(file: &Path, ctx: &LoadContext<'_>) -> Result<Flow, LoadError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| LoadError::new(file, None, format!("can't read the file: {e}")))?;
-    rules::load(file, &text, ctx).map(Flow::Rules)
+fn load_file(
+    dir: &Path,
+    name: &str,
+    file: &Path,
+    ctx: &LoadContext<'_>,
+) -> (Result<Flow, LoadError>, Option<serde_json::Value>) {
+    if file.extension().is_some_and(|e| e == "js") {
+        return match crate::script::load(name, file, dir, ctx.script_defaults, ctx.schemas) {
+            Ok(script) => (Ok(Flow::Script(Arc::new(script))), None),
+            Err(failed) => (Err(failed.0), failed.1),
+        };
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                Err(LoadError::new(
+                    file,
+                    None,
+                    format!("can't read the file: {e}"),
+                )),
+                None,
+            )
+        }
+    };
+    (
+        rules::load(file, &text, ctx).map(|r| Flow::Rules(Box::new(r))),
+        None,
+    )
 }
 
-/// True for files that define a rule flow.
-fn is_flow_file(path: &Path) -> bool {
+/// True for files that define a flow: rule files, and scripts outside `lib/` not starting with `_`.
+fn is_flow_file(root: &Path, path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    !name.starts_with('.')
-        && (name.ends_with(".json")
-            || (name.ends_with(".toml") && !name.ends_with(".settings.toml")))
+    if name.starts_with('.') {
+        return false;
+    }
+    if name.ends_with(".js") {
+        return crate::script::is_script_flow(path.strip_prefix(root).unwrap_or(path));
+    }
+    name.ends_with(".json") || (name.ends_with(".toml") && !name.ends_with(".settings.toml"))
 }
 
 /// Deepest folder nesting followed; it also ends a loop of symbolic links.
@@ -165,7 +227,7 @@ fn collect_at(
             if !lists && depth < MAX_NESTING {
                 collect_at(root, &path, out, depth + 1)?;
             }
-        } else if meta.is_file() && is_flow_file(&path) {
+        } else if meta.is_file() && is_flow_file(root, &path) {
             out.push(path);
         }
     }

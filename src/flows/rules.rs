@@ -314,6 +314,8 @@ pub struct LoadContext<'a> {
     pub schemas: &'a Schemas,
     /// Base URL for pivots back to this service.
     pub public_url: &'a str,
+    /// Settings every script flow starts from (the config file's `[flows]`).
+    pub script_defaults: &'a crate::script::FlowSettings,
 }
 
 /// Parses and checks a rule flow from its file's text. `file` is used in errors only.

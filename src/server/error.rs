@@ -25,6 +25,12 @@ pub enum ApiError {
     /// Body type not understood: 415.
     #[error("{0}")]
     UnsupportedType(String),
+    /// Every JS thread busy and the queue full: 503, at once.
+    #[error("{0}")]
+    Overloaded(String),
+    /// A fault of the service (e.g. the store): 500.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -36,6 +42,23 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method not allowed",
             ApiError::TooLarge(_) => "payload too large",
             ApiError::UnsupportedType(_) => "unsupported media type",
+            ApiError::Overloaded(_) => "overloaded",
+            ApiError::Internal(_) => "internal error",
+        }
+    }
+}
+
+impl From<crate::script::Overloaded> for ApiError {
+    fn from(e: crate::script::Overloaded) -> ApiError {
+        ApiError::Overloaded(format!("{e}; try again shortly"))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        match e {
+            crate::store::StoreError::Invalid(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }
@@ -60,6 +83,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

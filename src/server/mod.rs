@@ -2,9 +2,12 @@
 //! or in the background (tests and benchmarks).
 
 pub mod error;
+mod events;
 pub mod pivot;
 pub mod reply;
 mod routes;
+mod run;
+mod userspace;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -14,7 +17,11 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineOptions};
+use crate::events::Doorbell;
+use crate::script::fetch::Fetcher;
+use crate::script::{HostServices, JsPool};
+use crate::store::{EmbeddedStore, Store};
 
 /// What every handler shares.
 pub struct AppState {
@@ -24,6 +31,10 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The clock flows read.
     pub clock: Arc<dyn Clock>,
+    /// Shared state: cxKV, userspace, the event queue.
+    pub store: Arc<dyn Store>,
+    /// Wakes the post-call worker.
+    pub doorbell: Doorbell,
 }
 
 /// Registers every route; the same function serves the real server and tests.
@@ -33,23 +44,67 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // which spares a regex match on every call step.
         web::scope("/pivot").default_service(web::to(pivot::pivot)),
     )
+    .service(web::scope("/run").default_service(web::to(run::run)))
+    .service(web::scope("/events").default_service(web::to(events::accept)))
+    .service(
+        web::resource("/userspace/{area}/{key}")
+            .route(web::get().to(userspace::read))
+            .route(web::put().to(userspace::write))
+            .route(web::delete().to(userspace::remove)),
+    )
+    .route("/userspace/{area}", web::get().to(userspace::list))
     .route("/healthz", web::get().to(routes::healthz))
     .route("/schemas", web::get().to(routes::schema_index))
     .route("/schemas/{name}.json", web::get().to(routes::schema))
     .default_service(web::to(routes::not_found));
 }
 
-/// Builds the state: loads flows (a broken flow file is reported, not fatal).
+fn io_error(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Builds the state: opens the store, loads userspace lists and flows (a broken flow file is
+/// reported, not fatal), starts the JS pool, the post-call worker and the flows watcher.
 pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState> {
-    let engine = Engine::load(&config.flows_dir, &config.public_url)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&config.data_dir).map_err(io_error)?);
+    match crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists")) {
+        Ok(loaded) => {
+            for (area, rows) in loaded {
+                tracing::info!(area = %area, rows, "userspace list loaded");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "userspace lists not loaded"),
+    }
+    let services = Arc::new(HostServices {
+        store: store.clone(),
+        fetcher: Fetcher::new()?,
+        public_url: config.public_url.clone(),
+    });
+    let pool = Arc::new(JsPool::new(config.js_threads, config.js_queue, services)?);
+    let options = EngineOptions {
+        flows_dir: config.flows_dir.clone(),
+        public_url: config.public_url.clone(),
+        script_defaults: config.script_defaults.clone(),
+    };
+    let engine = Arc::new(
+        Engine::load(options)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?
+            .with_pool(pool),
+    );
     for problem in engine.registry().errors() {
         tracing::error!(error = %problem, "flow not loaded");
     }
+    let doorbell = Doorbell::default();
+    crate::events::start(&engine, &store, doorbell.clone())?;
+    if let Err(e) = crate::reload::watch(&engine) {
+        tracing::warn!(error = %e, "flow files are not watched: restart to pick up changes");
+    }
     Ok(AppState {
         config,
-        engine: Arc::new(engine),
+        engine,
         clock,
+        store,
+        doorbell,
     })
 }
 
@@ -88,7 +143,13 @@ pub fn run(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<()> {
         loaded = state.engine.registry().entries().count(),
         "pivotforge serving"
     );
-    actix_web::rt::System::new().block_on(async move { server(listener, state)?.await })
+    let store = state.store.clone();
+    let served =
+        actix_web::rt::System::new().block_on(async move { server(listener, state)?.await });
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "could not make the last cxKV writes durable");
+    }
+    served
 }
 
 /// A server running on its own thread; stopped when dropped.

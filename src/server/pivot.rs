@@ -35,19 +35,26 @@ pub async fn pivot(
         .and_then(|r| r.call_id.clone())
         .unwrap_or_default();
     let mut rule = None;
-    let result = parsed.and_then(|pivot_req| {
-        if !valid_flow_name(&flow) {
-            return Err(ApiError::NotFound(format!("`{flow}` is not a flow name")));
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok(_) if !valid_flow_name(&flow) => {
+            Err(ApiError::NotFound(format!("`{flow}` is not a flow name")))
         }
-        let answer = state
+        Ok(pivot_req) => match state
             .engine
             .answer(&flow, &pivot_req, state.clock.now())
-            .ok_or_else(|| {
-                ApiError::NotFound(format!("no flow named `{flow}`: add callflows/{flow}.toml"))
-            })?;
-        rule = answer.rule;
-        Ok(answer.outcome)
-    });
+            .await
+        {
+            None => Err(ApiError::NotFound(format!(
+                "no flow named `{flow}`: add callflows/{flow}.toml or callflows/{flow}.js"
+            ))),
+            Some(Err(overloaded)) => Err(overloaded.into()),
+            Some(Ok(answer)) => {
+                rule = answer.rule;
+                Ok(answer.outcome)
+            }
+        },
+    };
     log(&flow, &call_id, rule.as_deref(), &result, started);
     reply::respond(&result)
 }
@@ -84,18 +91,33 @@ fn log(
 /// Reads the query string and, for POST, the body within `limit` bytes.
 async fn read_request(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<PivotRequest, ApiError> {
+    let (format, body) = read_body(req, payload, limit).await?;
+    let body: &[u8] = if req.method() == actix_web::http::Method::POST {
+        &body
+    } else {
+        &[]
+    };
+    Ok(PivotRequest::parse(req.query_string(), body, format)?)
+}
+
+/// Reads a form or JSON body within `limit` bytes; the format comes from `Content-Type` (no
+/// header reads as a form, as Kazoo's GETs have none).
+pub(super) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<(BodyFormat, web::BytesMut), ApiError> {
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("(not text)"));
-    let is_post = req.method() == actix_web::http::Method::POST;
-    let format = if is_post {
-        BodyFormat::from_content_type(content_type)?
-    } else {
+    let format = if req.method() == actix_web::http::Method::GET {
         BodyFormat::Form
+    } else {
+        BodyFormat::from_content_type(content_type)?
     };
     let too_large = || ApiError::from(RequestError::TooLarge { limit });
     let declared = req
@@ -115,8 +137,5 @@ async fn read_request(
         }
         body.extend_from_slice(&chunk);
     }
-    if !is_post {
-        body.clear();
-    }
-    Ok(PivotRequest::parse(req.query_string(), &body, format)?)
+    Ok((format, body))
 }

@@ -48,13 +48,35 @@ pub fn config(flows: &Path) -> Config {
     config
 }
 
-/// A server for `flows` whose clock is stopped at `now`.
-pub fn serve(flows: &Path, now: DateTime<Utc>) -> RunningServer {
-    spawn(config(flows), Arc::new(FixedClock(now))).expect("test server starts")
+/// A running test server and its own data folder, removed when the server is dropped.
+pub struct TestServer {
+    server: RunningServer,
+    /// The server's data folder (store, recordings).
+    pub data: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = RunningServer;
+    fn deref(&self) -> &RunningServer {
+        &self.server
+    }
+}
+
+/// A server for `flows` whose clock is stopped at `now`, with a fresh data folder.
+pub fn serve(flows: &Path, now: DateTime<Utc>) -> TestServer {
+    serve_with(config(flows), now)
+}
+
+/// A server for a configuration (its data folder is replaced by a fresh one).
+pub fn serve_with(mut config: Config, now: DateTime<Utc>) -> TestServer {
+    let data = tempfile::tempdir().expect("temp data dir");
+    config.data_dir = data.path().to_path_buf();
+    let server = spawn(config, Arc::new(FixedClock(now))).expect("test server starts");
+    TestServer { server, data }
 }
 
 /// A server for the shipped flows whose clock is stopped at `now` (RFC 3339).
-pub fn serve_shipped(now: &str) -> RunningServer {
+pub fn serve_shipped(now: &str) -> TestServer {
     serve(&shipped_flows(), at(now))
 }
 

@@ -1,0 +1,140 @@
+//! `fetch` for scripts: requests run on a small tokio runtime of their own, so a JS thread waits
+//! for its reply without blocking, and every request is bounded by the call's deadline.
+
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::json;
+
+/// Largest response body a script may read.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A finished `fetch`, sent back to the JS thread that started it.
+#[derive(Debug)]
+pub struct Completion {
+    /// The call that started it; a later call ignores it.
+    pub seq: u64,
+    /// The operation id inside that call.
+    pub id: u32,
+    /// JSON text of `{status, statusText, url, headers, body}`, or an error message.
+    pub result: Result<String, String>,
+}
+
+/// The shared HTTP client and the runtime it runs on.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+#[derive(Deserialize)]
+struct Options {
+    method: String,
+    #[serde(default)]
+    headers: serde_json::Map<String, serde_json::Value>,
+    body: Option<String>,
+}
+
+impl Fetcher {
+    /// Builds the client; redirects are not followed, so a script only ever reaches an allowed host.
+    pub fn new() -> std::io::Result<Fetcher> {
+        // reqwest is built without a TLS provider of its own; ring is ours (a second call is a no-op).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pivotforge-fetch")
+            .enable_all()
+            .build()?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("pivotforge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Fetcher {
+            client,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// Starts one request; its completion is sent on `done`.
+    pub fn start(
+        &self,
+        seq: u64,
+        id: u32,
+        url: reqwest::Url,
+        options: &str,
+        deadline: Instant,
+        done: Sender<Completion>,
+    ) {
+        let request = match serde_json::from_str::<Options>(options) {
+            Ok(o) => self.build(url, o),
+            Err(e) => Err(format!("fetch: bad options: {e}")),
+        };
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        self.runtime.spawn(async move {
+            let result = match request {
+                Ok(req) => match tokio::time::timeout(timeout, perform(req)).await {
+                    Ok(r) => r,
+                    Err(_) => Err("fetch: no reply before the script's deadline".to_owned()),
+                },
+                Err(e) => Err(e),
+            };
+            let _ = done.send(Completion { seq, id, result });
+        });
+    }
+
+    fn build(&self, url: reqwest::Url, o: Options) -> Result<reqwest::RequestBuilder, String> {
+        let method = reqwest::Method::from_bytes(o.method.as_bytes())
+            .map_err(|_| format!("fetch: `{}` is not an HTTP method", o.method))?;
+        let mut req = self.client.request(method, url);
+        for (name, value) in o.headers {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            req = req.header(name, value);
+        }
+        if let Some(body) = o.body {
+            req = req.body(body);
+        }
+        Ok(req)
+    }
+}
+
+async fn perform(req: reqwest::RequestBuilder) -> Result<String, String> {
+    let mut resp = req.send().await.map_err(|e| format!("fetch failed: {e}"))?;
+    let status = resp.status();
+    let url = resp.url().to_string();
+    let mut headers = serde_json::Map::new();
+    for (name, value) in resp.headers() {
+        headers.insert(
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes())
+                .into_owned()
+                .into(),
+        );
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("fetch: reading the body failed: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!(
+                "fetch: the response body is larger than {MAX_BODY} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(json!({
+        "status": status.as_u16(),
+        "statusText": status.canonical_reason().unwrap_or(""),
+        "url": url,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    })
+    .to_string())
+}

@@ -1,0 +1,390 @@
+//! The host side of the sandbox: the only functions a script can reach outside its own heap —
+//! console capture, the store (cxKV, cxUserspace), the time helper, timers and `fetch` to the
+//! flow's allowed hosts. Everything else of the machine stays out of reach.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use rquickjs::{Ctx, Exception, Function, Object};
+use serde::Serialize;
+
+use super::fetch::{Completion, Fetcher};
+use super::settings::{host_allowed, FlowSettings};
+use crate::store::Store;
+
+/// Most console lines kept per call; later ones are counted, not kept.
+const MAX_LOG_LINES: usize = 200;
+/// Most console bytes kept per call.
+const MAX_LOG_BYTES: usize = 64 * 1024;
+/// Longest single console message kept.
+const MAX_LOG_MESSAGE: usize = 8 * 1024;
+/// ScriptForge's documented limit on pending timers.
+pub const MAX_TIMERS: usize = 10;
+/// Most `fetch` calls in flight for one call.
+const MAX_FETCHES: usize = 16;
+
+/// One captured console line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    /// When it was written.
+    pub ts: DateTime<Utc>,
+    /// `log`, `info`, `warn`, `error` or `debug`.
+    pub level: String,
+    /// The formatted message.
+    pub message: String,
+}
+
+/// What the whole process gives every sandbox.
+pub struct HostServices {
+    /// The shared store behind cxKV and cxUserspace.
+    pub store: Arc<dyn Store>,
+    /// The HTTP client behind `fetch`.
+    pub fetcher: Fetcher,
+    /// Base URL for pivots back to this service.
+    pub public_url: String,
+}
+
+/// Per-call state shared by the host functions of one sandbox.
+#[derive(Default)]
+pub struct CallState {
+    /// Number of the current call; completions of earlier calls are ignored.
+    pub seq: u64,
+    /// Console lines of this call.
+    pub logs: Vec<LogLine>,
+    log_bytes: usize,
+    dropped: usize,
+    /// Pending timers by id, with their due instants.
+    pub timers: BTreeMap<u32, Instant>,
+    next_id: u32,
+    /// `fetch` calls not yet completed.
+    pub fetches: usize,
+    /// The call's deadline (fetch timeouts derive from it).
+    pub deadline: Option<Instant>,
+}
+
+impl CallState {
+    /// Starts a new call.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.seq += 1;
+        self.logs.clear();
+        self.log_bytes = 0;
+        self.dropped = 0;
+        self.timers.clear();
+        self.fetches = 0;
+        self.deadline = Some(deadline);
+    }
+
+    /// Takes the logs, adding a note when lines were dropped.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        let mut logs = std::mem::take(&mut self.logs);
+        if self.dropped > 0 {
+            logs.push(LogLine {
+                ts: Utc::now(),
+                level: "warn".into(),
+                message: format!("{} more console lines were dropped (limit {MAX_LOG_LINES} lines / {MAX_LOG_BYTES} bytes per call)", self.dropped),
+            });
+        }
+        self.dropped = 0;
+        logs
+    }
+
+    /// Adds a console line within the caps.
+    pub fn log(&mut self, level: &str, mut message: String) {
+        if self.logs.len() >= MAX_LOG_LINES || self.log_bytes >= MAX_LOG_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" …(truncated)");
+        }
+        self.log_bytes += message.len();
+        self.logs.push(LogLine {
+            ts: Utc::now(),
+            level: level.to_owned(),
+            message,
+        });
+    }
+
+    /// The earliest timer, if any.
+    pub fn next_timer(&self) -> Option<(u32, Instant)> {
+        self.timers
+            .iter()
+            .min_by_key(|(_, due)| **due)
+            .map(|(id, due)| (*id, *due))
+    }
+
+    fn add_timer(&mut self, ms: f64) -> Option<u32> {
+        if self.timers.len() >= MAX_TIMERS {
+            return None;
+        }
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let due = Instant::now() + Duration::from_millis(ms.clamp(0.0, 86_400_000.0) as u64);
+        self.timers.insert(self.next_id, due);
+        Some(self.next_id)
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn ttl(seconds: f64) -> Option<u64> {
+    (seconds > 0.0).then_some((seconds * 1000.0) as u64)
+}
+
+/// Builds the `host` object the prelude receives.
+pub fn install<'js>(
+    ctx: &Ctx<'js>,
+    services: &Arc<HostServices>,
+    settings: &Arc<FlowSettings>,
+    state: &Rc<RefCell<CallState>>,
+    completions: &std::sync::mpsc::Sender<Completion>,
+) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+    let store = || services.store.clone();
+    let fail =
+        |ctx: &Ctx<'js>, e: &dyn std::fmt::Display| Exception::throw_message(ctx, &e.to_string());
+
+    let st = state.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |level: String, message: String| {
+            st.borrow_mut().log(&level, message);
+        })?,
+    )?;
+
+    let s = store();
+    host.set(
+        "kvGet",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
+            s.kv_get(&key, now_ms())
+                .map(|v| v.map(|v| v.to_string()))
+                .map_err(|e| fail(&ctx, &e))
+        })?,
+    )?;
+    let s = store();
+    host.set(
+        "kvSet",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: String, json: String, seconds: f64| {
+                let value: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
+                s.kv_set(&key, &value, ttl(seconds), now_ms())
+                    .map_err(|e| fail(&ctx, &e))
+            },
+        )?,
+    )?;
+    let s = store();
+    host.set(
+        "kvDelete",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
+            s.kv_delete(&key).map_err(|e| fail(&ctx, &e))
+        })?,
+    )?;
+    let s = store();
+    host.set(
+        "kvIncr",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: String, by: f64, seconds: f64| {
+                s.kv_incr(&key, by as i64, ttl(seconds), now_ms())
+                    .map(|n| n as f64)
+                    .map_err(|e| fail(&ctx, &e))
+            },
+        )?,
+    )?;
+    let s = store();
+    host.set(
+        "kvKeys",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            s.kv_keys(now_ms(), 10_000)
+                .map(|k| serde_json::to_string(&k).unwrap_or_default())
+                .map_err(|e| fail(&ctx, &e))
+        })?,
+    )?;
+    let s = store();
+    host.set(
+        "kvUsage",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            s.kv_usage(now_ms())
+                .map(|u| serde_json::to_string(&u).unwrap_or_default())
+                .map_err(|e| fail(&ctx, &e))
+        })?,
+    )?;
+    let s = store();
+    host.set(
+        "usGet",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, area: String, key: String| {
+                s.us_get(&area, &key)
+                    .map(|v| v.map(|v| v.to_string()))
+                    .map_err(|e| fail(&ctx, &e))
+            },
+        )?,
+    )?;
+    let s = store();
+    host.set(
+        "usPut",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, area: String, key: String, json: String| {
+                let value: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
+                s.us_put(&area, &key, &value).map_err(|e| fail(&ctx, &e))
+            },
+        )?,
+    )?;
+    let s = store();
+    host.set(
+        "usDelete",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, area: String, key: String| {
+                s.us_delete(&area, &key).map_err(|e| fail(&ctx, &e))
+            },
+        )?,
+    )?;
+
+    host.set(
+        "time",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, zone: String, ms: f64| {
+            local_time(&zone, ms as i64).map_err(|e| fail(&ctx, &e))
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "timerAdd",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, ms: f64| {
+            st.borrow_mut().add_timer(ms).ok_or_else(|| {
+                Exception::throw_message(
+                    &ctx,
+                    &format!("too many timers: at most {MAX_TIMERS} may be pending"),
+                )
+            })
+        })?,
+    )?;
+    let st = state.clone();
+    host.set(
+        "timerClear",
+        Function::new(ctx.clone(), move |id: u32| {
+            st.borrow_mut().timers.remove(&id);
+        })?,
+    )?;
+
+    let st = state.clone();
+    let fetcher = services.fetcher.clone();
+    let allow = settings.allow_hosts.clone();
+    let tx = completions.clone();
+    host.set("fetch", Function::new(ctx.clone(), move |ctx: Ctx<'js>, url: String, options: String| {
+        let mut state = st.borrow_mut();
+        let parsed = reqwest::Url::parse(&url).map_err(|e| fail(&ctx, &format!("fetch: `{url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(fail(&ctx, &format!("fetch: only http and https URLs are allowed, not `{}`", parsed.scheme())));
+        }
+        let host_name = parsed.host_str().unwrap_or("");
+        if !host_allowed(&allow, host_name) {
+            return Err(fail(&ctx, &format!(
+                "fetch: host `{host_name}` is not allowed for this flow: add it to allow_hosts in the flow's .settings.toml"
+            )));
+        }
+        if state.fetches >= MAX_FETCHES {
+            return Err(fail(&ctx, &format!("fetch: at most {MAX_FETCHES} requests may be in flight")));
+        }
+        let deadline = state.deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        state.fetches += 1;
+        state.next_id = state.next_id.wrapping_add(1).max(1);
+        let id = state.next_id;
+        fetcher.start(state.seq, id, parsed, &options, deadline, tx.clone());
+        Ok(id)
+    })?)?;
+    Ok(host)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocalTime {
+    zone: String,
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    weekday: &'static str,
+    day_of_week: u32,
+    date: String,
+    time: String,
+}
+
+/// The local time in an IANA zone, as the helper module's `time(zone)` returns it (JSON text).
+pub fn local_time(zone: &str, ms: i64) -> Result<String, String> {
+    let tz: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| format!("`{zone}` is not an IANA time zone, e.g. America/New_York"))?;
+    let utc = DateTime::<Utc>::from_timestamp_millis(ms).ok_or("time out of range")?;
+    let t = utc.with_timezone(&tz);
+    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let lt = LocalTime {
+        zone: zone.to_owned(),
+        year: t.year(),
+        month: t.month(),
+        day: t.day(),
+        hour: t.hour(),
+        minute: t.minute(),
+        second: t.second(),
+        weekday: names[t.weekday().num_days_from_monday() as usize],
+        day_of_week: t.weekday().number_from_monday(),
+        date: t.format("%Y-%m-%d").to_string(),
+        time: t.format("%H:%M").to_string(),
+    };
+    serde_json::to_string(&lt).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_time_follows_dst() {
+        // 2026-03-08 07:30Z is 03:30 EDT (after the 02:00 jump); 06:30Z is 01:30 EST.
+        let after: serde_json::Value =
+            serde_json::from_str(&local_time("America/New_York", 1_772_955_000_000).unwrap())
+                .unwrap();
+        assert_eq!(after["time"], "03:30");
+        assert_eq!(after["weekday"], "sun");
+        let before: serde_json::Value =
+            serde_json::from_str(&local_time("America/New_York", 1_772_951_400_000).unwrap())
+                .unwrap();
+        assert_eq!(before["time"], "01:30");
+        assert!(local_time("Mars/Base", 0).is_err());
+    }
+
+    #[test]
+    fn logs_are_capped() {
+        let mut s = CallState::default();
+        s.reset(Instant::now());
+        for _ in 0..MAX_LOG_LINES + 5 {
+            s.log("log", "x".into());
+        }
+        s.log("log", "y".repeat(MAX_LOG_MESSAGE * 2));
+        let logs = s.take_logs();
+        assert_eq!(logs.len(), MAX_LOG_LINES + 1);
+        assert!(logs
+            .last()
+            .unwrap()
+            .message
+            .contains("6 more console lines"));
+    }
+}

@@ -1,0 +1,263 @@
+//! Script flows: ScriptForge-style JavaScript (`callflows/NAME.js`) run on a pool of JS threads,
+//! each script in its own QuickJS sandbox with a time limit, a memory limit and no access to the
+//! host beyond the modules it is given.
+
+pub mod fetch;
+pub mod host;
+pub mod pool;
+pub mod sandbox;
+pub mod settings;
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use regex::Regex;
+use serde::Serialize;
+
+pub use host::{HostServices, LogLine};
+pub use pool::{JsPool, Overloaded, RunResult};
+pub use settings::FlowSettings;
+
+use crate::callflow::Schemas;
+use crate::flows::LoadError;
+
+/// A loaded script flow: its source, settings and version.
+#[derive(Debug)]
+pub struct ScriptFlow {
+    /// The flow name (`/pivot/{name}`).
+    pub name: String,
+    /// Its file.
+    pub file: PathBuf,
+    /// The flows folder, root of `./relative` imports.
+    pub root: PathBuf,
+    /// Name the script runs under: its path inside the flows folder.
+    pub module_name: String,
+    /// The source text.
+    pub source: Arc<str>,
+    /// True for an ES module (`import` / `export` at top level).
+    pub module: bool,
+    /// Changes whenever the source or the settings change; keys the warm contexts.
+    pub version: u64,
+    /// Time, memory, fallback, env, hosts.
+    pub settings: FlowSettings,
+}
+
+/// Why a script call did not give a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptFailure {
+    /// A deliberate rejection: `[486, "Busy"]`, `Error('480 …')`, `err([…])`.
+    Rejected {
+        /// SIP code.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// Anything else that went wrong.
+    Error {
+        /// What kind of failure.
+        kind: ScriptErrorKind,
+        /// For people: the message, with the stack when there is one.
+        detail: String,
+    },
+}
+
+impl ScriptFailure {
+    /// Shorthand for an [`ScriptFailure::Error`].
+    pub fn error(kind: ScriptErrorKind, detail: String) -> ScriptFailure {
+        ScriptFailure::Error { kind, detail }
+    }
+}
+
+/// The kinds of script failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptErrorKind {
+    /// The script did not compile or its top level threw.
+    Compile,
+    /// It threw or rejected with something that is not a rejection.
+    Exception,
+    /// It ran past `timeout_ms`.
+    Timeout,
+    /// It ran out of `memory_mb`.
+    MemoryLimit,
+    /// It recursed too deep.
+    StackOverflow,
+    /// Its promise can never settle.
+    NeverSettled,
+    /// A fault of the service itself.
+    Internal,
+}
+
+fn module_syntax() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"(?m)^\s*(import\s*[\w{*'"]|export\s+(default|function|async|const|let|var|class)\b|export\s*[{*])"#)
+            .unwrap_or_else(|_| unreachable!("the pattern is a valid regex"))
+    })
+}
+
+/// True for `.js` files that are flows: not in a `lib/` folder and not starting with `_`
+/// (those are modules other scripts import).
+pub fn is_script_flow(rel: &Path) -> bool {
+    let in_lib = rel.components().any(|c| c.as_os_str() == "lib");
+    let private = rel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('_'));
+    rel.extension().is_some_and(|e| e == "js") && !in_lib && !private
+}
+
+/// The settings file beside a script: `NAME.js` → `NAME.settings.toml`.
+pub fn settings_file(script: &Path) -> PathBuf {
+    script.with_extension("settings.toml")
+}
+
+/// Loads a script flow and its settings, and compiles it once to catch syntax errors.
+/// On failure the fallback from the settings (when they loaded) is returned with the error.
+pub fn load(
+    name: &str,
+    file: &Path,
+    root: &Path,
+    defaults: &FlowSettings,
+    schemas: &Schemas,
+) -> Result<ScriptFlow, Box<(LoadError, Option<serde_json::Value>)>> {
+    let settings_path = settings_file(file);
+    let settings = settings::load(&settings_path, defaults).map_err(|e| Box::new((e, None)))?;
+    if let Some(fallback) = &settings.fallback {
+        if let Err(errors) = schemas.validate(fallback) {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let e = LoadError::new(
+                &settings_path,
+                None,
+                format!("fallback: invalid callflow tree: {}", list.join("; ")),
+            );
+            return Err(Box::new((e, None)));
+        }
+    }
+    let fallback = settings.fallback.clone();
+    let source = std::fs::read_to_string(file).map_err(|e| {
+        (
+            LoadError::new(file, None, format!("can't read the file: {e}")),
+            fallback.clone(),
+        )
+    })?;
+    let module = module_syntax().is_match(&source);
+    let module_name = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .replace('\\', "/");
+    check_syntax(&source, module, &module_name, root).map_err(|(line, message)| {
+        Box::new((LoadError::new(file, line, message), fallback.clone()))
+    })?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut hasher);
+    format!("{settings:?}").hash(&mut hasher);
+    Ok(ScriptFlow {
+        name: name.to_owned(),
+        file: file.to_owned(),
+        root: root.to_owned(),
+        module_name,
+        source: source.into(),
+        module,
+        version: hasher.finish(),
+        settings,
+    })
+}
+
+/// Compiles without running: a module is declared, a script is parsed as a function body.
+fn check_syntax(
+    source: &str,
+    module: bool,
+    name: &str,
+    root: &Path,
+) -> Result<(), (Option<usize>, String)> {
+    let err = |e: String| (None, e);
+    let rt = rquickjs::Runtime::new().map_err(|e| err(e.to_string()))?;
+    rt.set_memory_limit(64 * 1024 * 1024);
+    // Declaring a module loads its imports: the same resolver as at run time checks them too.
+    rt.set_loader(
+        sandbox::FlowResolver {
+            root: root.to_owned(),
+        },
+        sandbox::FlowLoader {
+            root: root.to_owned(),
+        },
+    );
+    let ctx = rquickjs::Context::full(&rt).map_err(|e| err(e.to_string()))?;
+    ctx.with(|ctx| {
+        let result = if module {
+            rquickjs::Module::declare(ctx.clone(), name, source.as_bytes()).map(|_| ())
+        } else {
+            ctx.globals()
+                .set("__src", source)
+                .and_then(|_| ctx.eval::<(), _>("new Function(__src)"))
+        };
+        result.map_err(|e| {
+            let text = match e {
+                rquickjs::Error::Exception => {
+                    let v = ctx.catch();
+                    let obj = v.as_object();
+                    let get = |k: &str| {
+                        obj.and_then(|o| o.get::<_, Option<String>>(k).ok().flatten())
+                            .unwrap_or_default()
+                    };
+                    format!("{}: {}", get("name"), get("message"))
+                }
+                other => other.to_string(),
+            };
+            (syntax_line(&ctx, &text), text)
+        })
+    })
+}
+
+fn syntax_line(_ctx: &rquickjs::Ctx<'_>, message: &str) -> Option<usize> {
+    // QuickJS puts `name:LINE:COL` in the message or stack of a SyntaxError.
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r":(\d+)(:\d+)?").unwrap_or_else(|_| unreachable!("valid regex"))
+    });
+    re.captures(message).and_then(|c| c[1].parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_modules() {
+        assert!(module_syntax().is_match("import { kv } from 'cxKV';\nexport function main() {}"));
+        assert!(module_syntax().is_match("export default { main }"));
+        assert!(!module_syntax().is_match("function main(data) { return data } // export later"));
+        assert!(!module_syntax().is_match("const x = require('cxKV');"));
+    }
+
+    #[test]
+    fn syntax_errors_are_found() {
+        assert!(check_syntax("function main( {", false, "x.js", Path::new(".")).is_err());
+        assert!(check_syntax(
+            "function main(d) { return d }",
+            false,
+            "x.js",
+            Path::new(".")
+        )
+        .is_ok());
+        assert!(check_syntax(
+            "export function main() { return 1 }",
+            true,
+            "x.js",
+            Path::new(".")
+        )
+        .is_ok());
+        assert!(check_syntax("export function main( {", true, "x.js", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn lib_and_private_files_are_not_flows() {
+        assert!(is_script_flow(Path::new("dnc_gate.js")));
+        assert!(!is_script_flow(Path::new("lib/util.js")));
+        assert!(!is_script_flow(Path::new("_helpers.js")));
+        assert!(!is_script_flow(Path::new("x.toml")));
+    }
+}

@@ -1,0 +1,235 @@
+//! The JS pool: a fixed set of threads, each owning the sandboxes it has warmed, taking jobs from
+//! one bounded queue. Scripts never run on an HTTP worker; a full queue is refused at once.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use serde_json::Value;
+
+use super::host::{HostServices, LogLine};
+use super::sandbox::Sandbox;
+use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
+
+/// Warm sandboxes a thread keeps before dropping the least recently used.
+const WARM_PER_THREAD: usize = 64;
+/// Native stack of a JS thread; QuickJS's own limit is far below it.
+const THREAD_STACK: usize = 16 * 1024 * 1024;
+/// How long past the deadline a caller waits for a stuck thread before giving up on it.
+const GRACE: Duration = Duration::from_millis(100);
+
+/// The queue was full: the caller answers 503 at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("all script threads are busy and the queue is full")]
+pub struct Overloaded;
+
+/// What running a script function gave.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The JSON value returned, or the failure.
+    pub result: Result<Value, ScriptFailure>,
+    /// The script's console lines.
+    pub logs: Vec<LogLine>,
+    /// Time spent on the JS thread.
+    pub run_time: Duration,
+}
+
+struct Job {
+    flow: Arc<ScriptFlow>,
+    function: String,
+    arg: Value,
+    deadline: Instant,
+    reply: tokio::sync::oneshot::Sender<RunResult>,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    /// Threads running a job now.
+    pub busy: AtomicUsize,
+    /// Calls that hit the time limit.
+    pub timeouts: AtomicU64,
+    /// Calls that hit the memory limit.
+    pub memory_limits: AtomicU64,
+    /// Jobs refused because the queue was full.
+    pub rejected: AtomicU64,
+}
+
+/// The pool of JS threads.
+pub struct JsPool {
+    tx: Sender<Job>,
+    threads: usize,
+    /// Live counters.
+    pub stats: Arc<PoolStats>,
+}
+
+impl JsPool {
+    /// Starts `threads` JS threads behind a queue of `queue` jobs.
+    pub fn new(
+        threads: usize,
+        queue: usize,
+        services: Arc<HostServices>,
+    ) -> std::io::Result<JsPool> {
+        let threads = threads.max(1);
+        let (tx, rx) = bounded::<Job>(queue.max(1));
+        let stats = Arc::new(PoolStats::default());
+        for i in 0..threads {
+            let rx = rx.clone();
+            let services = services.clone();
+            let stats = stats.clone();
+            std::thread::Builder::new()
+                .name(format!("pivotforge-js-{i}"))
+                .stack_size(THREAD_STACK)
+                .spawn(move || worker(rx, services, stats))?;
+        }
+        Ok(JsPool { tx, threads, stats })
+    }
+
+    /// Number of JS threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Jobs waiting for a thread.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Runs `function` of `flow` with `arg`, within the flow's time limit counted from now.
+    pub async fn run(
+        &self,
+        flow: Arc<ScriptFlow>,
+        function: &str,
+        arg: Value,
+    ) -> Result<RunResult, Overloaded> {
+        let timeout = Duration::from_millis(flow.settings.timeout_ms);
+        let deadline = Instant::now() + timeout;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            flow,
+            function: function.to_owned(),
+            arg,
+            deadline,
+            reply,
+        };
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(Overloaded);
+            }
+        }
+        // The thread enforces the deadline itself; this bound only covers a thread stuck in
+        // native code that the interrupt handler cannot reach.
+        let wait = deadline.saturating_duration_since(Instant::now()) + GRACE;
+        let stuck = || RunResult {
+            result: Err(ScriptFailure::error(
+                ScriptErrorKind::Timeout,
+                "the script did not finish within its time limit".into(),
+            )),
+            logs: Vec::new(),
+            run_time: timeout,
+        };
+        Ok(match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => stuck(),
+        })
+    }
+}
+
+fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>) {
+    let mut warm: HashMap<String, (u64, Sandbox, u64)> = HashMap::new();
+    let mut uses = 0u64;
+    while let Ok(job) = rx.recv() {
+        stats.busy.fetch_add(1, Ordering::Relaxed);
+        uses += 1;
+        let started = Instant::now();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            run_job(&mut warm, uses, &job, &services)
+        }));
+        let (result, logs) = outcome.unwrap_or_else(|_| {
+            // A panic may have left the flow's sandbox half-way: never reuse it.
+            warm.remove(&job.flow.name);
+            (
+                Err(ScriptFailure::error(
+                    ScriptErrorKind::Internal,
+                    "the script runtime failed; see the service log".into(),
+                )),
+                Vec::new(),
+            )
+        });
+        match &result {
+            Err(ScriptFailure::Error {
+                kind: ScriptErrorKind::Timeout,
+                ..
+            }) => {
+                stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(ScriptFailure::Error {
+                kind: ScriptErrorKind::MemoryLimit,
+                ..
+            }) => {
+                stats.memory_limits.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        let _ = job.reply.send(RunResult {
+            result,
+            logs,
+            run_time: started.elapsed(),
+        });
+        stats.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+type Warm = HashMap<String, (u64, Sandbox, u64)>;
+
+fn run_job(
+    warm: &mut Warm,
+    now: u64,
+    job: &Job,
+    services: &Arc<HostServices>,
+) -> (Result<Value, ScriptFailure>, Vec<LogLine>) {
+    if Instant::now() >= job.deadline {
+        let e = ScriptFailure::error(
+            ScriptErrorKind::Timeout,
+            "the call waited in the queue past its time limit".into(),
+        );
+        return (Err(e), Vec::new());
+    }
+    let fresh =
+        !matches!(warm.get(&job.flow.name), Some((version, _, _)) if *version == job.flow.version);
+    if fresh {
+        // A new version replaces the old one; two flows never share a sandbox.
+        warm.remove(&job.flow.name);
+        if warm.len() >= WARM_PER_THREAD {
+            if let Some(oldest) = warm
+                .iter()
+                .min_by_key(|(_, (_, _, used))| *used)
+                .map(|(k, _)| k.clone())
+            {
+                warm.remove(&oldest);
+            }
+        }
+        match Sandbox::new(&job.flow, services, job.deadline) {
+            Ok(sandbox) => {
+                warm.insert(job.flow.name.clone(), (job.flow.version, sandbox, now));
+            }
+            Err(e) => return (Err(e), Vec::new()),
+        }
+    }
+    let Some((_, sandbox, used)) = warm.get_mut(&job.flow.name) else {
+        let e = ScriptFailure::error(ScriptErrorKind::Internal, "sandbox missing".into());
+        return (Err(e), Vec::new());
+    };
+    *used = now;
+    let arg = job.arg.to_string();
+    let out = sandbox.call(&job.function, &arg, job.deadline);
+    if out.discard {
+        warm.remove(&job.flow.name);
+    }
+    (out.result, out.logs)
+}

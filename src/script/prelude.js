@@ -1,0 +1,295 @@
+// pivotforge sandbox prelude: runs once in every fresh script context, before the user's script.
+// It receives the host functions as `host`, builds the ScriptForge globals on them (console,
+// require, cxKV, cxUserspace, fetch, timers, process.env, legacy vars/exit/err), then freezes
+// every built-in so that one call cannot poison the next.
+(function (host, env, publicUrl) {
+  'use strict';
+  const G = globalThis;
+  const EXIT = Object.freeze({ pivotforgeExit: true });
+  const call = { data: undefined, settle: undefined };
+
+  // ---- console ----------------------------------------------------------------------------
+  const errorFields = (e) => ({ name: e.name, message: e.message, stack: e.stack });
+  const show = (v) => {
+    if (typeof v === 'string') return v;
+    if (v instanceof Error) {
+      const stack = v.stack ? '\n' + String(v.stack).trimEnd() : '';
+      return `${v.name}: ${v.message}${stack}`;
+    }
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
+      return String(v);
+    }
+    const seen = new WeakSet();
+    try {
+      const text = JSON.stringify(v, (k, x) => {
+        if (x instanceof Error) return errorFields(x);
+        if (typeof x === 'bigint') return String(x);
+        if (x !== null && typeof x === 'object') {
+          if (seen.has(x)) return '[Circular]';
+          seen.add(x);
+        }
+        return x;
+      });
+      return text === undefined ? String(v) : text;
+    } catch (e) {
+      return String(v);
+    }
+  };
+  const logger = (level) => (...args) => host.log(level, args.map(show).join(' '));
+  const console = {
+    log: logger('log'), info: logger('info'), warn: logger('warn'),
+    error: logger('error'), debug: logger('debug'), trace: logger('debug'),
+  };
+
+  // ---- values across the boundary (JSON text both ways) -------------------------------------
+  const parse = (text) => (text === undefined || text === null ? null : JSON.parse(text));
+  const asPromise = (f) => new Promise((resolve) => resolve(f()));
+
+  // ---- cxKV ---------------------------------------------------------------------------------
+  const seconds = (s, what) => {
+    const n = s === undefined || s === null ? 0 : Number(s);
+    if (!Number.isFinite(n) || n < 0) throw new TypeError(`${what} must be a number of seconds >= 0`);
+    return n;
+  };
+  const cxKV = Object.freeze({
+    kv: Object.freeze({
+      get: (key) => asPromise(() => { const v = parse(host.kvGet(String(key))); return v === null ? null : (typeof v === 'string' ? v : JSON.stringify(v)); }),
+      set: (key, value, ttl) => asPromise(() => { host.kvSet(String(key), JSON.stringify(String(value)), seconds(ttl, 'ttl')); }),
+      delete: (key) => asPromise(() => host.kvDelete(String(key))),
+    }),
+    ko: Object.freeze({
+      get: (key) => asPromise(() => parse(host.kvGet(String(key)))),
+      set: (key, value, ttl) => asPromise(() => {
+        const text = JSON.stringify(value);
+        if (text === undefined) throw new TypeError('ko.set needs a JSON value');
+        host.kvSet(String(key), text, seconds(ttl, 'ttl'));
+      }),
+      delete: (key) => asPromise(() => host.kvDelete(String(key))),
+    }),
+    incr: (key, by = 1, expireSeconds = 0) => asPromise(() => {
+      const n = Number(by);
+      if (!Number.isInteger(n)) throw new TypeError('incr: `by` must be an integer');
+      return host.kvIncr(String(key), n, seconds(expireSeconds, 'expireSeconds'));
+    }),
+    keys: () => asPromise(() => parse(host.kvKeys())),
+    usage: () => asPromise(() => parse(host.kvUsage())),
+  });
+
+  // ---- cxUserspace --------------------------------------------------------------------------
+  const put = (area, key, data) => asPromise(() => {
+    const text = JSON.stringify(data === undefined ? null : data);
+    return host.usPut(String(area), String(key), text);
+  });
+  const cxUserspace = Object.freeze({
+    create: put,
+    update: put,
+    read: (area, key) => asPromise(() => parse(host.usGet(String(area), String(key)))),
+    delete: (area, key) => asPromise(() => host.usDelete(String(area), String(key))),
+  });
+  const api = Object.freeze({
+    lookup: Object.freeze({
+      userspaceLookup: (area, key) => asPromise(() => {
+        const found = parse(host.usGet(String(area), String(key)));
+        if (found === null) throw [404, 'Not Found'];
+        return found;
+      }),
+    }),
+  });
+
+  // ---- timers -------------------------------------------------------------------------------
+  const timers = new Map();
+  const setTimeout = (fn, ms, ...args) => {
+    if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function');
+    const id = host.timerAdd(Math.max(0, Number(ms) || 0));
+    timers.set(id, () => fn(...args));
+    return id;
+  };
+  const clearTimeout = (id) => { if (timers.delete(id)) host.timerClear(id); };
+  const setInterval = () => { throw new Error('setInterval is not available in a call flow: use setTimeout'); };
+
+  // ---- fetch --------------------------------------------------------------------------------
+  const pendingOps = new Map();
+  const makeResponse = (r) => Object.freeze({
+    status: r.status,
+    ok: r.status >= 200 && r.status < 300,
+    statusText: r.statusText,
+    url: r.url,
+    headers: Object.freeze(Object.assign(Object.create(null), r.headers, {
+      get: (name) => r.headers[String(name).toLowerCase()] ?? null,
+    })),
+    text: () => Promise.resolve(r.body),
+    json: () => asPromise(() => JSON.parse(r.body)),
+  });
+  const fetch = (url, options = {}) => new Promise((resolve, reject) => {
+    const opts = {
+      method: String(options.method || 'GET').toUpperCase(),
+      headers: options.headers || {},
+      body: options.body === undefined || options.body === null ? null
+        : (typeof options.body === 'string' ? options.body : JSON.stringify(options.body)),
+    };
+    const id = host.fetch(String(url), JSON.stringify(opts));
+    pendingOps.set(id, { resolve: (r) => resolve(makeResponse(r)), reject });
+  });
+
+  // ---- the helper module: time and callflow builders ----------------------------------------
+  const need = (cond, message) => { if (!cond) throw new TypeError(message); };
+  const text = (v, what, max) => {
+    need(typeof v === 'string' && v.length > 0, `${what} must be a non-empty string`);
+    need(!max || v.length <= max, `${what} must be at most ${max} characters`);
+    return v;
+  };
+  const node = (module, data = {}, children) => {
+    text(module, 'module');
+    need(data !== null && typeof data === 'object' && !Array.isArray(data), 'data must be an object');
+    const n = { module, data: Object.assign({}, data) };
+    if (children !== undefined) {
+      n.children = (children && typeof children === 'object' && typeof children.module === 'string')
+        ? { _: children } : Object.assign({}, children);
+    }
+    return n;
+  };
+  const flowUrl = (target) => (/^https?:\/\//.test(target) ? target : `${publicUrl}/pivot/${target}`);
+  const pivotforge = Object.freeze({
+    time: (zone = 'UTC') => parse(host.time(String(zone), Date.now())),
+    node,
+    tts: (t, opts = {}, next) => node('tts', Object.assign({}, opts, { text: text(t, 'tts text', 1000) }), next),
+    play: (id, opts = {}, next) => node('play', Object.assign({}, opts, { id: text(id, 'play id') }), next),
+    device: (id, opts = {}, next) => node('device', Object.assign({}, opts, { id: text(id, 'device id') }), next),
+    user: (id, opts = {}, next) => node('user', Object.assign({}, opts, { id: text(id, 'user id') }), next),
+    voicemail: (id, opts = {}, next) => node('voicemail', Object.assign({}, opts, { id: text(id, 'voicemail id') }), next),
+    ringGroup: (endpoints, opts = {}, next) => {
+      need(Array.isArray(endpoints) && endpoints.length > 0, 'ringGroup needs a non-empty list of endpoints');
+      const list = endpoints.map((e) => (typeof e === 'string' ? { endpoint_type: 'device', id: e } : Object.assign({}, e)));
+      list.forEach((e) => { need(['device', 'user', 'group'].includes(e.endpoint_type), 'endpoint_type must be device, user or group'); text(e.id, 'endpoint id', 128); });
+      return node('ring_group', Object.assign({}, opts, { endpoints: list }), next);
+    },
+    resources: (toDid, opts = {}, next) => node('resources', Object.assign({}, opts, toDid ? { to_did: String(toDid) } : {}), next),
+    collectDtmf: (name = 'default', maxDigits = 1, opts = {}, next) => {
+      need(Number.isInteger(maxDigits) && maxDigits >= 1, 'maxDigits must be an integer >= 1');
+      return node('collect_dtmf', Object.assign({}, opts, { collection_name: text(name, 'collection name'), max_digits: maxDigits }), next);
+    },
+    pivot: (target, opts = {}, next) => node('pivot', Object.assign({ req_format: 'kazoo' }, opts, { voice_url: flowUrl(text(target, 'pivot target')) }), next),
+    response: (code, message = '', opts = {}) => {
+      need(Number.isInteger(code) && code >= 100 && code <= 699, 'response code must be an integer from 100 to 699');
+      return node('response', Object.assign({}, opts, { code, message: String(message) }));
+    },
+    hangup: () => node('hangup', {}),
+    setCid: (name, number, next) => node('set_cid', { caller_id_name: String(name), caller_id_number: String(number) }, next),
+    sendDtmf: (digits, opts = {}, next) => node('send_dtmf', Object.assign({}, opts, { digits: text(String(digits), 'digits') }), next),
+    conference: (opts = {}, next) => node('conference', opts, next),
+    recordCall: (action, opts = {}, next) => {
+      need(action === 'start' || action === 'stop', "recordCall action must be 'start' or 'stop'");
+      return node('record_call', Object.assign({}, opts, { action }), next);
+    },
+  });
+
+  // ---- require / modules --------------------------------------------------------------------
+  const modules = Object.freeze({ cxKV, cxUserspace, pivotforge });
+  const require = (name) => {
+    const m = modules[name];
+    if (!m) throw new Error(`module '${name}' is not available: use cxKV, cxUserspace or pivotforge`);
+    return m;
+  };
+
+  // ---- legacy API ---------------------------------------------------------------------------
+  const vars = () => call.data;
+  const exit = (response) => { call.settle({ ok: response }); throw EXIT; };
+  const err = (failure) => { call.settle({ fail: failure }); throw EXIT; };
+
+  // ---- results ------------------------------------------------------------------------------
+  const sipCode = (c) => {
+    const n = typeof c === 'string' && /^\d{3}$/.test(c) ? Number(c) : c;
+    return Number.isInteger(n) && n >= 100 && n <= 699 ? n : null;
+  };
+  const classify = (r) => {
+    if (Array.isArray(r) && r.length >= 1 && sipCode(r[0]) !== null) {
+      const reason = r[1] instanceof Error ? r[1].message : (r[1] === undefined ? '' : show(r[1]));
+      return { type: 'reject', code: sipCode(r[0]), reason };
+    }
+    if (r instanceof Error) {
+      const m = /^(\d{3})\s+(.+)$/s.exec(String(r.message));
+      if (m && sipCode(m[1]) !== null) return { type: 'reject', code: Number(m[1]), reason: m[2] };
+      return { type: 'error', name: r.name, message: String(r.message), stack: r.stack ? String(r.stack) : '' };
+    }
+    return { type: 'error', name: 'NonError', message: `the script threw a non-Error value: ${show(r)}`, stack: '' };
+  };
+  const settle = (r) => {
+    if ('ok' in r) {
+      if (r.ok === undefined) return JSON.stringify({ type: 'error', name: 'Error', message: 'the function returned nothing: return a callflow node (or a value, for /run)', stack: '' });
+      try {
+        return JSON.stringify({ type: 'value', value: r.ok });
+      } catch (e) {
+        return JSON.stringify({ type: 'error', name: e.name, message: `the result is not JSON: ${e.message}`, stack: '' });
+      }
+    }
+    return JSON.stringify(classify(r.fail));
+  };
+  const moduleObject = { exports: {} };
+  const entry = (name) => {
+    const ns = G.__pf_namespace;
+    const ex = moduleObject.exports;
+    const candidates = [
+      ns && ns[name],
+      ns && ns.default && ns.default[name],
+      name === 'main' && ns && ns.default,
+      ex && ex[name],
+      name === 'main' && ex,
+      moduleObject.export && moduleObject.export[name],
+      G[name],
+    ];
+    return candidates.find((f) => typeof f === 'function');
+  };
+  const run = (name, argJson) => {
+    const arg = JSON.parse(argJson);
+    call.data = arg;
+    timers.clear();
+    pendingOps.clear();
+    let settleOnce;
+    const exited = new Promise((resolve) => { settleOnce = resolve; });
+    call.settle = settleOnce;
+    const ran = new Promise((resolve) => {
+      const f = entry(name);
+      if (!f) throw new Error(`the script has no function \`${name}\`: define \`function ${name}(data)\`, export it, or set module.exports.${name}`);
+      resolve(f(arg));
+    }).then((ok) => ({ ok }), (fail) => ({ fail }));
+    return Promise.race([exited, ran]).then(settle);
+  };
+  const fire = (id) => { const f = timers.get(id); timers.delete(id); if (f) f(); };
+  const complete = (id, ok, payload) => {
+    const op = pendingOps.get(id);
+    pendingOps.delete(id);
+    if (!op) return;
+    if (ok) op.resolve(JSON.parse(payload)); else op.reject(new Error(payload));
+  };
+
+  // ---- install, then freeze -----------------------------------------------------------------
+  const define = (name, value) => Object.defineProperty(G, name, { value, writable: false, enumerable: false, configurable: false });
+  const process = Object.freeze({ env: Object.freeze(Object.assign({}, env)) });
+  const globals = { console, require, api, fetch, setTimeout, clearTimeout, setInterval, vars, exit, err, process,
+    __pf_run: run, __pf_fire: fire, __pf_complete: complete, __pf_modules: modules };
+  for (const [name, value] of Object.entries(globals)) define(name, value);
+  Object.defineProperty(G, 'module', { value: moduleObject, writable: false, enumerable: false, configurable: false });
+  Object.defineProperty(G, 'exports', { get: () => moduleObject.exports, set: (v) => { moduleObject.exports = v; }, enumerable: false, configurable: false });
+
+  const frozen = new Set();
+  const freeze = (v) => {
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function') || frozen.has(v) || v === moduleObject) return;
+    frozen.add(v);
+    Object.freeze(v);
+    for (const key of Reflect.ownKeys(v)) {
+      const d = Object.getOwnPropertyDescriptor(v, key);
+      if (d && 'value' in d) freeze(d.value);
+    }
+  };
+  for (const name of Object.getOwnPropertyNames(G)) {
+    if (name === 'globalThis' || name === 'module' || name === 'exports' || name === '__pf_namespace') continue;
+    const d = Object.getOwnPropertyDescriptor(G, name);
+    if (d && 'value' in d) {
+      freeze(d.value);
+      if (d.configurable) Object.defineProperty(G, name, { writable: false, configurable: false });
+    }
+  }
+  freeze(Object.getPrototypeOf(async function () {}));
+  freeze(Object.getPrototypeOf(function* () {}));
+  freeze(Object.getPrototypeOf(async function* () {}));
+})

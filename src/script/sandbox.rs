@@ -1,0 +1,525 @@
+//! One script's sandbox: a QuickJS runtime with a memory limit, a stack limit and an interrupt
+//! handler bound to the current call's deadline, holding one warm context in which the script's
+//! top level has run once. A sandbox that hit any limit is thrown away by its owner.
+
+use std::cell::RefCell;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use rquickjs::context::EvalOptions;
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::Declared;
+use rquickjs::promise::PromiseState;
+use rquickjs::{Context, Ctx, Function, Module, Object, Promise, Runtime, Value};
+
+use super::fetch::Completion;
+use super::host::{self, CallState, HostServices, LogLine};
+use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
+
+const PRELUDE: &str = include_str!("prelude.js");
+/// JS stack limit; the worker threads have a much larger native stack.
+const JS_STACK: usize = 1024 * 1024;
+/// Modules a script can import or require by name.
+const BUILTIN_MODULES: [&str; 3] = ["cxKV", "cxUserspace", "pivotforge"];
+
+/// What one call gave.
+pub struct CallOutcome {
+    /// The returned JSON value, or why there is none.
+    pub result: Result<serde_json::Value, ScriptFailure>,
+    /// Console lines of the call.
+    pub logs: Vec<LogLine>,
+    /// True when the sandbox hit a limit and must not be used again.
+    pub discard: bool,
+}
+
+/// A warm script context and the runtime that owns it.
+pub struct Sandbox {
+    context: Context,
+    runtime: Runtime,
+    deadline: Arc<AtomicU64>,
+    state: Rc<RefCell<CallState>>,
+    completions: Receiver<Completion>,
+    memory_limit: usize,
+}
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn ticks(at: Instant) -> u64 {
+    at.saturating_duration_since(base()).as_nanos() as u64
+}
+
+impl Sandbox {
+    /// Builds the runtime, installs the host API, runs the script's top level (within `deadline`).
+    pub fn new(
+        flow: &ScriptFlow,
+        services: &Arc<HostServices>,
+        deadline: Instant,
+    ) -> Result<Sandbox, ScriptFailure> {
+        let internal = |e: rquickjs::Error| {
+            ScriptFailure::error(
+                ScriptErrorKind::Internal,
+                format!("could not start the JavaScript runtime: {e}"),
+            )
+        };
+        let runtime = Runtime::new().map_err(internal)?;
+        let memory_limit = (flow.settings.memory_mb as usize).saturating_mul(1024 * 1024);
+        runtime.set_memory_limit(memory_limit);
+        runtime.set_max_stack_size(JS_STACK);
+        let limit = Arc::new(AtomicU64::new(u64::MAX));
+        let watched = limit.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            ticks(Instant::now()) > watched.load(Ordering::Relaxed)
+        })));
+        runtime.set_loader(
+            FlowResolver {
+                root: flow.root.clone(),
+            },
+            FlowLoader {
+                root: flow.root.clone(),
+            },
+        );
+        let context = Context::full(&runtime).map_err(internal)?;
+        let (tx, completions) = channel();
+        let state = Rc::new(RefCell::new(CallState::default()));
+        state.borrow_mut().reset(deadline);
+        let settings = Arc::new(flow.settings.clone());
+        limit.store(ticks(deadline), Ordering::Relaxed);
+
+        let started: Result<(), ScriptFailure> = context.with(|ctx| {
+            let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| {
+                exception(ctx, e, deadline, ScriptErrorKind::Compile)
+            };
+            let host =
+                host::install(&ctx, services, &settings, &state, &tx).map_err(|e| fail(&ctx, e))?;
+            let env = Object::new(ctx.clone()).map_err(|e| fail(&ctx, e))?;
+            for (k, v) in &settings.env {
+                env.set(k.as_str(), v.as_str()).map_err(|e| fail(&ctx, e))?;
+            }
+            let mut options = EvalOptions::default();
+            options.filename = Some("pivotforge:prelude".into());
+            let prelude: Function = ctx
+                .eval_with_options(PRELUDE, options)
+                .map_err(|e| fail(&ctx, e))?;
+            prelude
+                .call::<_, ()>((host, env, services.public_url.as_str()))
+                .map_err(|e| fail(&ctx, e))?;
+            if flow.module {
+                let module = Module::declare(
+                    ctx.clone(),
+                    flow.module_name.as_str(),
+                    flow.source.as_bytes(),
+                )
+                .map_err(|e| fail(&ctx, e))?;
+                let (module, promise) = module.eval().map_err(|e| fail(&ctx, e))?;
+                drain_jobs(&ctx, deadline)?;
+                if promise.state() == PromiseState::Rejected {
+                    let reason = promise.result::<Value>().and_then(Result::err);
+                    return Err(match reason {
+                        Some(e) => fail(&ctx, e),
+                        None => ScriptFailure::error(
+                            ScriptErrorKind::Compile,
+                            "the module's top level failed".into(),
+                        ),
+                    });
+                }
+                let namespace = module.namespace().map_err(|e| fail(&ctx, e))?;
+                ctx.globals()
+                    .set("__pf_namespace", namespace)
+                    .map_err(|e| fail(&ctx, e))?;
+            } else {
+                let mut options = EvalOptions::default();
+                options.strict = false;
+                options.filename = Some(flow.module_name.clone());
+                ctx.eval_with_options::<(), _>(flow.source.as_bytes(), options)
+                    .map_err(|e| fail(&ctx, e))?;
+                drain_jobs(&ctx, deadline)?;
+            }
+            Ok(())
+        });
+        limit.store(u64::MAX, Ordering::Relaxed);
+        started?;
+        Ok(Sandbox {
+            context,
+            runtime,
+            deadline: limit,
+            state,
+            completions,
+            memory_limit,
+        })
+    }
+
+    /// Calls `function` with the JSON text `arg`, running promise jobs, timers and fetches until
+    /// its result settles or `deadline` passes.
+    pub fn call(&mut self, function: &str, arg: &str, deadline: Instant) -> CallOutcome {
+        self.state.borrow_mut().reset(deadline);
+        let seq = self.state.borrow().seq;
+        self.deadline.store(ticks(deadline), Ordering::Relaxed);
+        let result = self
+            .context
+            .with(|ctx| self.drive(&ctx, function, arg, deadline, seq));
+        self.deadline.store(u64::MAX, Ordering::Relaxed);
+        let logs = self.state.borrow_mut().take_logs();
+        let used = self.runtime.memory_usage().malloc_size.max(0) as usize;
+        // A script that caught its own out-of-memory error leaves a heap near the limit behind.
+        let near_limit = used > self.memory_limit / 10 * 9;
+        let discard = near_limit
+            || matches!(
+                &result,
+                Err(ScriptFailure::Error {
+                    kind: ScriptErrorKind::Timeout
+                        | ScriptErrorKind::MemoryLimit
+                        | ScriptErrorKind::StackOverflow
+                        | ScriptErrorKind::Internal,
+                    ..
+                })
+            );
+        CallOutcome {
+            result,
+            logs,
+            discard,
+        }
+    }
+
+    fn drive<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        function: &str,
+        arg: &str,
+        deadline: Instant,
+        seq: u64,
+    ) -> Result<serde_json::Value, ScriptFailure> {
+        let fail = |e: rquickjs::Error| exception(ctx, e, deadline, ScriptErrorKind::Exception);
+        let globals = ctx.globals();
+        let run: Function = globals.get("__pf_run").map_err(fail)?;
+        let fire: Function = globals.get("__pf_fire").map_err(fail)?;
+        let complete: Function = globals.get("__pf_complete").map_err(fail)?;
+        let promise: Promise = run.call((function, arg)).map_err(fail)?;
+        loop {
+            drain_jobs(ctx, deadline)?;
+            match promise.state() {
+                PromiseState::Resolved => {
+                    let text: String = promise
+                        .result()
+                        .unwrap_or(Err(rquickjs::Error::Unknown))
+                        .map_err(fail)?;
+                    return settled(&text);
+                }
+                PromiseState::Rejected => {
+                    let e = promise
+                        .result::<Value>()
+                        .and_then(Result::err)
+                        .unwrap_or(rquickjs::Error::Unknown);
+                    return Err(fail(e));
+                }
+                PromiseState::Pending => {}
+            }
+            let (next_timer, fetches) = {
+                let state = self.state.borrow();
+                (state.next_timer(), state.fetches)
+            };
+            if next_timer.is_none() && fetches == 0 {
+                return Err(ScriptFailure::error(
+                    ScriptErrorKind::NeverSettled,
+                    "the script's promise never settled: nothing it awaits can still happen (a missing resolve, or an await on a promise nobody settles)".into(),
+                ));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(timeout(deadline));
+            }
+            if let Some((id, due)) = next_timer {
+                if due <= now {
+                    self.state.borrow_mut().timers.remove(&id);
+                    fire.call::<_, ()>((id,)).map_err(fail)?;
+                    continue;
+                }
+            }
+            let wake = next_timer.map_or(deadline, |(_, due)| due.min(deadline));
+            match self
+                .completions
+                .recv_timeout(wake.saturating_duration_since(now))
+            {
+                Ok(done) if done.seq == seq => {
+                    self.state.borrow_mut().fetches -= 1;
+                    let (ok, payload) = match done.result {
+                        Ok(body) => (true, body),
+                        Err(message) => (false, message),
+                    };
+                    complete
+                        .call::<_, ()>((done.id, ok, payload))
+                        .map_err(fail)?;
+                }
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ScriptFailure::error(
+                        ScriptErrorKind::Internal,
+                        "the fetch runtime stopped".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Runs pending promise jobs until none is left or the deadline passes.
+fn drain_jobs(ctx: &Ctx<'_>, deadline: Instant) -> Result<(), ScriptFailure> {
+    loop {
+        if Instant::now() >= deadline {
+            return Err(timeout(deadline));
+        }
+        if !ctx.execute_pending_job() {
+            return Ok(());
+        }
+    }
+}
+
+fn timeout(_deadline: Instant) -> ScriptFailure {
+    ScriptFailure::error(
+        ScriptErrorKind::Timeout,
+        "the script ran past its time limit (timeout_ms)".into(),
+    )
+}
+
+/// Reads the dispatcher's settled JSON: a value, a rejection or an error.
+fn settled(text: &str) -> Result<serde_json::Value, ScriptFailure> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ScriptFailure::error(
+            ScriptErrorKind::Internal,
+            format!("unreadable script result: {e}"),
+        )
+    })?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    match v.get("type").and_then(serde_json::Value::as_str) {
+        Some("value") => Ok(v.get("value").cloned().unwrap_or(serde_json::Value::Null)),
+        Some("reject") => Err(ScriptFailure::Rejected {
+            code: v
+                .get("code")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(500),
+            reason: field("reason"),
+        }),
+        _ => {
+            let stack = field("stack");
+            let mut detail = format!("{}: {}", field("name"), field("message"));
+            if !stack.is_empty() {
+                detail.push('\n');
+                detail.push_str(stack.trim_end());
+            }
+            Err(ScriptFailure::error(ScriptErrorKind::Exception, detail))
+        }
+    }
+}
+
+/// Turns a QuickJS error into a failure, telling limits apart from ordinary exceptions.
+fn exception(
+    ctx: &Ctx<'_>,
+    e: rquickjs::Error,
+    deadline: Instant,
+    kind: ScriptErrorKind,
+) -> ScriptFailure {
+    if Instant::now() >= deadline {
+        return timeout(deadline);
+    }
+    let detail = match e {
+        rquickjs::Error::Exception => describe(&ctx.catch()),
+        rquickjs::Error::Allocation => "out of memory".to_owned(),
+        other => other.to_string(),
+    };
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("out of memory") {
+        ScriptFailure::error(
+            ScriptErrorKind::MemoryLimit,
+            format!("the script ran out of memory (memory_mb): {detail}"),
+        )
+    } else if lower.contains("stack overflow") || lower.contains("maximum call stack") {
+        ScriptFailure::error(
+            ScriptErrorKind::StackOverflow,
+            format!("the script overflowed its stack: {detail}"),
+        )
+    } else if lower.contains("interrupted") {
+        timeout(deadline)
+    } else {
+        ScriptFailure::error(kind, detail)
+    }
+}
+
+/// `Name: message` plus the stack for an Error, the text of anything else.
+fn describe(v: &Value<'_>) -> String {
+    if let Some(obj) = v.as_object() {
+        let get = |k: &str| {
+            obj.get::<_, Option<String>>(k)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        let (name, message, stack) = (get("name"), get("message"), get("stack"));
+        if !name.is_empty() || !message.is_empty() {
+            let mut out = format!("{name}: {message}");
+            if !stack.is_empty() {
+                out.push('\n');
+                out.push_str(stack.trim_end());
+            }
+            return out;
+        }
+    }
+    if v.is_null() || v.is_undefined() {
+        return "out of memory".to_owned();
+    }
+    v.as_string()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// Resolves `import` names: the built-in modules by name, `./file` relative to the importer
+/// inside the flows folder (`.js` added when missing). Nothing outside the folder resolves.
+pub(crate) struct FlowResolver {
+    pub(crate) root: PathBuf,
+}
+
+impl Resolver for FlowResolver {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _a: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if BUILTIN_MODULES.contains(&name) {
+            return Ok(name.to_owned());
+        }
+        if !(name.starts_with("./") || name.starts_with("../")) {
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "only cxKV, cxUserspace, pivotforge and ./relative files can be imported",
+            ));
+        }
+        let dir = Path::new(base).parent().unwrap_or(Path::new(""));
+        let mut path = lexical_join(dir, name).ok_or_else(|| {
+            rquickjs::Error::new_resolving_message(base, name, "the path leaves the flows folder")
+        })?;
+        if path.extension().is_none() {
+            path.set_extension("js");
+        }
+        let full = self.root.join(&path);
+        let inside = full
+            .canonicalize()
+            .ok()
+            .zip(self.root.canonicalize().ok())
+            .is_some_and(|(f, r)| f.starts_with(r));
+        if !inside {
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "no such file in the flows folder",
+            ));
+        }
+        Ok(path.to_string_lossy().replace('\\', "/"))
+    }
+}
+
+/// `dir` + `rel`, resolving `.` and `..` without touching the file system; `None` if it escapes.
+fn lexical_join(dir: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in dir.join(rel).components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Loads resolved modules: built-ins from the prelude's objects, files from the flows folder.
+pub(crate) struct FlowLoader {
+    pub(crate) root: PathBuf,
+}
+
+impl Loader for FlowLoader {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _a: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        if let Some(source) = builtin_source(name) {
+            return Module::declare(ctx.clone(), name, source);
+        }
+        let source = std::fs::read(self.root.join(name))
+            .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
+        Module::declare(ctx.clone(), name, source)
+    }
+}
+
+fn builtin_source(name: &str) -> Option<String> {
+    let exports: &[&str] = match name {
+        "cxKV" => &["kv", "ko", "incr", "keys", "usage"],
+        "cxUserspace" => &["create", "read", "update"],
+        "pivotforge" => &[
+            "time",
+            "node",
+            "tts",
+            "play",
+            "device",
+            "user",
+            "voicemail",
+            "ringGroup",
+            "resources",
+            "collectDtmf",
+            "pivot",
+            "response",
+            "hangup",
+            "setCid",
+            "sendDtmf",
+            "conference",
+            "recordCall",
+        ],
+        _ => return None,
+    };
+    let mut src = format!("const m = globalThis.__pf_modules[{name:?}];\nexport default m;\n");
+    for e in exports {
+        src.push_str(&format!("export const {e} = m.{e};\n"));
+    }
+    if name == "cxUserspace" {
+        src.push_str("const del = m.delete;\nexport { del as delete };\n");
+    }
+    Some(src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_stay_inside() {
+        assert_eq!(
+            lexical_join(Path::new("a"), "./b.js"),
+            Some(PathBuf::from("a/b.js"))
+        );
+        assert_eq!(
+            lexical_join(Path::new("a"), "../b"),
+            Some(PathBuf::from("b"))
+        );
+        assert_eq!(lexical_join(Path::new("a"), "../../b"), None);
+        assert_eq!(lexical_join(Path::new(""), "/etc/passwd"), None);
+    }
+}

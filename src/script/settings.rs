@@ -1,0 +1,159 @@
+//! Per-flow settings: `callflows/NAME.settings.toml` beside `NAME.js`, over the defaults of the
+//! config file's `[flows]` section, over built-in defaults.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::flows::LoadError;
+
+/// Default run time of one call, as ScriptForge documents it.
+pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+/// Hard cap on a flow's run time, so the PBX's 5 s request timeout is never reached.
+pub const MAX_TIMEOUT_MS: u64 = 4500;
+/// Default memory limit of a script, as ScriptForge documents it.
+pub const DEFAULT_MEMORY_MB: u64 = 100;
+
+/// The resolved settings of one script flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowSettings {
+    /// Longest run of one call, in milliseconds (≤ 4500).
+    pub timeout_ms: u64,
+    /// Memory limit of the flow's JavaScript runtime, in MiB.
+    pub memory_mb: u64,
+    /// Tree sent when the script fails.
+    pub fallback: Option<Value>,
+    /// `process.env`.
+    pub env: BTreeMap<String, String>,
+    /// Host names `fetch` may reach (exact, or `*.example.com`).
+    pub allow_hosts: Vec<String>,
+    /// `data.vars`.
+    pub vars: serde_json::Map<String, Value>,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            memory_mb: DEFAULT_MEMORY_MB,
+            fallback: None,
+            env: BTreeMap::new(),
+            allow_hosts: Vec::new(),
+            vars: serde_json::Map::new(),
+        }
+    }
+}
+
+/// Settings as written in a file; every key optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// See [`FlowSettings::timeout_ms`].
+    pub timeout_ms: Option<u64>,
+    /// See [`FlowSettings::memory_mb`].
+    pub memory_mb: Option<u64>,
+    /// See [`FlowSettings::fallback`].
+    pub fallback: Option<Value>,
+    /// See [`FlowSettings::env`].
+    pub env: Option<BTreeMap<String, String>>,
+    /// See [`FlowSettings::allow_hosts`].
+    pub allow_hosts: Option<Vec<String>>,
+    /// See [`FlowSettings::vars`].
+    pub vars: Option<serde_json::Map<String, Value>>,
+}
+
+impl RawSettings {
+    /// Layers `self` over `base`; `env` and `vars` merge key by key.
+    pub fn apply(&self, base: &FlowSettings) -> FlowSettings {
+        let mut out = base.clone();
+        if let Some(t) = self.timeout_ms {
+            out.timeout_ms = t;
+        }
+        if let Some(m) = self.memory_mb {
+            out.memory_mb = m;
+        }
+        if let Some(f) = &self.fallback {
+            out.fallback = Some(f.clone());
+        }
+        if let Some(env) = &self.env {
+            out.env.extend(env.clone());
+        }
+        if let Some(hosts) = &self.allow_hosts {
+            out.allow_hosts = hosts.clone();
+        }
+        if let Some(vars) = &self.vars {
+            out.vars.extend(vars.clone());
+        }
+        out.timeout_ms = out.timeout_ms.clamp(1, MAX_TIMEOUT_MS);
+        out.memory_mb = out.memory_mb.clamp(1, 4096);
+        out
+    }
+}
+
+/// Reads `file` (a `.settings.toml`) over `base`. A missing file gives `base` unchanged.
+pub fn load(file: &Path, base: &FlowSettings) -> Result<FlowSettings, LoadError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(base.clone()),
+        Err(e) => {
+            return Err(LoadError::new(
+                file,
+                None,
+                format!("can't read the file: {e}"),
+            ))
+        }
+    };
+    let raw: RawSettings = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        LoadError::new(file, line, e.message().trim().to_owned())
+    })?;
+    Ok(raw.apply(base))
+}
+
+/// True when `host` is allowed by `patterns` (exact names, or `*.domain` for sub-domains).
+pub fn host_allowed(patterns: &[String], host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    patterns.iter().any(|p| {
+        let p = p.to_ascii_lowercase();
+        match p.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => p == host,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layering_and_caps() {
+        let base = RawSettings {
+            timeout_ms: Some(3000),
+            env: Some(BTreeMap::from([("A".into(), "1".into())])),
+            ..RawSettings::default()
+        }
+        .apply(&FlowSettings::default());
+        let flow = RawSettings {
+            timeout_ms: Some(60_000),
+            env: Some(BTreeMap::from([("B".into(), "2".into())])),
+            ..RawSettings::default()
+        }
+        .apply(&base);
+        assert_eq!(flow.timeout_ms, MAX_TIMEOUT_MS);
+        assert_eq!(flow.env.len(), 2);
+        assert_eq!(flow.memory_mb, DEFAULT_MEMORY_MB);
+    }
+
+    #[test]
+    fn hosts() {
+        let p = vec!["api.example.com".to_owned(), "*.crm.test".to_owned()];
+        assert!(host_allowed(&p, "API.example.com"));
+        assert!(host_allowed(&p, "eu.crm.test"));
+        assert!(!host_allowed(&p, "crm.test"));
+        assert!(!host_allowed(&p, "example.com"));
+        assert!(!host_allowed(&p, "api.example.com.evil.test"));
+    }
+}

@@ -1,0 +1,96 @@
+//! `POST /run/{script}[/{function}]`: run a script's `main` (or a named export) with the JSON
+//! body as its argument — drivers, form submissions, and testing a script with curl.
+
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::engine::RunError;
+use crate::flows::valid_flow_name;
+use crate::script::ScriptFailure;
+
+/// The handler. 200 `{result, logs}`; a rejection 422 `{code, reason, logs}`; a failure 500
+/// `{error, detail, logs}`.
+pub async fn run(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    match handle(&req, &body, &state).await {
+        Ok(response) => response,
+        Err(e) => e.error_response(),
+    }
+}
+
+async fn handle(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    if req.method() != actix_web::http::Method::POST {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "{} is not allowed on /run: use POST",
+            req.method()
+        )));
+    }
+    let path = req.path().strip_prefix("/run/").unwrap_or("");
+    let (script, function) = split_function(path, state);
+    if !valid_flow_name(script) {
+        return Err(ApiError::NotFound(format!(
+            "`{script}` is not a script name"
+        )));
+    }
+    if body.len() > state.config.max_body_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "request body is larger than the {}-byte limit",
+            state.config.max_body_bytes
+        )));
+    }
+    let arg: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("the body must be JSON: {e}")))?
+    };
+    let run = match state.engine.run_function(script, function, arg).await {
+        Ok(run) => run,
+        Err(RunError::NotFound(name)) => {
+            return Err(ApiError::NotFound(format!(
+                "no script named `{name}`: add callflows/{name}.js"
+            )))
+        }
+        Err(RunError::NotScript(name)) => {
+            return Err(ApiError::NotFound(format!(
+                "`{name}` is a rule flow, not a script: use /pivot/{name}"
+            )))
+        }
+        Err(RunError::Overloaded(o)) => return Err(o.into()),
+        Err(e @ (RunError::NotLoaded(_) | RunError::NoPool)) => {
+            return Ok(HttpResponse::InternalServerError()
+                .json(json!({"error": "script not loaded", "detail": e.to_string(), "logs": []})))
+        }
+    };
+    tracing::info!(
+        script,
+        function,
+        ok = run.result.is_ok(),
+        run_us = run.run_time.as_micros() as u64,
+        "run"
+    );
+    Ok(match run.result {
+        Ok(result) => HttpResponse::Ok().json(json!({"result": result, "logs": run.logs})),
+        Err(ScriptFailure::Rejected { code, reason }) => HttpResponse::UnprocessableEntity()
+            .json(json!({"code": code, "reason": reason, "logs": run.logs})),
+        Err(ScriptFailure::Error { kind, detail }) => HttpResponse::InternalServerError()
+            .json(json!({"error": kind, "detail": detail, "logs": run.logs})),
+    })
+}
+
+/// `a/b/fn` is function `fn` of script `a/b` when `a/b` is a flow; otherwise `main` of `a/b/fn`.
+fn split_function<'a>(path: &'a str, state: &AppState) -> (&'a str, &'a str) {
+    let registry = state.engine.registry();
+    if registry.get(path).is_some() {
+        return (path, "main");
+    }
+    match path.rsplit_once('/') {
+        Some((script, function)) if registry.get(script).is_some() => (script, function),
+        _ => (path, "main"),
+    }
+}

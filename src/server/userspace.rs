@@ -1,0 +1,89 @@
+//! `GET/PUT/DELETE /userspace/{area}/{key}`: the named lists scripts read with cxUserspace
+//! (e.g. `dnc`). The PUT body is any JSON value; `read(area, key)` in a script then returns it.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::AppState;
+
+/// `GET /userspace/{area}/{key}`: the stored value, or 404.
+pub async fn read(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (area, key) = path.into_inner();
+    let store = state.store.clone();
+    let (a, k) = (area.clone(), key.clone());
+    let found = web::block(move || store.us_get(&a, &k))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    match found {
+        Some(value) => Ok(HttpResponse::Ok().json(value)),
+        None => Err(ApiError::NotFound(format!(
+            "no key `{key}` in userspace area `{area}`"
+        ))),
+    }
+}
+
+/// `PUT /userspace/{area}/{key}` with a JSON body: 201 when created, 200 when replaced.
+pub async fn write(
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (area, key) = path.into_inner();
+    if body.len() > state.config.max_body_bytes.max(1024 * 1024) {
+        return Err(ApiError::TooLarge("the value is larger than 1 MiB".into()));
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body must be a JSON value: {e}")))?;
+    let store = state.store.clone();
+    let created = web::block(move || store.us_put(&area, &key, &value))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let status = if created {
+        actix_web::http::StatusCode::CREATED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(json!({"created": created})))
+}
+
+/// `DELETE /userspace/{area}/{key}`: 204, or 404 when there was nothing to delete.
+pub async fn remove(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (area, key) = path.into_inner();
+    let store = state.store.clone();
+    let (a, k) = (area.clone(), key.clone());
+    let existed = web::block(move || store.us_delete(&a, &k))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if existed {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no key `{key}` in userspace area `{area}`"
+        )))
+    }
+}
+
+/// `GET /userspace/{area}`: up to 1000 entries of an area.
+pub async fn list(
+    area: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let area = area.into_inner();
+    let store = state.store.clone();
+    let a = area.clone();
+    let entries = web::block(move || store.us_list(&a, 1000))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|(key, value)| json!({"key": key, "value": value}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"area": area, "entries": entries})))
+}

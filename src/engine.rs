@@ -193,7 +193,9 @@ impl Engine {
                 if let (Value::Object(map), false) = (&mut data, script.settings.vars.is_empty()) {
                     map.insert("vars".into(), Value::Object(script.settings.vars.clone()));
                 }
-                let run = pool.run(script.clone(), "main", data).await?;
+                let run = pool
+                    .run(script.clone(), "main", data, Some(now.timestamp_millis()))
+                    .await?;
                 let outcome = match run.result {
                     Ok(tree) => self.check(flow, tree),
                     Err(ScriptFailure::Rejected { code, reason }) => rejection(code, reason),
@@ -234,7 +236,7 @@ impl Engine {
             Err(e) => return Err(RunError::NotLoaded(e.clone())),
         };
         let pool = self.pool.as_ref().ok_or(RunError::NoPool)?;
-        Ok(pool.run(script, function, arg).await?)
+        Ok(pool.run(script, function, arg, None).await?)
     }
 
     /// Validates a produced tree; an invalid one is never sent.

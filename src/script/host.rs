@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use rquickjs::{Ctx, Exception, Function, Object};
+use rquickjs::{Ctx, Function, Object};
 use serde::Serialize;
 
 use super::fetch::{Completion, Fetcher};
@@ -133,6 +133,19 @@ impl CallState {
     }
 }
 
+/// Throws `new Error(message)` built by the script's own `Error`: rquickjs's helper assigns
+/// `message` after creating the object, which the frozen `Error.prototype` refuses.
+fn throw(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
+    let error = ctx
+        .globals()
+        .get::<_, rquickjs::function::Constructor>("Error")
+        .and_then(|ctor| ctor.construct::<_, rquickjs::Value>((message,)));
+    match error {
+        Ok(e) => ctx.throw(e),
+        Err(e) => e,
+    }
+}
+
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -151,8 +164,7 @@ pub fn install<'js>(
 ) -> rquickjs::Result<Object<'js>> {
     let host = Object::new(ctx.clone())?;
     let store = || services.store.clone();
-    let fail =
-        |ctx: &Ctx<'js>, e: &dyn std::fmt::Display| Exception::throw_message(ctx, &e.to_string());
+    let fail = |ctx: &Ctx<'js>, e: &dyn std::fmt::Display| throw(ctx, &e.to_string());
 
     let st = state.clone();
     host.set(
@@ -268,7 +280,7 @@ pub fn install<'js>(
         "timerAdd",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, ms: f64| {
             st.borrow_mut().add_timer(ms).ok_or_else(|| {
-                Exception::throw_message(
+                throw(
                     &ctx,
                     &format!("too many timers: at most {MAX_TIMERS} may be pending"),
                 )

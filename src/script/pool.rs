@@ -42,6 +42,7 @@ struct Job {
     function: String,
     arg: Value,
     deadline: Instant,
+    now_ms: Option<i64>,
     reply: tokio::sync::oneshot::Sender<RunResult>,
 }
 
@@ -99,11 +100,13 @@ impl JsPool {
     }
 
     /// Runs `function` of `flow` with `arg`, within the flow's time limit counted from now.
+    /// `now_ms` sets the script's clock (`Date`), for a service with an injected clock.
     pub async fn run(
         &self,
         flow: Arc<ScriptFlow>,
         function: &str,
         arg: Value,
+        now_ms: Option<i64>,
     ) -> Result<RunResult, Overloaded> {
         let timeout = Duration::from_millis(flow.settings.timeout_ms);
         let deadline = Instant::now() + timeout;
@@ -113,6 +116,7 @@ impl JsPool {
             function: function.to_owned(),
             arg,
             deadline,
+            now_ms,
             reply,
         };
         match self.tx.try_send(job) {
@@ -227,7 +231,7 @@ fn run_job(
     };
     *used = now;
     let arg = job.arg.to_string();
-    let out = sandbox.call(&job.function, &arg, job.deadline);
+    let out = sandbox.call(&job.function, &arg, job.deadline, job.now_ms);
     if out.discard {
         warm.remove(&job.flow.name);
     }

@@ -6,6 +6,17 @@
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
+
+  // ---- the clock: Date follows the service's clock (a test or `run --at` may set it) --------
+  const RealDate = Date;
+  let clockOffset = 0;
+  class PfDate extends RealDate {
+    constructor(...args) {
+      if (args.length === 0) super(RealDate.now() + clockOffset);
+      else super(...args);
+    }
+    static now() { return RealDate.now() + clockOffset; }
+  }
   const call = { data: undefined, settle: undefined };
 
   // ---- console ----------------------------------------------------------------------------
@@ -239,7 +250,8 @@
     ];
     return candidates.find((f) => typeof f === 'function');
   };
-  const run = (name, argJson) => {
+  const run = (name, argJson, nowMs) => {
+    clockOffset = typeof nowMs === 'number' ? nowMs - RealDate.now() : 0;
     const arg = JSON.parse(argJson);
     call.data = arg;
     timers.clear();
@@ -265,7 +277,7 @@
   // ---- install, then freeze -----------------------------------------------------------------
   const define = (name, value) => Object.defineProperty(G, name, { value, writable: false, enumerable: false, configurable: false });
   const process = Object.freeze({ env: Object.freeze(Object.assign({}, env)) });
-  const globals = { console, require, api, fetch, setTimeout, clearTimeout, setInterval, vars, exit, err, process,
+  const globals = { Date: PfDate, console, require, api, fetch, setTimeout, clearTimeout, setInterval, vars, exit, err, process,
     __pf_run: run, __pf_fire: fire, __pf_complete: complete, __pf_modules: modules };
   for (const [name, value] of Object.entries(globals)) define(name, value);
   Object.defineProperty(G, 'module', { value: moduleObject, writable: false, enumerable: false, configurable: false });

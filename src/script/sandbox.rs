@@ -157,18 +157,25 @@ impl Sandbox {
 
     /// Calls `function` with the JSON text `arg`, running promise jobs, timers and fetches until
     /// its result settles or `deadline` passes.
-    pub fn call(&mut self, function: &str, arg: &str, deadline: Instant) -> CallOutcome {
+    pub fn call(
+        &mut self,
+        function: &str,
+        arg: &str,
+        deadline: Instant,
+        now_ms: Option<i64>,
+    ) -> CallOutcome {
         self.state.borrow_mut().reset(deadline);
         let seq = self.state.borrow().seq;
         self.deadline.store(ticks(deadline), Ordering::Relaxed);
         let result = self
             .context
-            .with(|ctx| self.drive(&ctx, function, arg, deadline, seq));
+            .with(|ctx| self.drive(&ctx, function, arg, deadline, seq, now_ms));
         self.deadline.store(u64::MAX, Ordering::Relaxed);
         let logs = self.state.borrow_mut().take_logs();
         let used = self.runtime.memory_usage().malloc_size.max(0) as usize;
         // A script that caught its own out-of-memory error leaves a heap near the limit behind.
         let near_limit = used > self.memory_limit / 10 * 9;
+        let result = result.map_err(|f| limit_hit(f, near_limit));
         let discard = near_limit
             || matches!(
                 &result,
@@ -194,13 +201,15 @@ impl Sandbox {
         arg: &str,
         deadline: Instant,
         seq: u64,
+        now_ms: Option<i64>,
     ) -> Result<serde_json::Value, ScriptFailure> {
         let fail = |e: rquickjs::Error| exception(ctx, e, deadline, ScriptErrorKind::Exception);
         let globals = ctx.globals();
         let run: Function = globals.get("__pf_run").map_err(fail)?;
         let fire: Function = globals.get("__pf_fire").map_err(fail)?;
         let complete: Function = globals.get("__pf_complete").map_err(fail)?;
-        let promise: Promise = run.call((function, arg)).map_err(fail)?;
+        let now = now_ms.map(|ms| ms as f64);
+        let promise: Promise = run.call((function, arg, now)).map_err(fail)?;
         loop {
             drain_jobs(ctx, deadline)?;
             match promise.state() {
@@ -264,6 +273,40 @@ impl Sandbox {
                     ))
                 }
             }
+        }
+    }
+}
+
+/// Tells a limit apart from an ordinary exception when the error reached the script first
+/// (it travels through the script's promise as a value): QuickJS throws `null` or an
+/// `InternalError` when memory runs out, and a `RangeError` when the stack does.
+fn limit_hit(failure: ScriptFailure, near_limit: bool) -> ScriptFailure {
+    let ScriptFailure::Error {
+        kind: ScriptErrorKind::Exception,
+        detail,
+    } = failure
+    else {
+        return failure;
+    };
+    let lower = detail.to_ascii_lowercase();
+    if near_limit
+        || lower.contains("out of memory")
+        || lower.contains("string too long")
+        || lower.contains("non-error value: null")
+    {
+        ScriptFailure::error(
+            ScriptErrorKind::MemoryLimit,
+            format!("the script ran out of memory (memory_mb): {detail}"),
+        )
+    } else if lower.contains("maximum call stack") || lower.contains("stack overflow") {
+        ScriptFailure::error(
+            ScriptErrorKind::StackOverflow,
+            format!("the script overflowed its stack: {detail}"),
+        )
+    } else {
+        ScriptFailure::Error {
+            kind: ScriptErrorKind::Exception,
+            detail,
         }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Load test: requests/s and p99 for /healthz, the rule flow /pivot/main_number_tod and
-# /pivot/conference_areacode, in one run against one release build of the service.
+# Load test: requests/s and p99 for /healthz, the rule flows /pivot/main_number_tod and
+# /pivot/conference_areacode, and the script flow /pivot/business_hours, in one run against one
+# release build of the service.
 # Traffic stays on 127.0.0.1; each wrk run is bounded by DURATION.
 #
 # On a 2-core machine the load generator and the service would fight for the same cores and the
@@ -49,5 +50,6 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, pinned=${#serve
 health=$(run "/healthz" "/healthz" | tee /dev/stderr | tail -1)
 tod=$(run "/pivot/main_number_tod" "/pivot/main_number_tod?$query" | tee /dev/stderr | tail -1)
 area=$(run "/pivot/conference_areacode" "/pivot/conference_areacode?$query" | tee /dev/stderr | tail -1)
-awk -v h="$health" -v t="$tod" -v a="$area" 'BEGIN {
-  printf "main_number_tod at %.0f%% of /healthz throughput, conference_areacode at %.0f%%\n", 100*t/h, 100*a/h }'
+script=$(run "/pivot/business_hours (script)" "/pivot/business_hours?$query" | tee /dev/stderr | tail -1)
+awk -v h="$health" -v t="$tod" -v a="$area" -v s="$script" 'BEGIN {
+  printf "of /healthz throughput: main_number_tod %.0f%%, conference_areacode %.0f%%, business_hours (script) %.0f%%\n", 100*t/h, 100*a/h, 100*s/h }'

@@ -446,3 +446,276 @@ pub fn raw_get(target: &[u8]) -> Vec<u8> {
     req.extend_from_slice(b" HTTP/1.1\r\nHost: pivot.test\r\nConnection: close\r\n\r\n");
     req
 }
+
+// ---- script-flow helpers ------------------------------------------------------------------------
+
+/// A server for a configuration whose data folder is `data_dir` (kept as given, so a second
+/// server can start on the same folder after the first stopped). A store still held by a server
+/// that is shutting down is waited for, up to ten seconds.
+pub fn serve_in(mut config: Config, data_dir: &Path, now: DateTime<Utc>) -> RunningServer {
+    config.data_dir = data_dir.to_path_buf();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match spawn(config.clone(), Arc::new(FixedClock(now))) {
+            Ok(server) => return server,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.to_string().contains("already open") =>
+            {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => panic!("test server on {} does not start: {e}", data_dir.display()),
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it gives `Some`, or panics with `what` after `limit`.
+pub async fn poll_until<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not seen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `pivotforge` binary with `args`, its own data folder unless `PIVOTFORGE_DATA_DIR` is
+/// passed in `env`; returns (exit code, stdout, stderr).
+pub fn pivotforge_cli(args: &[&str], env: &[(&str, &Path)]) -> (Option<i32>, String, String) {
+    let data = tempfile::tempdir().expect("temp data dir");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pivotforge"));
+    command
+        .args(args)
+        .env_remove("PIVOTFORGE_CONFIG")
+        .env_remove("PIVOTFORGE_FLOWS")
+        .env_remove("PIVOTFORGE_PUBLIC_URL")
+        .env("PIVOTFORGE_DATA_DIR", data.path());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run pivotforge");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One request received by a [`MockHttp`] server.
+#[derive(Debug, Clone)]
+pub struct MockRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// Header names lower-cased, with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body (read by `Content-Length`).
+    pub body: String,
+}
+
+impl MockRequest {
+    /// A header's value by (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a [`MockHttp`] handler answers.
+#[derive(Debug, Clone)]
+pub struct MockResponse {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl MockResponse {
+    /// A reply with `status` and a JSON body.
+    pub fn json(status: u16, body: &Value) -> MockResponse {
+        MockResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A reply with `status` and a text body.
+    pub fn text(status: u16, body: &str) -> MockResponse {
+        MockResponse {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+type MockHandler = dyn Fn(&MockRequest) -> MockResponse + Send + Sync;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (a thread per connection, one request per connection)
+/// that records every request and answers with a handler; stopped when dropped.
+pub struct MockHttp {
+    /// The bound address.
+    pub addr: SocketAddr,
+    requests: Arc<std::sync::Mutex<Vec<MockRequest>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MockHttp {
+    /// Starts a server answering every request with `handler`.
+    pub fn start(
+        handler: impl Fn(&MockRequest) -> MockResponse + Send + Sync + 'static,
+    ) -> MockHttp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind mock server");
+        let addr = listener.local_addr().expect("mock address");
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handler: Arc<MockHandler> = Arc::new(handler);
+        let (seen, stopped) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let (seen, handler) = (seen.clone(), handler.clone());
+                std::thread::spawn(move || mock_exchange(stream, &seen, handler.as_ref()));
+            }
+        });
+        MockHttp {
+            addr,
+            requests,
+            stop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<MockRequest> {
+        self.requests.lock().expect("mock requests lock").clone()
+    }
+}
+
+impl Drop for MockHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn mock_exchange(
+    mut stream: TcpStream,
+    seen: &std::sync::Mutex<Vec<MockRequest>>,
+    handler: &MockHandler,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut received = Vec::new();
+    let mut buf = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&received[..header_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split_whitespace();
+    let method = first.next().unwrap_or("").to_owned();
+    let target = first.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = received[header_end + 4..].to_vec();
+    while body.len() < length {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request = MockRequest {
+        method,
+        target,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    seen.lock()
+        .expect("mock requests lock")
+        .push(request.clone());
+    let response = handler(&request);
+    if !response.delay.is_zero() {
+        std::thread::sleep(response.delay);
+    }
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nconnection: close\r\ncontent-length: {}\r\n",
+        response.status,
+        response.body.len()
+    );
+    for (k, v) in &response.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&response.body);
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.flush();
+}
+
+/// Opens the embedded store of `data_dir` directly, waiting up to ten seconds for a server that
+/// is shutting down to let go of it.
+pub fn open_store(data_dir: &Path) -> pivotforge::store::EmbeddedStore {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match pivotforge::store::EmbeddedStore::open(data_dir) {
+            Ok(store) => return store,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.to_string().contains("already open") =>
+            {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => panic!("store in {} does not open: {e}", data_dir.display()),
+        }
+    }
+}
+
+/// `GET url` with a client made beforehand, so a timed request does not include building one
+/// (tens of milliseconds).
+pub async fn get_with(client: &reqwest::Client, url: &str) -> Reply {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+    finish(response).await
+}

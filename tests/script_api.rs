@@ -1,0 +1,674 @@
+//! Script flows over HTTP: every entry style ScriptForge users write (plain, async, Promise,
+//! `module.exports`, `module.export` (sic), ES modules, imports of built-in modules and of
+//! `./lib` files, the legacy `vars()`/`exit()`/`err()`), the result forms (trees, rejections,
+//! invalid trees, nothing), the shape of `data`, the sandbox (no host access, frozen built-ins,
+//! no shared globals, `process.env`), and console lines through `/run` and `pivotforge run`.
+
+mod common;
+
+use common::{
+    assert_error, assert_tree, at, config, flows_dir, get, kazoo_form, kazoo_params, post_form,
+    post_json, serve, serve_with, with, TestServer,
+};
+use serde_json::{json, Value};
+
+const FALLBACK: &str = r#"
+[fallback]
+module = "tts"
+data = { text = "fallback" }
+"#;
+
+fn tts(text: &str) -> Value {
+    json!({"module": "tts", "data": {"text": text}})
+}
+
+fn fallback() -> Value {
+    tts("fallback")
+}
+
+fn server_for(files: &[(&str, &str)]) -> (tempfile::TempDir, TestServer) {
+    let dir = flows_dir(files);
+    let server = serve(dir.path(), at("2026-11-17T15:00:00Z"));
+    (dir, server)
+}
+
+/// `/pivot/{flow}` with `Caller-ID-Number=+14155550100` as a form POST.
+async fn call(server: &TestServer, flow: &str) -> common::Reply {
+    post_form(
+        &server.url(&format!("/pivot/{flow}")),
+        "Caller-ID-Number=%2B14155550100&Call-ID=abc",
+    )
+    .await
+}
+
+// ---- entry styles -------------------------------------------------------------------------------
+
+async fn entry_style(script: &str, expected_text: &str) {
+    let (_dir, server) = server_for(&[("flow.js", script)]);
+    let reply = call(&server, "flow").await;
+    assert_tree(&reply, &tts(expected_text), script);
+}
+
+#[tokio::test]
+async fn plain_function_main() {
+    entry_style(
+        "function main(data) { return { module: 'tts', data: { text: 'plain ' + data['Caller-ID-Number'] } }; }",
+        "plain +14155550100",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn async_function_main() {
+    entry_style(
+        "async function main(data) { await null; const n = await Promise.resolve(data['Caller-ID-Number']); return { module: 'tts', data: { text: 'async ' + n } }; }",
+        "async +14155550100",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn main_returning_a_promise() {
+    entry_style(
+        "function main(data) { return new Promise((resolve) => setTimeout(() => resolve({ module: 'tts', data: { text: 'promise ' + data['Call-ID'] } }), 20)); }",
+        "promise abc",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn module_exports_main() {
+    entry_style(
+        "module.exports = { main: (data) => ({ module: 'tts', data: { text: 'exports ' + data['Caller-ID-Number'] } }) };",
+        "exports +14155550100",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn module_export_main_as_the_docs_spell_it() {
+    entry_style(
+        "function handler(data) { return { module: 'tts', data: { text: 'export (sic) ' + data['Call-ID'] } }; }\nmodule.export = { main: handler };",
+        "export (sic) abc",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn es_module_export_function_main() {
+    entry_style(
+        "export function main(data = {}) { return { module: 'tts', data: { text: 'esm ' + data['Caller-ID-Number'] } }; }",
+        "esm +14155550100",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn es_module_export_default_object() {
+    entry_style(
+        "function main(data) { return { module: 'tts', data: { text: 'default ' + data['Call-ID'] } }; }\nexport default { main };",
+        "default abc",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn import_from_cx_kv() {
+    entry_style(
+        "import { kv } from 'cxKV';\nexport async function main(data) { await kv.set('last', data['Caller-ID-Number']); return { module: 'tts', data: { text: 'kv ' + (await kv.get('last')) } }; }",
+        "kv +14155550100",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn import_from_a_lib_file_which_is_not_a_flow() {
+    let helper = "export default function greet(name) { return `hello ${name}`; }\nexport const punct = '!';";
+    let flow = "import greet, { punct } from './lib/helper';\nexport function main(data) { return { module: 'tts', data: { text: greet(data['Caller-ID-Number']) + punct } }; }";
+    let (_dir, server) = server_for(&[("flow.js", flow), ("lib/helper.js", helper)]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &tts("hello +14155550100!"),
+        "import from ./lib/helper",
+    );
+    let not_a_flow = get(&server.url("/pivot/lib/helper")).await;
+    assert_error(&not_a_flow, 404, "a lib/ file is not served as a flow");
+}
+
+#[tokio::test]
+async fn legacy_vars_and_exit() {
+    entry_style(
+        "function main() { var d = vars(); exit({ module: 'tts', data: { text: 'legacy ' + d['Caller-ID-Number'] } }); return { module: 'tts', data: { text: 'not this' } }; }",
+        "legacy +14155550100",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn legacy_err_is_a_rejection() {
+    let (_dir, server) = server_for(&[("flow.js", "function main() { err([404, 'Not Found']); }")]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &json!({"module": "response", "data": {"code": 404, "message": "Not Found"}}),
+        "err([404, 'Not Found'])",
+    );
+}
+
+#[tokio::test]
+async fn a_script_without_main_fails_clearly() {
+    let (_dir, server) = server_for(&[("flow.js", "function mian(data) { return data; }")]);
+    let body = assert_error(&call(&server, "flow").await, 500, "no main");
+    assert_eq!(body["error"], "script error", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no function `main`"),
+        "{body}"
+    );
+}
+
+// ---- results ------------------------------------------------------------------------------------
+
+async fn rejection(script: &str, code: u16, message: &str) {
+    let (_dir, server) = server_for(&[("flow.js", script), ("flow.settings.toml", FALLBACK)]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &json!({"module": "response", "data": {"code": code, "message": message}}),
+        script,
+    );
+    // /run gives the same rejection as 422.
+    let run = post_json(&server.url("/run/flow"), &json!({})).await;
+    assert_eq!(run.status, 422, "{script}: {}", run.text());
+    let body = run.json();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["reason"], message, "{body}");
+    assert!(body["logs"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn promise_reject_with_code_and_reason() {
+    rejection(
+        "async function main() { return Promise.reject([603, 'Denied (DNC)']); }",
+        603,
+        "Denied (DNC)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn thrown_error_with_code_in_its_message() {
+    rejection(
+        "function main() { throw new Error('480 Disallowed by Date/Time Restriction'); }",
+        480,
+        "Disallowed by Date/Time Restriction",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn code_with_an_error_object() {
+    rejection(
+        "async function main() { try { JSON.parse('{'); } catch (e) { throw [500, new Error('x')]; } }",
+        500,
+        "x",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_ordinary_error_is_a_failure_not_a_rejection() {
+    let script = "function main() { throw new Error('database unreachable'); }";
+    let (_dir, server) = server_for(&[
+        ("flow.js", script),
+        ("flow.settings.toml", FALLBACK),
+        ("bare.js", script),
+    ]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &fallback(),
+        "an Error without a code",
+    );
+    let body = assert_error(&call(&server, "bare").await, 500, "an Error, no fallback");
+    assert_eq!(body["error"], "script error", "{body}");
+    let detail = body["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("Error: database unreachable"), "{detail}");
+}
+
+#[tokio::test]
+async fn an_invalid_tree_is_never_sent() {
+    let script = "function main() { return { module: 'say', data: {} }; }";
+    let missing = "function main() { return { module: 'tts', data: {} }; }";
+    let (_dir, server) = server_for(&[
+        ("flow.js", script),
+        ("flow.settings.toml", FALLBACK),
+        ("bare.js", script),
+        ("missing.js", missing),
+    ]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &fallback(),
+        "an unknown module",
+    );
+    let body = assert_error(
+        &call(&server, "bare").await,
+        500,
+        "an unknown module, no fallback",
+    );
+    assert_eq!(body["error"], "invalid callflow tree", "{body}");
+    let errors = body["errors"].as_array().expect("errors is a list");
+    assert!(!errors.is_empty(), "{body}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["pointer"].is_string() && e["message"].is_string()),
+        "{body}"
+    );
+
+    let body = assert_error(&call(&server, "missing").await, 500, "tts without text");
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .expect("errors is a list")
+        .iter()
+        .filter_map(|e| e["pointer"].as_str())
+        .collect();
+    assert!(
+        pointers.iter().any(|p| p.starts_with("/data")),
+        "the error points into the node's data: {body}"
+    );
+}
+
+#[tokio::test]
+async fn returning_nothing_is_a_failure() {
+    let script = "function main(data) { console.log('forgot to return'); }";
+    let (_dir, server) = server_for(&[
+        ("flow.js", script),
+        ("flow.settings.toml", FALLBACK),
+        ("bare.js", script),
+    ]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &fallback(),
+        "nothing returned",
+    );
+    let body = assert_error(
+        &call(&server, "bare").await,
+        500,
+        "nothing returned, no fallback",
+    );
+    assert_eq!(body["error"], "script error", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("returned nothing"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_returned_response_node_is_sent_as_is() {
+    let (_dir, server) = server_for(&[(
+        "flow.js",
+        "const pf = require('pivotforge'); function main() { return pf.response(486, 'Busy Here'); }",
+    )]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &json!({"module": "response", "data": {"code": 486, "message": "Busy Here"}}),
+        "pf.response",
+    );
+}
+
+// ---- data ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn data_has_kazoo_names_digits_and_vars() {
+    let script = r#"
+function main(data) {
+  const picked = {
+    number: data['Caller-ID-Number'],
+    name: data['Caller-ID-Name'],
+    call: data['Call-ID'],
+    request: data.Request,
+    digits: data.Digits,
+    custom: data.Digits.custom_name,
+    vars: data.vars,
+    cav: data['Custom-Application-Vars'],
+    extra: data.Extra,
+    types: [typeof data.Digits, typeof data.vars],
+  };
+  return { module: 'tts', data: { text: JSON.stringify(picked) } };
+}
+"#;
+    let settings = "[vars]\nqueue = \"sales\"\nlimit = 3\n";
+    let (_dir, server) = server_for(&[("flow.js", script), ("flow.settings.toml", settings)]);
+    let params = with(
+        &kazoo_params(),
+        &json!({
+            "Digits": {"custom_name": "1234", "default": "9"},
+            "Custom-Application-Vars": {"campaign": "fall"},
+            "Extra": "x y",
+        }),
+    );
+    let expected = json!({
+        "number": "+14155550100",
+        "name": "Alice Smith",
+        "call": "abc123@10.0.0.1",
+        "request": "2030",
+        "digits": {"custom_name": "1234", "default": "9"},
+        "custom": "1234",
+        "vars": {"queue": "sales", "limit": 3},
+        "cav": {"campaign": "fall"},
+        "extra": "x y",
+        "types": ["object", "object"],
+    });
+    for reply in [
+        post_form(&server.url("/pivot/flow"), &kazoo_form(&params)).await,
+        post_json(&server.url("/pivot/flow"), &params).await,
+        get(&server.url(&format!("/pivot/flow?{}", kazoo_form(&params)))).await,
+    ] {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let text = reply.json()["data"]["text"]
+            .as_str()
+            .expect("tts text")
+            .to_owned();
+        let seen: Value = serde_json::from_str(&text).expect("the script's JSON");
+        assert_eq!(seen, expected);
+    }
+}
+
+// ---- sandbox ------------------------------------------------------------------------------------
+
+async fn run_fails_with(server: &TestServer, flow: &str, needle: &str) -> Value {
+    let run = post_json(&server.url(&format!("/run/{flow}")), &json!({})).await;
+    assert_eq!(run.status, 500, "{flow}: {}", run.text());
+    let body = run.json();
+    assert_eq!(body["error"], "exception", "{flow}: {body}");
+    let detail = body["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains(needle),
+        "{flow}: `{needle}` not in {detail}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn no_host_access() {
+    let (_dir, server) = server_for(&[
+        ("fs.js", "function main() { const fs = require('fs'); return fs.readFileSync('/etc/passwd', 'utf8'); }"),
+        ("child.js", "function main() { return require('child_process'); }"),
+        ("exit.js", "function main() { process.exit(1); return { module: 'hangup', data: {} }; }"),
+        (
+            "globals.js",
+            "function main() { return { module: 'tts', data: { text: [typeof std, typeof os, typeof process.exit, typeof require('cxKV').kv.get, typeof scriptArgs].join(' ') } }; }",
+        ),
+        ("import_std.js", "import * as std from 'std';\nexport function main() { return std; }"),
+        ("escape.js", "import x from '../outside';\nexport function main() { return x; }"),
+    ]);
+    run_fails_with(&server, "fs", "module 'fs' is not available").await;
+    run_fails_with(&server, "child", "module 'child_process' is not available").await;
+    run_fails_with(&server, "exit", "not a function").await;
+    assert_tree(
+        &call(&server, "globals").await,
+        &tts("undefined undefined undefined function undefined"),
+        "no std, os, process.exit or scriptArgs",
+    );
+    for flow in ["import_std", "escape"] {
+        let body = assert_error(&call(&server, flow).await, 500, flow);
+        assert_eq!(body["error"], "flow failed to load", "{flow}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap_or("").contains(flow),
+            "{body}"
+        );
+    }
+    // The server is fine after all that.
+    assert_tree(
+        &call(&server, "globals").await,
+        &tts("undefined undefined undefined function undefined"),
+        "still up",
+    );
+}
+
+const PROBE: &str = "function probe() { return JSON.stringify({ map: [1, 2].map((x) => x * 2), x: ({}).x === undefined ? 'none' : ({}).x, parse: JSON.parse('[3]'), keys: Object.keys({ a: 1 }) }); }";
+const CLEAN: &str = r#"{"map":[2,4],"x":"none","parse":[3],"keys":["a"]}"#;
+
+#[tokio::test]
+async fn built_ins_are_frozen() {
+    let sloppy = format!(
+        "{PROBE}\nfunction main(data) {{\n  if (data.mode === 'poison') {{\n    Array.prototype.map = function () {{ return ['poisoned']; }};\n    Object.prototype.x = 1;\n    JSON.parse = () => 'poisoned';\n    Object.keys = () => ['poisoned'];\n  }}\n  return {{ module: 'tts', data: {{ text: probe() }} }};\n}}"
+    );
+    let strict = format!(
+        "'use strict';\n{PROBE}\nfunction main(data) {{\n  const refused = [];\n  for (const [what, f] of [['map', () => {{ Array.prototype.map = null; }}], ['x', () => {{ Object.prototype.x = 1; }}], ['parse', () => {{ JSON.parse = null; }}]]) {{\n    try {{ f(); }} catch (e) {{ refused.push(what + ':' + e.name); }}\n  }}\n  return {{ module: 'tts', data: {{ text: refused.join(',') + ' ' + probe() }} }};\n}}"
+    );
+    let other = format!(
+        "{PROBE}\nfunction main() {{ return {{ module: 'tts', data: {{ text: probe() }} }}; }}"
+    );
+    let dir = flows_dir(&[
+        ("poison.js", &sloppy),
+        ("strict.js", &strict),
+        ("other.js", &other),
+    ]);
+    // One JS thread: every call meets the same warm contexts.
+    let mut cfg = config(dir.path());
+    cfg.js_threads = 1;
+    let server = serve_with(cfg, at("2026-11-17T15:00:00Z"));
+    let poison = server.url("/pivot/poison");
+    assert_tree(
+        &post_form(&poison, "mode=poison").await,
+        &tts(CLEAN),
+        "the poisoning call itself",
+    );
+    assert_tree(
+        &post_form(&poison, "mode=check").await,
+        &tts(CLEAN),
+        "the next call of the same flow",
+    );
+    assert_tree(&call(&server, "other").await, &tts(CLEAN), "another flow");
+    assert_tree(
+        &call(&server, "strict").await,
+        &tts(&format!(
+            "map:TypeError,x:TypeError,parse:TypeError {CLEAN}"
+        )),
+        "strict mode sees the refusals as TypeErrors",
+    );
+}
+
+#[tokio::test]
+async fn flows_never_share_globals() {
+    let writer = "var counter = 0;\nfunction main() { counter += 1; globalThis.shared = 'from writer'; return { module: 'tts', data: { text: 'writer ' + counter } }; }";
+    let reader = "function main() { return { module: 'tts', data: { text: 'reader ' + typeof shared + ' ' + typeof counter } }; }";
+    let dir = flows_dir(&[("writer.js", writer), ("reader.js", reader)]);
+    let mut cfg = config(dir.path());
+    cfg.js_threads = 1;
+    let server = serve_with(cfg, at("2026-11-17T15:00:00Z"));
+    assert_tree(&call(&server, "writer").await, &tts("writer 1"), "writer");
+    assert_tree(
+        &call(&server, "reader").await,
+        &tts("reader undefined undefined"),
+        "reader",
+    );
+    // A warm context keeps its own globals between calls on a thread (not a promise of the API,
+    // but it shows the reader above really ran beside a live writer context).
+    assert_tree(
+        &call(&server, "writer").await,
+        &tts("writer 2"),
+        "writer again",
+    );
+    assert_tree(
+        &call(&server, "reader").await,
+        &tts("reader undefined undefined"),
+        "reader again",
+    );
+}
+
+#[tokio::test]
+async fn process_env_comes_from_the_settings() {
+    let script = "function main() { process.env.GREETING = 'changed'; return { module: 'tts', data: { text: [process.env.GREETING, process.env.TARGET, process.env.HOME, Object.keys(process.env).join('+')].join(' ') } }; }";
+    let settings = "[env]\nGREETING = \"hello\"\nTARGET = \"world\"\n";
+    let (_dir, server) = server_for(&[
+        ("flow.js", script),
+        ("flow.settings.toml", settings),
+        ("bare.js", script),
+    ]);
+    assert_tree(
+        &call(&server, "flow").await,
+        &tts("hello world  GREETING+TARGET"),
+        "[env]",
+    );
+    assert_tree(
+        &call(&server, "bare").await,
+        &tts("   "),
+        "no [env]: nothing of the host's environment",
+    );
+}
+
+// ---- console and /run ---------------------------------------------------------------------------
+
+const LOGGING: &str = r#"
+function main(data) {
+  console.log('plain', 1, { a: [1, 2] });
+  console.info('info line');
+  console.warn('warn line');
+  console.debug('debug line');
+  console.error('failed', new Error('boom'));
+  if (data.fail === 'throw') throw new Error('after logging');
+  if (data.fail === 'reject') return Promise.reject([486, 'Busy']);
+  return { logged: 5 };
+}
+"#;
+
+fn check_logs(body: &Value) {
+    let logs = body["logs"].as_array().expect("logs is a list");
+    let levels: Vec<&str> = logs.iter().filter_map(|l| l["level"].as_str()).collect();
+    assert_eq!(levels, ["log", "info", "warn", "debug", "error"], "{body}");
+    for line in logs {
+        let ts = line["ts"].as_str().expect("ts is text");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+            "ts is RFC 3339: {ts}"
+        );
+    }
+    assert_eq!(logs[0]["message"], r#"plain 1 {"a":[1,2]}"#);
+    assert_eq!(logs[1]["message"], "info line");
+    let error = logs[4]["message"].as_str().expect("message");
+    assert!(
+        error.starts_with("failed Error: boom"),
+        "name and message: {error}"
+    );
+    assert!(error.contains("at main"), "the stack is shown: {error}");
+    assert!(
+        error.contains("flow.js"),
+        "the stack names the file: {error}"
+    );
+    assert!(!error.contains("{}"), "{error}");
+}
+
+#[tokio::test]
+async fn run_returns_console_lines_on_success_and_failure() {
+    let (_dir, server) = server_for(&[("flow.js", LOGGING)]);
+    let url = server.url("/run/flow");
+
+    let ok = post_json(&url, &json!({})).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let body = ok.json();
+    assert_eq!(body["result"], json!({"logged": 5}));
+    check_logs(&body);
+
+    let failed = post_json(&url, &json!({"fail": "throw"})).await;
+    assert_eq!(failed.status, 500, "{}", failed.text());
+    let body = failed.json();
+    assert_eq!(body["error"], "exception");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("after logging"),
+        "{body}"
+    );
+    check_logs(&body);
+
+    let rejected = post_json(&url, &json!({"fail": "reject"})).await;
+    assert_eq!(rejected.status, 422, "{}", rejected.text());
+    let body = rejected.json();
+    assert_eq!(
+        (body["code"].as_u64(), body["reason"].as_str()),
+        (Some(486), Some("Busy"))
+    );
+    check_logs(&body);
+}
+
+#[tokio::test]
+async fn run_calls_a_named_function_with_the_json_body() {
+    let script = "module.exports = { search: (q) => ({ found: [q.prefix + '1', q.prefix + '2'] }), main: () => ({ main: true }) };";
+    let (_dir, server) = server_for(&[("drivers/carrier.js", script)]);
+    let reply = post_json(
+        &server.url("/run/drivers/carrier/search"),
+        &json!({"prefix": "+1415"}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        json!({"result": {"found": ["+14151", "+14152"]}, "logs": []})
+    );
+    let reply = post_json(&server.url("/run/drivers/carrier"), &json!({})).await;
+    assert_eq!(reply.json()["result"], json!({"main": true}));
+    let reply = post_json(&server.url("/run/drivers/carrier/nope"), &json!({})).await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert!(reply.json()["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no function `nope`"));
+    let reply = post_json(&server.url("/run/absent"), &json!({})).await;
+    assert_error(&reply, 404, "no such script");
+}
+
+#[test]
+fn pivotforge_run_prints_console_lines() {
+    let dir = flows_dir(&[("flow.js", LOGGING)]);
+    let flows = dir.path().to_str().expect("utf-8 path");
+    let (code, stdout, stderr) = common::pivotforge_cli(
+        &[
+            "run",
+            "flow",
+            "--flows",
+            flows,
+            "-p",
+            "Caller-ID-Number=+14155550100",
+        ],
+        &[],
+    );
+    // `{logged: 5}` is not a callflow tree: exit 1, with the console lines all the same.
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("console.log: plain 1 {\"a\":[1,2]}"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("console.info: info line"), "{stderr}");
+    assert!(stderr.contains("console.warn: warn line"), "{stderr}");
+    assert!(
+        stderr.contains("console.error: failed Error: boom"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid callflow tree"), "{stderr}");
+
+    let good = flows_dir(&[(
+        "hello.js",
+        "function main(data) { console.info('caller', data['Caller-ID-Number']); return { module: 'tts', data: { text: 'hi' } }; }",
+    )]);
+    let (code, stdout, stderr) = common::pivotforge_cli(
+        &[
+            "run",
+            "hello",
+            "--flows",
+            good.path().to_str().expect("utf-8 path"),
+            "-p",
+            "Caller-ID-Number=+14155550100",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(stderr.trim(), "console.info: caller +14155550100");
+    let tree: Value = serde_json::from_str(&stdout).expect("stdout is the tree");
+    assert_eq!(tree, tts("hi"));
+}

@@ -236,6 +236,11 @@ impl Engine {
             Err(e) => return Err(RunError::NotLoaded(e.clone())),
         };
         let pool = self.pool.as_ref().ok_or(RunError::NoPool)?;
+        let mut arg = arg;
+        // As on a call step, an object argument carries the flow's vars unless it has its own.
+        if let (Value::Object(map), false) = (&mut arg, script.settings.vars.is_empty()) {
+            map.entry("vars").or_insert_with(|| Value::Object(script.settings.vars.clone()));
+        }
         Ok(pool.run(script, function, arg, None).await?)
     }
 

@@ -239,7 +239,8 @@ impl Engine {
         let mut arg = arg;
         // As on a call step, an object argument carries the flow's vars unless it has its own.
         if let (Value::Object(map), false) = (&mut arg, script.settings.vars.is_empty()) {
-            map.entry("vars").or_insert_with(|| Value::Object(script.settings.vars.clone()));
+            map.entry("vars")
+                .or_insert_with(|| Value::Object(script.settings.vars.clone()));
         }
         Ok(pool.run(script, function, arg, None).await?)
     }

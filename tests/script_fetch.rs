@@ -93,7 +93,8 @@ fn mock() -> MockHttp {
             }
             ("GET", "/redirect") => {
                 let mut r = MockResponse::text(302, "");
-                r.headers.push(("location".into(), "/json?followed=1".into()));
+                r.headers
+                    .push(("location".into(), "/json?followed=1".into()));
                 r
             }
             _ => MockResponse::text(404, "no such thing"),
@@ -131,9 +132,14 @@ async fn status_headers_and_json() {
     );
     let seen = mock.requests();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("GET", "/json?q=1"));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("GET", "/json?q=1")
+    );
     assert!(
-        seen[0].header("user-agent").is_some_and(|ua| ua.starts_with("pivotforge/")),
+        seen[0]
+            .header("user-agent")
+            .is_some_and(|ua| ua.starts_with("pivotforge/")),
         "{seen:?}"
     );
 }
@@ -142,7 +148,10 @@ async fn status_headers_and_json() {
 async fn text_and_a_non_2xx_status() {
     let mock = mock();
     let (_dir, server) = server_for(&mock);
-    assert_eq!(run(&server, "text").await, json!({"status": 200, "text": "plain body"}));
+    assert_eq!(
+        run(&server, "text").await,
+        json!({"status": 200, "text": "plain body"})
+    );
     assert_eq!(
         run(&server, "missing").await,
         json!({"status": 404, "ok": false, "text": "no such thing"}),
@@ -182,10 +191,16 @@ async fn hosts_outside_allow_hosts_are_refused() {
     }
     let caught = run(&server, "caught").await;
     assert!(
-        caught.as_str().is_some_and(|m| m.starts_with("Error: ") && m.contains("allow_hosts")),
+        caught
+            .as_str()
+            .is_some_and(|m| m.starts_with("Error: ") && m.contains("allow_hosts")),
         "the script can catch it as an Error: {caught}"
     );
-    assert!(mock.requests().is_empty(), "nothing reached the mock: {:?}", mock.requests());
+    assert!(
+        mock.requests().is_empty(),
+        "nothing reached the mock: {:?}",
+        mock.requests()
+    );
 }
 
 #[tokio::test]
@@ -197,9 +212,19 @@ async fn a_slow_server_gives_the_fallback_within_the_limit() {
         let started = Instant::now();
         let reply = get_with(&client, &server.url("/pivot/f")).await;
         let took = started.elapsed();
-        assert_tree(&reply, &json!({"module": "tts", "data": {"text": "fallback"}}), "slow server");
-        assert!(took <= Duration::from_millis(600), "attempt {attempt}: {took:?}");
-        assert!(took >= Duration::from_millis(450), "attempt {attempt}: only {took:?}");
+        assert_tree(
+            &reply,
+            &json!({"module": "tts", "data": {"text": "fallback"}}),
+            "slow server",
+        );
+        assert!(
+            took <= Duration::from_millis(600),
+            "attempt {attempt}: {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(450),
+            "attempt {attempt}: only {took:?}"
+        );
         println!("slow fetch, attempt {attempt}: fallback after {took:?}");
     }
     // The flow's other functions still work at once.
@@ -215,5 +240,9 @@ async fn redirects_are_not_followed() {
         json!({"status": 302, "location": "/json?followed=1"})
     );
     let targets: Vec<String> = mock.requests().iter().map(|r| r.target.clone()).collect();
-    assert_eq!(targets, ["/redirect"], "the redirect target was never fetched");
+    assert_eq!(
+        targets,
+        ["/redirect"],
+        "the redirect target was never fetched"
+    );
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    assert_tree, at, config, flows_dir, poll_until, post_form, post_json, request, serve,
-    serve_in, serve_shipped, shipped_flows, MockHttp, MockRequest, MockResponse, TestServer,
+    assert_tree, at, config, flows_dir, poll_until, post_form, post_json, request, serve, serve_in,
+    serve_shipped, shipped_flows, MockHttp, MockRequest, MockResponse, TestServer,
 };
 use serde_json::{json, Value};
 
@@ -52,16 +52,40 @@ fn closed_for(name: &str) -> Value {
 
 #[tokio::test]
 async fn business_hours_office_hours_ring_the_front_desk() {
-    assert_eq!(business_hours_at("2026-11-17T10:00:00-05:00").await, front_desk(), "Tuesday 10:00");
-    assert_eq!(business_hours_at("2026-11-20T16:59:00-05:00").await, front_desk(), "Friday 16:59");
+    assert_eq!(
+        business_hours_at("2026-11-17T10:00:00-05:00").await,
+        front_desk(),
+        "Tuesday 10:00"
+    );
+    assert_eq!(
+        business_hours_at("2026-11-20T16:59:00-05:00").await,
+        front_desk(),
+        "Friday 16:59"
+    );
 }
 
 #[tokio::test]
 async fn business_hours_evening_weekend_and_early_morning_go_to_voicemail() {
-    assert_eq!(business_hours_at("2026-11-17T19:00:00-05:00").await, voicemail(), "evening");
-    assert_eq!(business_hours_at("2026-11-17T17:00:00-05:00").await, voicemail(), "17:00 sharp");
-    assert_eq!(business_hours_at("2026-11-21T11:00:00-05:00").await, voicemail(), "Saturday");
-    assert_eq!(business_hours_at("2026-11-18T08:59:00-05:00").await, voicemail(), "08:59");
+    assert_eq!(
+        business_hours_at("2026-11-17T19:00:00-05:00").await,
+        voicemail(),
+        "evening"
+    );
+    assert_eq!(
+        business_hours_at("2026-11-17T17:00:00-05:00").await,
+        voicemail(),
+        "17:00 sharp"
+    );
+    assert_eq!(
+        business_hours_at("2026-11-21T11:00:00-05:00").await,
+        voicemail(),
+        "Saturday"
+    );
+    assert_eq!(
+        business_hours_at("2026-11-18T08:59:00-05:00").await,
+        voicemail(),
+        "08:59"
+    );
 }
 
 #[tokio::test]
@@ -91,11 +115,23 @@ async fn business_hours_holidays() {
 #[tokio::test]
 async fn business_hours_follow_new_york_time_across_daylight_saving() {
     // 13:30 UTC on Friday 30 October 2026 is 09:30 EDT: open (08:30 if EST were assumed).
-    assert_eq!(business_hours_at("2026-10-30T13:30:00Z").await, front_desk(), "EDT");
+    assert_eq!(
+        business_hours_at("2026-10-30T13:30:00Z").await,
+        front_desk(),
+        "EDT"
+    );
     // 13:30 UTC on Monday 2 November 2026 is 08:30 EST: closed (09:30 if EDT were kept).
-    assert_eq!(business_hours_at("2026-11-02T13:30:00Z").await, voicemail(), "EST");
+    assert_eq!(
+        business_hours_at("2026-11-02T13:30:00Z").await,
+        voicemail(),
+        "EST"
+    );
     // Christmas starts at midnight New York time, not UTC: 04:30 UTC on the 25th is the 24th.
-    assert_eq!(business_hours_at("2026-12-25T04:30:00Z").await, voicemail(), "Christmas Eve night");
+    assert_eq!(
+        business_hours_at("2026-12-25T04:30:00Z").await,
+        voicemail(),
+        "Christmas Eve night"
+    );
 }
 
 // ---- dnc_gate -----------------------------------------------------------------------------------
@@ -147,7 +183,12 @@ async fn dnc_gate_refuses_listed_numbers() {
 #[tokio::test]
 async fn random_cid_picks_numbers_from_the_list() {
     let server = serve_shipped("2026-11-17T15:00:00Z");
-    let pool = ["+14155550101", "+14155550102", "+14155550103", "+14155550104"];
+    let pool = [
+        "+14155550101",
+        "+14155550102",
+        "+14155550103",
+        "+14155550104",
+    ];
     let client = common::client();
     let mut used = BTreeSet::new();
     for _ in 0..40 {
@@ -162,7 +203,10 @@ async fn random_cid_picks_numbers_from_the_list() {
             .as_str()
             .expect("a caller ID number")
             .to_owned();
-        assert!(pool.contains(&number.as_str()), "{number} is not from the list");
+        assert!(
+            pool.contains(&number.as_str()),
+            "{number} is not from the list"
+        );
         assert_eq!(
             tree,
             json!({
@@ -186,7 +230,8 @@ async fn honeypot_blocks_the_third_call_from_one_number() {
         "data": {"text": "Thank you for calling."},
         "children": {"_": voicemail()}
     });
-    let blocked = json!({"module": "response", "data": {"code": 603, "message": "Decline (rate limited)"}});
+    let blocked =
+        json!({"module": "response", "data": {"code": 603, "message": "Decline (rate limited)"}});
     let from = |n: &str| format!("Caller-ID-Number={}", n.replace('+', "%2B"));
     let a = from("+14155550142");
     assert_tree(&call(&server, "honeypot", &a).await, &welcome, "1st call");
@@ -194,8 +239,16 @@ async fn honeypot_blocks_the_third_call_from_one_number() {
     assert_tree(&call(&server, "honeypot", &a).await, &blocked, "3rd call");
     assert_tree(&call(&server, "honeypot", &a).await, &blocked, "4th call");
     let b = from("+14155550143");
-    assert_tree(&call(&server, "honeypot", &b).await, &welcome, "another number");
-    assert_tree(&call(&server, "honeypot", &b).await, &welcome, "another number, 2nd call");
+    assert_tree(
+        &call(&server, "honeypot", &b).await,
+        &welcome,
+        "another number",
+    );
+    assert_tree(
+        &call(&server, "honeypot", &b).await,
+        &welcome,
+        "another number, 2nd call",
+    );
 }
 
 // ---- digits_menu --------------------------------------------------------------------------------
@@ -219,7 +272,11 @@ fn menu_prompt(text: &str) -> Value {
 async fn digits_menu_asks_then_routes() {
     let server = serve_shipped("2026-11-17T15:00:00Z");
     let ask = "For sales press 1. For support press 2.";
-    assert_tree(&call(&server, "digits_menu", "Call-ID=c1").await, &menu_prompt(ask), "no digits");
+    assert_tree(
+        &call(&server, "digits_menu", "Call-ID=c1").await,
+        &menu_prompt(ask),
+        "no digits",
+    );
     assert_tree(
         &call(&server, "digits_menu", "Call-ID=c1&Digits[menu]=1").await,
         &json!({"module": "device", "data": {"id": DEVICE, "timeout": 20}}),
@@ -291,10 +348,19 @@ fn crm_flows(url: &str) -> tempfile::TempDir {
     let settings = std::fs::read_to_string(shipped_flows().join("crm_lookup.settings.toml"))
         .expect("settings");
     let shipped_url = "CRM_URL = \"https://crm.example.com/api\"";
-    assert!(settings.contains(shipped_url), "the shipped settings changed: {settings}");
-    assert!(settings.contains("\"127.0.0.1\""), "127.0.0.1 is allowed: {settings}");
+    assert!(
+        settings.contains(shipped_url),
+        "the shipped settings changed: {settings}"
+    );
+    assert!(
+        settings.contains("\"127.0.0.1\""),
+        "127.0.0.1 is allowed: {settings}"
+    );
     let ours = settings.replace(shipped_url, &format!("CRM_URL = \"{url}\""));
-    flows_dir(&[("crm_lookup.js", &script), ("crm_lookup.settings.toml", &ours)])
+    flows_dir(&[
+        ("crm_lookup.js", &script),
+        ("crm_lookup.settings.toml", &ours),
+    ])
 }
 
 fn queue() -> Value {
@@ -309,7 +375,11 @@ fn crm_fallback() -> Value {
 }
 
 fn caller(number: &str) -> String {
-    format!("Call-ID=c-{}&Caller-ID-Number={}", &number[number.len() - 3..], number.replace('+', "%2B"))
+    format!(
+        "Call-ID=c-{}&Caller-ID-Number={}",
+        &number[number.len() - 3..],
+        number.replace('+', "%2B")
+    )
 }
 
 #[tokio::test]
@@ -328,8 +398,16 @@ async fn crm_lookup_routes_by_what_the_crm_says() {
         &json!({"module": "tts", "data": {"text": "Welcome back, Bob."}, "children": {"_": queue()}}),
         "a known customer hears their name",
     );
-    assert_tree(&call(&server, "crm_lookup", &caller("+14155550999")).await, &queue(), "unknown: 404");
-    assert_tree(&call(&server, "crm_lookup", "Call-ID=x").await, &queue(), "no caller ID");
+    assert_tree(
+        &call(&server, "crm_lookup", &caller("+14155550999")).await,
+        &queue(),
+        "unknown: 404",
+    );
+    assert_tree(
+        &call(&server, "crm_lookup", "Call-ID=x").await,
+        &queue(),
+        "no caller ID",
+    );
     assert_tree(
         &call(&server, "crm_lookup", &caller("+14155550666")).await,
         &crm_fallback(),
@@ -347,7 +425,11 @@ async fn crm_lookup_routes_by_what_the_crm_says() {
             "/contacts?phone=%2B14155550666"
         ]
     );
-    assert!(seen.iter().all(|r| r.header("authorization") == Some("Bearer replace-me")), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.header("authorization") == Some("Bearer replace-me")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -369,7 +451,11 @@ async fn crm_lookup_falls_back_when_the_crm_is_down() {
         .expect("call");
     assert_eq!(reply.status(), 200);
     assert_eq!(reply.json::<Value>().await.expect("tree"), crm_fallback());
-    assert!(started.elapsed() < Duration::from_millis(1600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1600),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 fn calls_posted(mock: &MockHttp) -> Vec<Value> {
@@ -400,12 +486,19 @@ async fn crm_post_call_records_the_call() {
     assert!(body["id"].is_u64(), "{body}");
     assert_eq!(body["flow"], "crm_lookup");
 
-    let records = poll_until(Duration::from_secs(5), "the CRM gets POST /calls", || async {
-        let posted = calls_posted(&mock);
-        (!posted.is_empty()).then_some(posted)
-    })
+    let records = poll_until(
+        Duration::from_secs(5),
+        "the CRM gets POST /calls",
+        || async {
+            let posted = calls_posted(&mock);
+            (!posted.is_empty()).then_some(posted)
+        },
+    )
     .await;
-    assert_eq!(records, [json!({"call_id": "call-1", "from": ANN, "duration": "42"})]);
+    assert_eq!(
+        records,
+        [json!({"call_id": "call-1", "from": ANN, "duration": "42"})]
+    );
 
     // The cdr_url style: a form body, with URL parameters as part of the event.
     let reply = post_form(
@@ -419,7 +512,10 @@ async fn crm_post_call_records_the_call() {
         (posted.len() >= 2).then_some(posted)
     })
     .await;
-    assert_eq!(records[1], json!({"call_id": "call-2", "from": BOB, "duration": "7"}));
+    assert_eq!(
+        records[1],
+        json!({"call_id": "call-2", "from": BOB, "duration": "7"})
+    );
 }
 
 #[tokio::test]

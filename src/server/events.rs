@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::pivot::read_body;
-use super::AppState;
+use super::{with_store, AppState};
 use crate::flows::{valid_flow_name, Flow};
 use crate::request::{form, BodyFormat};
 
@@ -71,13 +71,10 @@ async fn handle(
     {
         event.entry(k).or_insert(v);
     }
-    let store = state.store.clone();
     let value = Value::Object(event);
     let now = state.clock.now().timestamp_millis();
     let f = flow.clone();
-    let id = web::block(move || store.event_push(&f, &value, now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let id = with_store(state, move |store| store.event_push(&f, &value, now)).await?;
     state.doorbell.ring();
     tracing::info!(flow = %flow, event_id = id, "post-call event stored");
     Ok(HttpResponse::Accepted().json(json!({"id": id, "flow": flow})))

@@ -59,6 +59,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(routes::not_found));
 }
 
+/// Runs a store operation off the HTTP worker (a durable write waits for the disk).
+pub(crate) async fn with_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    let store = state.store.clone();
+    web::block(move || f(store.as_ref()))
+        .await
+        .map_err(|e| error::ApiError::Internal(e.to_string()))?
+        .map_err(error::ApiError::from)
+}
+
 fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }

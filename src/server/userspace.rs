@@ -5,7 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::AppState;
+use super::{with_store, AppState};
+
+/// Largest value a PUT may store (the store's own limit).
+const MAX_VALUE: usize = 1024 * 1024;
 
 /// `GET /userspace/{area}/{key}`: the stored value, or 404.
 pub async fn read(
@@ -13,12 +16,8 @@ pub async fn read(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (area, key) = path.into_inner();
-    let store = state.store.clone();
     let (a, k) = (area.clone(), key.clone());
-    let found = web::block(move || store.us_get(&a, &k))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    match found {
+    match with_store(&state, move |store| store.us_get(&a, &k)).await? {
         Some(value) => Ok(HttpResponse::Ok().json(value)),
         None => Err(ApiError::NotFound(format!(
             "no key `{key}` in userspace area `{area}`"
@@ -33,15 +32,12 @@ pub async fn write(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (area, key) = path.into_inner();
-    if body.len() > state.config.max_body_bytes.max(1024 * 1024) {
+    if body.len() > MAX_VALUE {
         return Err(ApiError::TooLarge("the value is larger than 1 MiB".into()));
     }
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body must be a JSON value: {e}")))?;
-    let store = state.store.clone();
-    let created = web::block(move || store.us_put(&area, &key, &value))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let created = with_store(&state, move |store| store.us_put(&area, &key, &value)).await?;
     let status = if created {
         actix_web::http::StatusCode::CREATED
     } else {
@@ -56,12 +52,8 @@ pub async fn remove(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (area, key) = path.into_inner();
-    let store = state.store.clone();
     let (a, k) = (area.clone(), key.clone());
-    let existed = web::block(move || store.us_delete(&a, &k))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    if existed {
+    if with_store(&state, move |store| store.us_delete(&a, &k)).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound(format!(
@@ -76,11 +68,8 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let area = area.into_inner();
-    let store = state.store.clone();
     let a = area.clone();
-    let entries = web::block(move || store.us_list(&a, 1000))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let entries = with_store(&state, move |store| store.us_list(&a, 1000)).await?;
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|(key, value)| json!({"key": key, "value": value}))

@@ -218,12 +218,14 @@ impl Engine {
     }
 
     /// Runs a script's named function (`main` by default) with any JSON argument: `/run`,
-    /// form submissions, drivers and `postCall`.
+    /// form submissions, drivers and `postCall`. `now` sets the script's clock; `None` is the
+    /// machine's.
     pub async fn run_function(
         &self,
         name: &str,
         function: &str,
         arg: Value,
+        now: Option<DateTime<Utc>>,
     ) -> Result<RunResult, RunError> {
         let entry = self
             .registry()
@@ -242,7 +244,9 @@ impl Engine {
             map.entry("vars")
                 .or_insert_with(|| Value::Object(script.settings.vars.clone()));
         }
-        Ok(pool.run(script, function, arg, None).await?)
+        Ok(pool
+            .run(script, function, arg, now.map(|t| t.timestamp_millis()))
+            .await?)
     }
 
     /// Validates a produced tree; an invalid one is never sent.

@@ -78,7 +78,7 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
     };
     for event in &due {
         let outcome = engine
-            .run_function(&event.flow, "postCall", event.event.clone())
+            .run_function(&event.flow, "postCall", event.event.clone(), None)
             .await;
         let error = match outcome {
             Ok(run) => match run.result {

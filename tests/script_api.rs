@@ -672,3 +672,54 @@ fn pivotforge_run_prints_console_lines() {
     let tree: Value = serde_json::from_str(&stdout).expect("stdout is the tree");
     assert_eq!(tree, tts("hi"));
 }
+
+#[tokio::test]
+async fn console_output_is_capped_with_a_note() {
+    let script = "function main() { for (let i = 0; i < 250; i++) console.log('line ' + i); console.log('x'.repeat(20000)); return 'done'; }";
+    let (_dir, server) = server_for(&[("flow.js", script)]);
+    let reply = post_json(&server.url("/run/flow"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body = reply.json();
+    let logs = body["logs"].as_array().expect("logs");
+    assert_eq!(logs.len(), 201, "200 lines and a note");
+    assert_eq!(logs[0]["message"], "line 0");
+    assert_eq!(logs[199]["message"], "line 199");
+    let note = logs[200]["message"].as_str().unwrap_or("");
+    assert_eq!(logs[200]["level"], "warn");
+    assert!(
+        note.contains("51 more console lines were dropped"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn date_follows_the_server_clock() {
+    let script = r#"
+function main() {
+  const now = new Date();
+  const fields = [
+    now.toISOString().slice(0, 16),
+    String(Math.abs(Date.now() - now.getTime()) < 1000),
+    String(now instanceof Date),
+    new Date(Date.UTC(2020, 0, 2)).toISOString(),
+    new Date('2021-03-04T05:06:07Z').getTime(),
+    require('pivotforge').time('America/New_York').date,
+  ];
+  return { module: 'tts', data: { text: fields.join(' ') } };
+}
+"#;
+    let dir = flows_dir(&[("flow.js", script)]);
+    for (now, expected) in [
+        (
+            "2026-11-26T15:00:00Z",
+            "2026-11-26T15:00 true true 2020-01-02T00:00:00.000Z 1614834367000 2026-11-26",
+        ),
+        (
+            "2031-01-01T02:30:00Z",
+            "2031-01-01T02:30 true true 2020-01-02T00:00:00.000Z 1614834367000 2030-12-31",
+        ),
+    ] {
+        let server = serve(dir.path(), at(now));
+        assert_tree(&call(&server, "flow").await, &tts(expected), now);
+    }
+}

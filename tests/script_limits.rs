@@ -194,7 +194,10 @@ async fn limit_case(what: &str, script: &str, kind: &str, runs_to_limit: bool) {
     let run = post_json(&server.url("/run/bad"), &json!({})).await;
     assert_eq!(run.status, 500, "{what}: /run {}", run.text());
     let body = run.json();
-    assert_eq!(body["error"], kind, "{what}: /run failure kind: {body}");
+    assert!(
+        kind.split('|').any(|k| body["error"] == k),
+        "{what}: /run failure kind {kind}: {body}"
+    );
     assert!(
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "{what}: {body}"
@@ -220,6 +223,35 @@ fn endless_loop_inside_try_catch() {
         "timeout",
         true,
     ));
+}
+
+#[test]
+fn sleeping_past_the_deadline() {
+    serial(limit_case(
+        "await a 10 s timer",
+        &guarded("await new Promise((resolve) => setTimeout(resolve, 10000)); return { module: 'hangup', data: {} };", true),
+        "timeout",
+        true,
+    ));
+}
+
+#[test]
+fn endless_loop_at_the_top_level() {
+    // Every call builds the context again, and every time the top level runs out of time.
+    serial(async {
+        let (_dir, server) = bad_server(
+            "while (true) {}\nfunction main() { return { module: 'hangup', data: {} }; }",
+            SETTINGS,
+            2,
+        );
+        let client = client();
+        let first = bad_call_beside_good(&client, &server, "top-level loop", true).await;
+        let again = bad_call_beside_good(&client, &server, "top-level loop (again)", true).await;
+        println!("limit case endless loop at the top level: first {first:?}, again {again:?}");
+        let run = post_json(&server.url("/run/bad"), &json!({})).await;
+        assert_eq!(run.status, 500, "{}", run.text());
+        assert_eq!(run.json()["error"], "timeout", "{}", run.text());
+    });
 }
 
 #[test]
@@ -289,7 +321,6 @@ fn unbounded_recursion() {
 }
 
 #[test]
-#[ignore = "bug: src/script/pool.rs GRACE (100 ms) and QuickJS's native Array.prototype.join, which never polls the interrupt handler: the caller gets its fallback only at deadline + 100 ms + HTTP (~605 ms, over the 600 ms budget) and the JS thread stays stuck ~6 s more, so a second such call blocks the other thread and good script flows time out"]
 fn huge_array_join() {
     serial(limit_case(
         "new Array(5e7).join()",
@@ -297,7 +328,8 @@ fn huge_array_join() {
             "const s = new Array(5e7).join(); return { module: 'tts', data: { text: s } };",
             false,
         ),
-        "memory_limit",
+        // The native join polls neither limit: whichever the service sees first is right.
+        "memory_limit|timeout",
         false,
     ));
 }
@@ -462,7 +494,6 @@ fn timeout_without_fallback_is_a_500_json_error() {
 }
 
 #[test]
-#[ignore = "bug: a script stuck in a native built-in (new Array(5e7).join()) keeps its JS thread ~6 s past its deadline (src/script/pool.rs only stops waiting for it; the thread is neither interrupted nor replaced), so with one JS thread every other script flow waits and times out"]
 fn a_script_stuck_in_native_code_does_not_take_its_thread_away() {
     serial(async {
         let (_dir, server) = bad_server(

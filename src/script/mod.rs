@@ -148,11 +148,14 @@ pub fn load(
         .unwrap_or(file)
         .to_string_lossy()
         .replace('\\', "/");
-    check_syntax(&source, module, &module_name, root).map_err(|(line, message)| {
-        Box::new((LoadError::new(file, line, message), fallback.clone()))
-    })?;
+    let imported =
+        check_syntax(&source, module, &module_name, root).map_err(|(line, message)| {
+            Box::new((LoadError::new(file, line, message), fallback.clone()))
+        })?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     source.hash(&mut hasher);
+    // An edited `lib/` module must reach the warm contexts of the flows importing it.
+    imported.hash(&mut hasher);
     format!("{settings:?}").hash(&mut hasher);
     Ok(ScriptFlow {
         name: name.to_owned(),
@@ -172,17 +175,20 @@ fn check_syntax(
     module: bool,
     name: &str,
     root: &Path,
-) -> Result<(), (Option<usize>, String)> {
+) -> Result<Vec<Vec<u8>>, (Option<usize>, String)> {
     let err = |e: String| (None, e);
     let rt = rquickjs::Runtime::new().map_err(|e| err(e.to_string()))?;
     rt.set_memory_limit(64 * 1024 * 1024);
-    // Declaring a module loads its imports: the same resolver as at run time checks them too.
+    // Declaring a module loads its imports: the same resolver as at run time checks them too,
+    // and the files it reads become part of the flow's version.
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     rt.set_loader(
         sandbox::FlowResolver {
             root: root.to_owned(),
         },
         sandbox::FlowLoader {
             root: root.to_owned(),
+            seen: Some(seen.clone()),
         },
     );
     let ctx = rquickjs::Context::full(&rt).map_err(|e| err(e.to_string()))?;
@@ -209,7 +215,9 @@ fn check_syntax(
             };
             (syntax_line(&ctx, &text), text)
         })
-    })
+    })?;
+    let imported = seen.take();
+    Ok(imported)
 }
 
 fn syntax_line(_ctx: &rquickjs::Ctx<'_>, message: &str) -> Option<usize> {

@@ -18,8 +18,10 @@ use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
 const WARM_PER_THREAD: usize = 64;
 /// Native stack of a JS thread; QuickJS's own limit is far below it.
 const THREAD_STACK: usize = 16 * 1024 * 1024;
-/// How long past the deadline a caller waits for a stuck thread before giving up on it.
-const GRACE: Duration = Duration::from_millis(100);
+/// How long past the deadline a caller waits for a thread before giving up on it. The
+/// interrupt handler stops JS code within a millisecond or two; only a native built-in that
+/// never polls it (e.g. `new Array(5e7).join()`) is still running after this.
+const GRACE: Duration = Duration::from_millis(40);
 
 /// The queue was full: the caller answers 503 at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +51,8 @@ struct Job {
 /// Counters for metrics.
 #[derive(Debug, Default)]
 pub struct PoolStats {
+    /// JS threads alive, including ones stuck in native code that will retire when done.
+    pub alive: AtomicUsize,
     /// Threads running a job now.
     pub busy: AtomicUsize,
     /// Calls that hit the time limit.
@@ -62,7 +66,9 @@ pub struct PoolStats {
 /// The pool of JS threads.
 pub struct JsPool {
     tx: Sender<Job>,
+    rx: Receiver<Job>,
     threads: usize,
+    services: Arc<HostServices>,
     /// Live counters.
     pub stats: Arc<PoolStats>,
 }
@@ -76,17 +82,31 @@ impl JsPool {
     ) -> std::io::Result<JsPool> {
         let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(queue.max(1));
-        let stats = Arc::new(PoolStats::default());
-        for i in 0..threads {
-            let rx = rx.clone();
-            let services = services.clone();
-            let stats = stats.clone();
-            std::thread::Builder::new()
-                .name(format!("pivotforge-js-{i}"))
-                .stack_size(THREAD_STACK)
-                .spawn(move || worker(rx, services, stats))?;
+        let pool = JsPool {
+            tx,
+            rx,
+            threads,
+            services,
+            stats: Arc::new(PoolStats::default()),
+        };
+        for _ in 0..threads {
+            pool.spawn_worker()?;
         }
-        Ok(JsPool { tx, threads, stats })
+        Ok(pool)
+    }
+
+    fn spawn_worker(&self) -> std::io::Result<()> {
+        let (rx, services, stats) = (self.rx.clone(), self.services.clone(), self.stats.clone());
+        let n = self.stats.alive.fetch_add(1, Ordering::SeqCst);
+        let target = self.threads;
+        std::thread::Builder::new()
+            .name(format!("pivotforge-js-{n}"))
+            .stack_size(THREAD_STACK)
+            .spawn(move || worker(rx, services, stats, target))
+            .map(drop)
+            .inspect_err(|_| {
+                self.stats.alive.fetch_sub(1, Ordering::SeqCst);
+            })
     }
 
     /// Number of JS threads.
@@ -139,12 +159,19 @@ impl JsPool {
         };
         Ok(match tokio::time::timeout(wait, answer).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) | Err(_) => stuck(),
+            Ok(Err(_)) | Err(_) => {
+                // The thread is stuck in native code: add a thread so the pool keeps its size;
+                // the stuck one retires once it is free.
+                if let Err(e) = self.spawn_worker() {
+                    tracing::error!(error = %e, "could not replace a stuck JS thread");
+                }
+                stuck()
+            }
         })
     }
 }
 
-fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>) {
+fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>, target: usize) {
     let mut warm: HashMap<String, (u64, Sandbox, u64)> = HashMap::new();
     let mut uses = 0u64;
     while let Ok(job) = rx.recv() {
@@ -180,13 +207,29 @@ fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>)
             }
             _ => {}
         }
+        let overran = Instant::now() >= job.deadline + GRACE;
         let _ = job.reply.send(RunResult {
             result,
             logs,
             run_time: started.elapsed(),
         });
         stats.busy.fetch_sub(1, Ordering::Relaxed);
+        if overran {
+            // The caller gave up on this job and started a replacement thread; the sandbox may
+            // be mid-way through anything. With the replacement running, this thread retires.
+            warm.remove(&job.flow.name);
+            let retire = stats
+                .alive
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n > target).then(|| n - 1)
+                })
+                .is_ok();
+            if retire {
+                return;
+            }
+        }
     }
+    stats.alive.fetch_sub(1, Ordering::SeqCst);
 }
 
 type Warm = HashMap<String, (u64, Sandbox, u64)>;

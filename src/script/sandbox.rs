@@ -83,6 +83,7 @@ impl Sandbox {
             },
             FlowLoader {
                 root: flow.root.clone(),
+                seen: None,
             },
         );
         let context = Context::full(&runtime).map_err(internal)?;
@@ -498,6 +499,9 @@ fn lexical_join(dir: &Path, rel: &str) -> Option<PathBuf> {
 /// Loads resolved modules: built-ins from the prelude's objects, files from the flows folder.
 pub(crate) struct FlowLoader {
     pub(crate) root: PathBuf,
+    /// When set, the text of every file loaded is kept here (the load-time check uses it to
+    /// fold imported files into the flow's version).
+    pub(crate) seen: Option<Rc<RefCell<Vec<Vec<u8>>>>>,
 }
 
 impl Loader for FlowLoader {
@@ -512,6 +516,9 @@ impl Loader for FlowLoader {
         }
         let source = std::fs::read(self.root.join(name))
             .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
+        if let Some(seen) = &self.seen {
+            seen.borrow_mut().push(source.clone());
+        }
         Module::declare(ctx.clone(), name, source)
     }
 }

@@ -72,7 +72,9 @@ async fn handle(
         event.entry(k).or_insert(v);
     }
     let value = Value::Object(event);
-    let now = state.clock.now().timestamp_millis();
+    // The queue runs on the machine's clock, whatever clock flows see: the worker compares
+    // due times with it.
+    let now = chrono::Utc::now().timestamp_millis();
     let f = flow.clone();
     let id = with_store(state, move |store| store.event_push(&f, &value, now)).await?;
     state.doorbell.ring();

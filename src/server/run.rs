@@ -49,7 +49,11 @@ async fn handle(
         serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("the body must be JSON: {e}")))?
     };
-    let run = match state.engine.run_function(script, function, arg).await {
+    let run = match state
+        .engine
+        .run_function(script, function, arg, Some(state.clock.now()))
+        .await
+    {
         Ok(run) => run,
         Err(RunError::NotFound(name)) => {
             return Err(ApiError::NotFound(format!(

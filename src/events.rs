@@ -88,15 +88,9 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
                 }
                 Err(ScriptFailure::Error { detail, .. }) => Some(detail),
             },
-            // The pool is full: try again soon without counting it against the event.
-            Err(RunError::Overloaded(_)) => {
-                let _ = store.event_retry(
-                    event.id,
-                    Utc::now().timestamp_millis() + 1_000,
-                    "the JS pool was busy",
-                );
-                continue;
-            }
+            // The pool is full: leave this and the rest of the batch untouched (still due, no
+            // attempt counted) for the next poll.
+            Err(RunError::Overloaded(_)) => break,
             Err(e) => Some(e.to_string()),
         };
         let result = match error {

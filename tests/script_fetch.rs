@@ -104,7 +104,7 @@ fn mock() -> MockHttp {
 
 fn server_for(mock: &MockHttp) -> (tempfile::TempDir, TestServer) {
     let settings = format!(
-        "timeout_ms = 500\nallow_hosts = [\"127.0.0.1\"]\n\n[env]\nBASE = \"{}\"\n\n[fallback]\nmodule = \"tts\"\ndata = {{ text = \"fallback\" }}\n",
+        "timeout_ms = 500\nallow_hosts = [\"127.0.0.1:*\"]\n\n[env]\nBASE = \"{}\"\n\n[fallback]\nmodule = \"tts\"\ndata = {{ text = \"fallback\" }}\n",
         mock.base()
     );
     let dir = flows_dir(&[("f.js", SCRIPT), ("f.settings.toml", &settings)]);

@@ -353,7 +353,7 @@ fn crm_flows(url: &str) -> tempfile::TempDir {
         "the shipped settings changed: {settings}"
     );
     assert!(
-        settings.contains("\"127.0.0.1\""),
+        settings.contains("\"127.0.0.1:*\""),
         "127.0.0.1 is allowed: {settings}"
     );
     let ours = settings.replace(shipped_url, &format!("CRM_URL = \"{url}\""));

@@ -90,6 +90,25 @@ impl Fetcher {
             .map_err(|_| format!("fetch: `{}` is not an HTTP method", o.method))?;
         let mut req = self.client.request(method, url);
         for (name, value) in o.headers {
+            // `Host` would pick another virtual host behind the allowed name; hop-by-hop headers
+            // belong to the client.
+            let lower = name.to_ascii_lowercase();
+            if matches!(
+                lower.as_str(),
+                "host"
+                    | "connection"
+                    | "keep-alive"
+                    | "proxy-authorization"
+                    | "proxy-connection"
+                    | "te"
+                    | "trailer"
+                    | "transfer-encoding"
+                    | "upgrade"
+            ) {
+                return Err(format!(
+                    "fetch: the `{name}` header can't be set by a script"
+                ));
+            }
             let value = match value {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
@@ -104,7 +123,11 @@ impl Fetcher {
 }
 
 async fn perform(req: reqwest::RequestBuilder) -> Result<String, String> {
-    let mut resp = req.send().await.map_err(|e| format!("fetch failed: {e}"))?;
+    // reqwest's errors quote the whole URL, query string (and any key in it) included.
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| format!("fetch failed: {}", e.without_url()))?;
     let status = resp.status();
     let url = resp.url().to_string();
     let mut headers = serde_json::Map::new();

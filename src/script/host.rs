@@ -306,7 +306,8 @@ pub fn install<'js>(
             return Err(fail(&ctx, &format!("fetch: only http and https URLs are allowed, not `{}`", parsed.scheme())));
         }
         let host_name = parsed.host_str().unwrap_or("");
-        if !host_allowed(&allow, host_name) {
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        if !host_allowed(&allow, host_name, port, parsed.port().is_none()) {
             return Err(fail(&ctx, &format!(
                 "fetch: host `{host_name}` is not allowed for this flow: add it to allow_hosts in the flow's .settings.toml"
             )));

@@ -41,6 +41,8 @@ pub struct ScriptFlow {
     pub version: u64,
     /// Time, memory, fallback, env, hosts.
     pub settings: FlowSettings,
+    /// The files it imports, as they were when it loaded.
+    pub imports: Arc<sandbox::Imports>,
 }
 
 /// Why a script call did not give a value.
@@ -155,7 +157,12 @@ pub fn load(
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     source.hash(&mut hasher);
     // An edited `lib/` module must reach the warm contexts of the flows importing it.
-    imported.hash(&mut hasher);
+    let mut names: Vec<&String> = imported.keys().collect();
+    names.sort();
+    for name in names {
+        name.hash(&mut hasher);
+        imported[name].hash(&mut hasher);
+    }
     format!("{settings:?}").hash(&mut hasher);
     Ok(ScriptFlow {
         name: name.to_owned(),
@@ -166,6 +173,7 @@ pub fn load(
         module,
         version: hasher.finish(),
         settings,
+        imports: Arc::new(imported),
     })
 }
 
@@ -175,19 +183,21 @@ fn check_syntax(
     module: bool,
     name: &str,
     root: &Path,
-) -> Result<Vec<Vec<u8>>, (Option<usize>, String)> {
+) -> Result<sandbox::Imports, (Option<usize>, String)> {
     let err = |e: String| (None, e);
     let rt = rquickjs::Runtime::new().map_err(|e| err(e.to_string()))?;
     rt.set_memory_limit(64 * 1024 * 1024);
     // Declaring a module loads its imports: the same resolver as at run time checks them too,
     // and the files it reads become part of the flow's version.
-    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(sandbox::Imports::new()));
     rt.set_loader(
         sandbox::FlowResolver {
             root: root.to_owned(),
+            known: None,
         },
         sandbox::FlowLoader {
             root: root.to_owned(),
+            known: None,
             seen: Some(seen.clone()),
         },
     );

@@ -21,7 +21,7 @@ const THREAD_STACK: usize = 16 * 1024 * 1024;
 /// How long past the deadline a caller waits for a thread before giving up on it. The
 /// interrupt handler stops JS code within a millisecond or two; only a native built-in that
 /// never polls it (e.g. `new Array(5e7).join()`) is still running after this.
-const GRACE: Duration = Duration::from_millis(40);
+const GRACE: Duration = Duration::from_millis(60);
 
 /// The queue was full: the caller answers 503 at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +45,8 @@ struct Job {
     arg: Value,
     deadline: Instant,
     now_ms: Option<i64>,
+    /// Set by the thread when it takes the job: only a job that started can be stuck.
+    started: Arc<std::sync::atomic::AtomicBool>,
     reply: tokio::sync::oneshot::Sender<RunResult>,
 }
 
@@ -131,12 +133,14 @@ impl JsPool {
         let timeout = Duration::from_millis(flow.settings.timeout_ms);
         let deadline = Instant::now() + timeout;
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let job = Job {
             flow,
             function: function.to_owned(),
             arg,
             deadline,
             now_ms,
+            started: started.clone(),
             reply,
         };
         match self.tx.try_send(job) {
@@ -160,10 +164,15 @@ impl JsPool {
         Ok(match tokio::time::timeout(wait, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) | Err(_) => {
-                // The thread is stuck in native code: add a thread so the pool keeps its size;
-                // the stuck one retires once it is free.
-                if let Err(e) = self.spawn_worker() {
-                    tracing::error!(error = %e, "could not replace a stuck JS thread");
+                // A thread stuck in native code: add one so the pool keeps its size (the stuck
+                // one retires once it is free), but never past twice the size, so a flow that
+                // keeps getting stuck can't grow the pool without end.
+                let replaceable = started.load(Ordering::SeqCst)
+                    && self.stats.alive.load(Ordering::SeqCst) < 2 * self.threads;
+                if replaceable {
+                    if let Err(e) = self.spawn_worker() {
+                        tracing::error!(error = %e, "could not replace a stuck JS thread");
+                    }
                 }
                 stuck()
             }
@@ -175,6 +184,7 @@ fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>,
     let mut warm: HashMap<String, (u64, Sandbox, u64)> = HashMap::new();
     let mut uses = 0u64;
     while let Ok(job) = rx.recv() {
+        job.started.store(true, Ordering::SeqCst);
         stats.busy.fetch_add(1, Ordering::Relaxed);
         uses += 1;
         let started = Instant::now();

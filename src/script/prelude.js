@@ -236,6 +236,9 @@
     return JSON.stringify(classify(r.fail));
   };
   const moduleObject = { exports: {} };
+  let builtinNames = new Set();
+  const userGlobal = (name) => Object.prototype.hasOwnProperty.call(G, name)
+    && !builtinNames.has(name) && !String(name).startsWith('__');
   const entry = (name) => {
     const ns = G.__pf_namespace;
     const ex = moduleObject.exports;
@@ -246,7 +249,9 @@
       ex && ex[name],
       name === 'main' && ex,
       moduleObject.export && moduleObject.export[name],
-      G[name],
+      // Only the script's own top-level functions: never a built-in (`eval`, `fetch`, …), an
+      // inherited name or one of ours.
+      userGlobal(name) ? G[name] : undefined,
     ];
     return candidates.find((f) => typeof f === 'function');
   };
@@ -259,14 +264,24 @@
     let settleOnce;
     const exited = new Promise((resolve) => { settleOnce = resolve; });
     call.settle = settleOnce;
+    const never = new Promise(() => {});
     const ran = new Promise((resolve) => {
       const f = entry(name);
       if (!f) throw new Error(`the script has no function \`${name}\`: define \`function ${name}(data)\`, export it, or set module.exports.${name}`);
       resolve(f(arg));
-    }).then((ok) => ({ ok }), (fail) => ({ fail }));
+    }).then(
+      // A legacy main returns nothing and calls exit()/err() later, from a callback.
+      (ok) => (ok === undefined ? never : { ok }),
+      (fail) => (fail === EXIT ? never : { fail }),
+    );
     return Promise.race([exited, ran]).then(settle);
   };
-  const fire = (id) => { const f = timers.get(id); timers.delete(id); if (f) f(); };
+  const fire = (id) => {
+    const f = timers.get(id);
+    timers.delete(id);
+    if (!f) return;
+    try { f(); } catch (e) { if (e !== EXIT) call.settle({ fail: e }); }
+  };
   const complete = (id, ok, payload) => {
     const op = pendingOps.get(id);
     pendingOps.delete(id);
@@ -288,9 +303,15 @@
     if (v === null || (typeof v !== 'object' && typeof v !== 'function') || frozen.has(v) || v === moduleObject) return;
     frozen.add(v);
     Object.freeze(v);
+    // Prototypes and accessors too: %IteratorPrototype%, %TypedArray%.prototype and friends
+    // are reachable only that way.
+    freeze(Object.getPrototypeOf(v));
     for (const key of Reflect.ownKeys(v)) {
       const d = Object.getOwnPropertyDescriptor(v, key);
-      if (d && 'value' in d) freeze(d.value);
+      if (!d) continue;
+      if ('value' in d) freeze(d.value);
+      if (d.get) freeze(d.get);
+      if (d.set) freeze(d.set);
     }
   };
   for (const name of Object.getOwnPropertyNames(G)) {
@@ -304,4 +325,10 @@
   freeze(Object.getPrototypeOf(async function () {}));
   freeze(Object.getPrototypeOf(function* () {}));
   freeze(Object.getPrototypeOf(async function* () {}));
+  freeze(Object.getPrototypeOf([][Symbol.iterator]()));
+  freeze(Object.getPrototypeOf(new Map()[Symbol.iterator]()));
+  freeze(Object.getPrototypeOf(new Set()[Symbol.iterator]()));
+  freeze(Object.getPrototypeOf(''[Symbol.iterator]()));
+  freeze(Object.getPrototypeOf(/x/[Symbol.matchAll]('')));
+  builtinNames = new Set(Reflect.ownKeys(G));
 })

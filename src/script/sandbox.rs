@@ -80,9 +80,11 @@ impl Sandbox {
         runtime.set_loader(
             FlowResolver {
                 root: flow.root.clone(),
+                known: Some(flow.imports.clone()),
             },
             FlowLoader {
                 root: flow.root.clone(),
+                known: Some(flow.imports.clone()),
                 seen: None,
             },
         );
@@ -240,7 +242,7 @@ impl Sandbox {
             if next_timer.is_none() && fetches == 0 {
                 return Err(ScriptFailure::error(
                     ScriptErrorKind::NeverSettled,
-                    "the script's promise never settled: nothing it awaits can still happen (a missing resolve, or an await on a promise nobody settles)".into(),
+                    "the script finished without a result: its function returned nothing and never called exit()/err(), or it awaits a promise nothing can settle".into(),
                 ));
             }
             let now = Instant::now();
@@ -427,14 +429,20 @@ fn describe(v: &Value<'_>) -> String {
     }
     v.as_string()
         .and_then(|s| s.to_string().ok())
-        .unwrap_or_else(|| format!("{v:?}"))
+        .unwrap_or_else(|| format!("a non-Error value ({})", v.type_name()))
 }
 
 /// Resolves `import` names: the built-in modules by name, `./file` relative to the importer
-/// inside the flows folder (`.js` added when missing). Nothing outside the folder resolves.
+/// inside the flows folder (`.js` added when missing). Nothing outside the folder resolves, and
+/// only JavaScript files: a settings file must never load as code.
 pub(crate) struct FlowResolver {
     pub(crate) root: PathBuf,
+    /// At run time, the files captured when the flow loaded: only those resolve.
+    pub(crate) known: Option<Arc<Imports>>,
 }
+
+/// Module files a flow imports, by resolved name, as they were when the flow loaded.
+pub type Imports = std::collections::HashMap<String, Vec<u8>>;
 
 impl Resolver for FlowResolver {
     fn resolve<'js>(
@@ -447,19 +455,28 @@ impl Resolver for FlowResolver {
         if BUILTIN_MODULES.contains(&name) {
             return Ok(name.to_owned());
         }
+        let refuse = |why: &str| rquickjs::Error::new_resolving_message(base, name, why);
         if !(name.starts_with("./") || name.starts_with("../")) {
-            return Err(rquickjs::Error::new_resolving_message(
-                base,
-                name,
+            return Err(refuse(
                 "only cxKV, cxUserspace, pivotforge and ./relative files can be imported",
             ));
         }
         let dir = Path::new(base).parent().unwrap_or(Path::new(""));
-        let mut path = lexical_join(dir, name).ok_or_else(|| {
-            rquickjs::Error::new_resolving_message(base, name, "the path leaves the flows folder")
-        })?;
+        let mut path =
+            lexical_join(dir, name).ok_or_else(|| refuse("the path leaves the flows folder"))?;
         if path.extension().is_none() {
             path.set_extension("js");
+        }
+        if !path.extension().is_some_and(|e| e == "js" || e == "mjs") {
+            return Err(refuse("only .js and .mjs files can be imported"));
+        }
+        let resolved = path.to_string_lossy().replace('\\', "/");
+        if let Some(known) = &self.known {
+            return if known.contains_key(&resolved) {
+                Ok(resolved)
+            } else {
+                Err(refuse("the file was not there when the flow loaded"))
+            };
         }
         let full = self.root.join(&path);
         let inside = full
@@ -468,13 +485,9 @@ impl Resolver for FlowResolver {
             .zip(self.root.canonicalize().ok())
             .is_some_and(|(f, r)| f.starts_with(r));
         if !inside {
-            return Err(rquickjs::Error::new_resolving_message(
-                base,
-                name,
-                "no such file in the flows folder",
-            ));
+            return Err(refuse("no such file in the flows folder"));
         }
-        Ok(path.to_string_lossy().replace('\\', "/"))
+        Ok(resolved)
     }
 }
 
@@ -496,12 +509,15 @@ fn lexical_join(dir: &Path, rel: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Loads resolved modules: built-ins from the prelude's objects, files from the flows folder.
+/// Loads resolved modules: built-ins from the prelude's objects; files from the flows folder
+/// when a flow loads (recording their text), and from that record at run time, so every thread
+/// runs the version the flow was loaded with.
 pub(crate) struct FlowLoader {
     pub(crate) root: PathBuf,
-    /// When set, the text of every file loaded is kept here (the load-time check uses it to
-    /// fold imported files into the flow's version).
-    pub(crate) seen: Option<Rc<RefCell<Vec<Vec<u8>>>>>,
+    /// At run time: the captured files.
+    pub(crate) known: Option<Arc<Imports>>,
+    /// At load time: where to record the files read.
+    pub(crate) seen: Option<Rc<RefCell<Imports>>>,
 }
 
 impl Loader for FlowLoader {
@@ -514,10 +530,16 @@ impl Loader for FlowLoader {
         if let Some(source) = builtin_source(name) {
             return Module::declare(ctx.clone(), name, source);
         }
+        if let Some(known) = &self.known {
+            let source = known.get(name).ok_or_else(|| {
+                rquickjs::Error::new_loading_message(name, "not captured when the flow loaded")
+            })?;
+            return Module::declare(ctx.clone(), name, source.clone());
+        }
         let source = std::fs::read(self.root.join(name))
             .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
         if let Some(seen) = &self.seen {
-            seen.borrow_mut().push(source.clone());
+            seen.borrow_mut().insert(name.to_owned(), source.clone());
         }
         Module::declare(ctx.clone(), name, source)
     }

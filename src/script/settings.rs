@@ -112,15 +112,25 @@ pub fn load(file: &Path, base: &FlowSettings) -> Result<FlowSettings, LoadError>
     Ok(raw.apply(base))
 }
 
-/// True when `host` is allowed by `patterns` (exact names, or `*.domain` for sub-domains).
-pub fn host_allowed(patterns: &[String], host: &str) -> bool {
+/// True when `host:port` is allowed by `patterns`: `name` or `*.domain` allow the scheme's
+/// default port only; `name:port` or `*.domain:port` allow that port, `name:*` any port.
+pub fn host_allowed(patterns: &[String], host: &str, port: u16, default_port: bool) -> bool {
     let host = host.to_ascii_lowercase();
     patterns.iter().any(|p| {
         let p = p.to_ascii_lowercase();
-        match p.strip_prefix("*.") {
+        let (name, port_ok) = match p.rsplit_once(':') {
+            Some((name, "*")) => (name.to_owned(), true),
+            Some((name, wanted)) if wanted.bytes().all(|b| b.is_ascii_digit()) => (
+                name.to_owned(),
+                wanted.parse::<u16>().is_ok_and(|w| w == port),
+            ),
+            _ => (p.clone(), default_port),
+        };
+        let name_ok = match name.strip_prefix("*.") {
             Some(domain) => host.ends_with(&format!(".{domain}")),
-            None => p == host,
-        }
+            None => name == host,
+        };
+        name_ok && port_ok
     })
 }
 
@@ -149,11 +159,25 @@ mod tests {
 
     #[test]
     fn hosts() {
-        let p = vec!["api.example.com".to_owned(), "*.crm.test".to_owned()];
-        assert!(host_allowed(&p, "API.example.com"));
-        assert!(host_allowed(&p, "eu.crm.test"));
-        assert!(!host_allowed(&p, "crm.test"));
-        assert!(!host_allowed(&p, "example.com"));
-        assert!(!host_allowed(&p, "api.example.com.evil.test"));
+        let p = vec![
+            "api.example.com".to_owned(),
+            "*.crm.test".to_owned(),
+            "127.0.0.1:8081".to_owned(),
+        ];
+        assert!(host_allowed(&p, "API.example.com", 443, true));
+        assert!(host_allowed(&p, "eu.crm.test", 80, true));
+        assert!(!host_allowed(&p, "crm.test", 443, true));
+        assert!(!host_allowed(&p, "example.com", 443, true));
+        assert!(!host_allowed(&p, "api.example.com.evil.test", 443, true));
+        assert!(!host_allowed(&p, "api.example.com", 6379, false));
+        assert!(host_allowed(&p, "127.0.0.1", 8081, false));
+        assert!(!host_allowed(&p, "127.0.0.1", 8082, false));
+        assert!(!host_allowed(&p, "127.0.0.1", 80, true));
+        assert!(host_allowed(
+            &["localhost:*".to_owned()],
+            "localhost",
+            9999,
+            false
+        ));
     }
 }

@@ -107,7 +107,7 @@ async fn read_request(
 /// header reads as a form, as Kazoo's GETs have none).
 pub(super) async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<(BodyFormat, web::BytesMut), ApiError> {
     let content_type = req
@@ -119,6 +119,17 @@ pub(super) async fn read_body(
     } else {
         BodyFormat::from_content_type(content_type)?
     };
+    let body = read_limited(req, payload, limit).await?;
+    Ok((format, body))
+}
+
+/// Reads a whole body, refusing one over `limit` bytes with 413 (by its Content-Length at once,
+/// or as soon as the stream passes the limit).
+pub(crate) async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let too_large = || ApiError::from(RequestError::TooLarge { limit });
     let declared = req
         .headers()
@@ -137,5 +148,5 @@ pub(super) async fn read_body(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((format, body))
+    Ok(body)
 }

@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::pivot::read_limited;
 use super::AppState;
 use crate::engine::RunError;
 use crate::flows::valid_flow_name;
@@ -12,8 +13,12 @@ use crate::script::ScriptFailure;
 
 /// The handler. 200 `{result, logs}`; a rejection 422 `{code, reason, logs}`; a failure 500
 /// `{error, detail, logs}`.
-pub async fn run(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    match handle(&req, &body, &state).await {
+pub async fn run(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match handle(&req, payload, &state).await {
         Ok(response) => response,
         Err(e) => e.error_response(),
     }
@@ -21,7 +26,7 @@ pub async fn run(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
 
 async fn handle(
     req: &HttpRequest,
-    body: &[u8],
+    payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     if req.method() != actix_web::http::Method::POST {
@@ -37,16 +42,11 @@ async fn handle(
             "`{script}` is not a script name"
         )));
     }
-    if body.len() > state.config.max_body_bytes {
-        return Err(ApiError::TooLarge(format!(
-            "request body is larger than the {}-byte limit",
-            state.config.max_body_bytes
-        )));
-    }
+    let body = read_limited(req, payload, state.config.max_body_bytes).await?;
     let arg: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body)
+        serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("the body must be JSON: {e}")))?
     };
     let run = match state

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::pivot::read_limited;
 use super::{with_store, AppState};
 
 /// Largest value a PUT may store (the store's own limit).
@@ -27,14 +28,13 @@ pub async fn read(
 
 /// `PUT /userspace/{area}/{key}` with a JSON body: 201 when created, 200 when replaced.
 pub async fn write(
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (area, key) = path.into_inner();
-    if body.len() > MAX_VALUE {
-        return Err(ApiError::TooLarge("the value is larger than 1 MiB".into()));
-    }
+    let body = read_limited(&req, payload, MAX_VALUE).await?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body must be a JSON value: {e}")))?;
     let created = with_store(&state, move |store| store.us_put(&area, &key, &value)).await?;

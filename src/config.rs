@@ -13,6 +13,8 @@ use crate::script::FlowSettings;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default largest request body (64 KiB): a pivot request is a few hundred bytes.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// Default largest recording upload (1 GiB: about 18 hours of 128 kbit/s MP3).
+pub const DEFAULT_MAX_RECORDING: u64 = 1024 * 1024 * 1024;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
@@ -48,6 +50,121 @@ pub struct Config {
     pub js_threads: usize,
     /// Jobs that may wait for a JS thread before calls are refused with 503.
     pub js_queue: usize,
+    /// Recording uploads (`[recordings]`).
+    pub recordings: RecordingsConfig,
+}
+
+/// A password or token: never shown by `Debug`, so it can't reach a log line.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret itself, for comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Recording uploads, resolved; authentication is off unless credentials are set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingsConfig {
+    /// Where recordings are stored; `None` means `DATA_DIR/recordings`.
+    pub dir: Option<PathBuf>,
+    /// Largest upload in bytes; a larger one is refused with 413.
+    pub max_bytes: u64,
+    /// HTTP basic user and password uploads must carry.
+    pub upload_basic: Option<(String, Secret)>,
+    /// Bearer token uploads may carry instead.
+    pub upload_token: Option<Secret>,
+    /// Bearer token that listing, downloading and deleting need.
+    pub admin_token: Option<Secret>,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> RecordingsConfig {
+        RecordingsConfig {
+            dir: None,
+            max_bytes: DEFAULT_MAX_RECORDING,
+            upload_basic: None,
+            upload_token: None,
+            admin_token: None,
+        }
+    }
+}
+
+/// The `[recordings]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingsFileConfig {
+    /// Folder for recordings, relative to the config file.
+    pub dir: Option<PathBuf>,
+    /// Largest upload in bytes.
+    pub max_bytes: Option<u64>,
+    /// HTTP basic user for uploads (with `upload_password`).
+    pub upload_user: Option<String>,
+    /// HTTP basic password for uploads.
+    pub upload_password: Option<Secret>,
+    /// Bearer token for uploads.
+    pub upload_token: Option<Secret>,
+    /// Bearer token for listing, downloading and deleting.
+    pub admin_token: Option<Secret>,
+}
+
+impl RecordingsFileConfig {
+    /// Checks the section and resolves `dir` against the config file's folder.
+    fn resolve(self, base: &Path) -> Result<RecordingsConfig, ConfigError> {
+        let max_bytes = self.max_bytes.unwrap_or(DEFAULT_MAX_RECORDING);
+        if max_bytes == 0 {
+            return Err(ConfigError(
+                "[recordings] max_bytes must be at least 1".into(),
+            ));
+        }
+        let given = |s: &Option<Secret>| s.as_ref().is_some_and(|s| !s.expose().is_empty());
+        let upload_basic = match (self.upload_user, self.upload_password) {
+            (None, None) => None,
+            (Some(user), Some(password))
+                if !user.is_empty() && !user.contains(':') && !password.expose().is_empty() =>
+            {
+                Some((user, password))
+            }
+            _ => {
+                return Err(ConfigError(
+                    "[recordings] upload_user and upload_password go together: set both \
+                     (a user without `:`, a non-empty password) or neither"
+                        .into(),
+                ))
+            }
+        };
+        for (name, token) in [
+            ("upload_token", &self.upload_token),
+            ("admin_token", &self.admin_token),
+        ] {
+            if token.is_some() && !given(token) {
+                return Err(ConfigError(format!(
+                    "[recordings] {name} is empty: set a token or remove the line"
+                )));
+            }
+        }
+        Ok(RecordingsConfig {
+            dir: self.dir.map(|d| base.join(d)),
+            max_bytes,
+            upload_basic,
+            upload_token: self.upload_token,
+            admin_token: self.admin_token,
+        })
+    }
 }
 
 /// The `[scripts]` section.
@@ -84,6 +201,9 @@ pub struct FileConfig {
     /// The JS pool.
     #[serde(default)]
     pub scripts: ScriptsConfig,
+    /// Recording uploads.
+    #[serde(default)]
+    pub recordings: RecordingsFileConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -154,6 +274,7 @@ impl Config {
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let js_threads = fc.scripts.threads.filter(|&n| n > 0).unwrap_or(cores);
+        let recordings = fc.recordings.resolve(&base)?;
         Ok(Config {
             listen,
             flows_dir: over
@@ -173,7 +294,17 @@ impl Config {
                 .queue
                 .filter(|&n| n > 0)
                 .unwrap_or(js_threads * 64),
+            recordings,
         })
+    }
+
+    /// The folder recordings are stored in: `[recordings] dir`, else `DATA_DIR/recordings`
+    /// (read when needed, so a data folder set after resolving is followed).
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.recordings
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("recordings"))
     }
 }
 
@@ -223,5 +354,54 @@ mod tests {
             ..Overrides::default()
         };
         assert!(Config::resolve(None, bad_listen).is_err());
+    }
+
+    fn from_file(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pivotforge.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::resolve(Some(&path), Overrides::default())
+    }
+
+    #[test]
+    fn recordings_default_to_the_data_dir_and_no_auth() {
+        let mut c = Config::resolve(None, Overrides::default()).unwrap();
+        assert_eq!(c.recordings, RecordingsConfig::default());
+        assert_eq!(c.recordings.max_bytes, 1 << 30);
+        c.data_dir = PathBuf::from("/srv/pf");
+        assert_eq!(c.recordings_dir(), PathBuf::from("/srv/pf/recordings"));
+    }
+
+    #[test]
+    fn recordings_section_is_checked_and_secrets_stay_hidden() {
+        let c = from_file(
+            "[recordings]\nmax_bytes = 1000\ndir = \"rec\"\nupload_user = \"kazoo\"\n\
+             upload_password = \"pw-123\"\nupload_token = \"tok-456\"\nadmin_token = \"adm-789\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.recordings.max_bytes, 1000);
+        assert!(c.recordings_dir().ends_with("rec"));
+        assert_eq!(
+            c.recordings.upload_basic.as_ref().unwrap().1.expose(),
+            "pw-123"
+        );
+        let shown = format!("{c:?}");
+        for secret in ["pw-123", "tok-456", "adm-789"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        for (bad, says) in [
+            ("upload_user = \"kazoo\"", "go together"),
+            ("upload_password = \"x\"", "go together"),
+            (
+                "upload_user = \"a:b\"\nupload_password = \"x\"",
+                "without `:`",
+            ),
+            ("admin_token = \"\"", "admin_token is empty"),
+            ("max_bytes = 0", "at least 1"),
+            ("max_size = 5", "unknown field"),
+        ] {
+            let err = from_file(&format!("[recordings]\n{bad}\n")).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! pivotforge: a Kazoo pivot service. The PBX calls `/pivot/{flow}` on each call step; the flow
-//! (a rule file, later a script) answers with one schema-validated callflow tree.
+//! (a rule file or a script) answers with one schema-validated callflow tree. It also receives
+//! the call recordings the PBX uploads (`/recordings`).
 #![warn(missing_docs)]
 
 pub mod callflow;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod flows;
 pub mod logging;
 pub mod outcome;
+pub mod recordings;
 pub mod reload;
 pub mod request;
 pub mod script;

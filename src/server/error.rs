@@ -13,6 +13,14 @@ pub enum ApiError {
     /// Malformed input: 400.
     #[error("{0}")]
     BadRequest(String),
+    /// Credentials missing or wrong: 401, with a `WWW-Authenticate` challenge.
+    #[error("{detail}")]
+    Unauthorized {
+        /// What to send.
+        detail: String,
+        /// The challenge, e.g. `Basic realm="pivotforge"`.
+        challenge: &'static str,
+    },
     /// No such flow or route: 404.
     #[error("{0}")]
     NotFound(String),
@@ -31,6 +39,9 @@ pub enum ApiError {
     /// A fault of the service (e.g. the store): 500.
     #[error("{0}")]
     Internal(String),
+    /// The disk is full: 507, which a PBX retries later.
+    #[error("{0}")]
+    InsufficientStorage(String),
 }
 
 impl ApiError {
@@ -38,12 +49,14 @@ impl ApiError {
     pub fn title(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad request",
+            ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::NotFound(_) => "not found",
             ApiError::MethodNotAllowed(_) => "method not allowed",
             ApiError::TooLarge(_) => "payload too large",
             ApiError::UnsupportedType(_) => "unsupported media type",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Internal(_) => "internal error",
+            ApiError::InsufficientStorage(_) => "insufficient storage",
         }
     }
 }
@@ -79,17 +92,22 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": self.title(), "detail": self.to_string()}))
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unauthorized { challenge, .. } = self {
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, *challenge));
+        }
+        response.json(json!({"error": self.title(), "detail": self.to_string()}))
     }
 }

@@ -4,6 +4,7 @@
 pub mod error;
 mod events;
 pub mod pivot;
+mod recordings;
 pub mod reply;
 mod routes;
 mod run;
@@ -19,6 +20,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::events::Doorbell;
+use crate::recordings::Recordings;
 use crate::script::fetch::Fetcher;
 use crate::script::{HostServices, JsPool};
 use crate::store::{EmbeddedStore, Store};
@@ -35,6 +37,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Wakes the post-call worker.
     pub doorbell: Doorbell,
+    /// Stored recordings: files, metadata, access.
+    pub recordings: Recordings,
 }
 
 /// Registers every route; the same function serves the real server and tests.
@@ -46,6 +50,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::scope("/run").default_service(web::to(run::run)))
     .service(web::scope("/events").default_service(web::to(events::accept)))
+    // Upload URLs come in many shapes (reference §4), so the handler reads the path itself.
+    .service(web::scope("/recordings").default_service(web::to(recordings::dispatch)))
     .service(
         web::resource("/userspace/{area}/{key}")
             .route(web::get().to(userspace::read))
@@ -106,6 +112,12 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
     for problem in engine.registry().errors() {
         tracing::error!(error = %problem, "flow not loaded");
     }
+    let recordings = Recordings::open(
+        config.recordings_dir(),
+        &config.recordings,
+        store.clone(),
+        clock.clone(),
+    )?;
     let doorbell = Doorbell::default();
     crate::events::start(&engine, &store, doorbell.clone())?;
     if let Err(e) = crate::reload::watch(&engine) {
@@ -117,6 +129,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         clock,
         store,
         doorbell,
+        recordings,
     })
 }
 

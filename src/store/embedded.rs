@@ -1,7 +1,7 @@
 //! The embedded backend: one redb file, `DATA_DIR/pivotforge.redb`, no server to run.
 //!
 //! This file owns the database: opening it, transactions, durability. The tables and what is
-//! done with them live in `kv`, `userspace` and `queue`.
+//! done with them live in `kv`, `userspace`, `queue` and `recordings`.
 //!
 //! Durability. redb 4.x offers two levels: `Immediate` (fsync before `commit` returns) and
 //! `None` (the commit is visible at once and reaches the disk with the next `Immediate` commit).
@@ -10,7 +10,8 @@
 //! which scripts make on every call, use `None`, and a flusher thread makes them durable within
 //! [`FLUSH_INTERVAL`] (an empty `Immediate` commit): a crash loses at most about a second of cxKV
 //! writes, and a script's write does not wait for an fsync. Userspace writes (a `dnc` entry must
-//! not vanish after it was acknowledged) and every event-queue change use `Immediate`. Closing
+//! not vanish after it was acknowledged), every event-queue change and recording metadata use
+//! `Immediate`. Closing
 //! the store makes pending writes durable too.
 
 use std::path::Path;
@@ -26,9 +27,10 @@ use redb::{
 use serde_json::Value;
 
 use super::{
-    check_area, check_key, encode_value, kv, queue, userspace, KvUsage, QueuedEvent, Store,
-    StoreError,
+    check_area, check_key, encode_value, kv, queue, recordings, userspace, KvUsage, QueuedEvent,
+    Store, StoreError,
 };
+use crate::recordings::{Recording, RecordingQuery};
 
 /// The database file's name under the data directory.
 const FILE_NAME: &str = "pivotforge.redb";
@@ -80,6 +82,7 @@ impl EmbeddedStore {
         kv::create_tables(&txn)?;
         userspace::create_tables(&txn)?;
         queue::create_tables(&txn)?;
+        recordings::create_tables(&txn)?;
         txn.commit().map_err(db_error)?;
 
         let shared = Arc::new(Shared {
@@ -325,6 +328,25 @@ impl Store for EmbeddedStore {
 
     fn events_pending(&self) -> Result<u64, StoreError> {
         self.read(queue::pending)
+    }
+
+    fn rec_put(&self, rec: &Recording) -> Result<Option<Recording>, StoreError> {
+        check_key("recording id", &rec.id)?;
+        self.write(true, |txn| recordings::put(txn, rec))
+    }
+
+    fn rec_get(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        check_key("recording id", id)?;
+        self.read(|txn| recordings::get(txn, id))
+    }
+
+    fn rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        check_key("recording id", id)?;
+        self.write(true, |txn| recordings::delete(txn, id))
+    }
+
+    fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError> {
+        self.read(|txn| recordings::list(txn, query))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -1,10 +1,11 @@
 //! State every node shares: one [`Store`] interface, backends behind it.
 //!
-//! Scripts' `cxKV` and `cxUserspace`, and the queue of end-of-call events waiting for a flow's
-//! `postCall`, live here and not in a node's memory: nothing a node keeps in memory is needed by
-//! another node, so any node can serve any step of any call. The embedded backend
-//! ([`EmbeddedStore`]: one redb file under the data directory, no server to run) is the default; a
-//! backend for several nodes behind a load balancer implements the same trait.
+//! Scripts' `cxKV` and `cxUserspace`, the queue of end-of-call events waiting for a flow's
+//! `postCall`, and the metadata of stored recordings live here and not in a node's memory:
+//! nothing a node keeps in memory is needed by another node, so any node can serve any step of
+//! any call. The embedded backend ([`EmbeddedStore`]: one redb file under the data directory, no
+//! server to run) is the default; a backend for several nodes behind a load balancer implements
+//! the same trait.
 //!
 //! Keys and areas come from scripts and HTTP, so every backend checks them here, with the same
 //! rules and the same messages, and uses them only as database keys, never as paths.
@@ -13,12 +14,15 @@ mod embedded;
 mod kv;
 mod lists;
 mod queue;
+mod recordings;
 mod userspace;
 
 pub use embedded::EmbeddedStore;
 pub use lists::load_lists;
 
 use serde_json::Value;
+
+use crate::recordings::{Recording, RecordingQuery};
 
 /// Longest key (cxKV key, userspace key, flow name), in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -103,7 +107,8 @@ pub struct QueuedEvent {
     pub received_at_ms: i64,
 }
 
-/// The state every node shares (scripts' cxKV and cxUserspace, the postCall event queue).
+/// The state every node shares (scripts' cxKV and cxUserspace, the postCall event queue,
+/// recording metadata).
 pub trait Store: Send + Sync {
     /// cxKV read: the value, or `None` when missing or expired (expiry <= `now_ms`).
     fn kv_get(&self, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError>;
@@ -166,6 +171,15 @@ pub trait Store: Send + Sync {
     fn events_dead(&self, limit: usize) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Number of queued (not dead) events.
     fn events_pending(&self) -> Result<u64, StoreError>;
+    /// Stores a recording's metadata under its id, replacing any earlier record (durably, before
+    /// returning); returns the record it replaced.
+    fn rec_put(&self, rec: &Recording) -> Result<Option<Recording>, StoreError>;
+    /// A recording's metadata by id.
+    fn rec_get(&self, id: &str) -> Result<Option<Recording>, StoreError>;
+    /// Removes a recording's metadata; returns what was removed.
+    fn rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError>;
+    /// Recordings passing every filter of `query`, newest first, at most `query.limit`.
+    fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError>;
     /// Cheap liveness check for /readyz.
     fn ping(&self) -> Result<(), StoreError>;
     /// Makes every write so far durable (the embedded store defers cxKV fsyncs up to a second);

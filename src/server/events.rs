@@ -1,7 +1,7 @@
 //! `POST /events/{flow}`: the PBX's end-of-call POSTs (a pivot node's `cdr_url`, or a webhook
 //! for CHANNEL_DESTROY; form or JSON). The answer is 202 only once the event is on disk.
 
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -15,18 +15,8 @@ pub async fn accept(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    match handle(&req, payload, &state).await {
-        Ok(r) => r,
-        Err(e) => e.error_response(),
-    }
-}
-
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
+    let (req, state) = (&req, state.get_ref());
     if req.method() != actix_web::http::Method::POST {
         return Err(ApiError::MethodNotAllowed(format!(
             "{} is not allowed on /events: use POST",

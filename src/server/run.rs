@@ -1,7 +1,7 @@
 //! `POST /run/{script}[/{function}]`: run a script's `main` (or a named export) with the JSON
 //! body as its argument — drivers, form submissions, and testing a script with curl.
 
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -17,18 +17,8 @@ pub async fn run(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    match handle(&req, payload, &state).await {
-        Ok(response) => response,
-        Err(e) => e.error_response(),
-    }
-}
-
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
+    let (req, state) = (&req, state.get_ref());
     if req.method() != actix_web::http::Method::POST {
         return Err(ApiError::MethodNotAllowed(format!(
             "{} is not allowed on /run: use POST",

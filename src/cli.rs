@@ -13,8 +13,6 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
-use crate::script::fetch::Fetcher;
-use crate::script::{HostServices, JsPool};
 use crate::store::{EmbeddedStore, Store};
 
 /// Inputs of `pivotforge run`.
@@ -168,19 +166,8 @@ pub fn open_engine(
         }
     };
     let _ = crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists"));
-    let services = Arc::new(HostServices {
-        store: store.clone(),
-        fetcher: Fetcher::new().map_err(|e| e.to_string())?,
-        public_url: config.public_url.clone(),
-    });
-    let pool = JsPool::new(1, 4, services).map_err(|e| e.to_string())?;
-    let options = EngineOptions {
-        flows_dir: config.flows_dir.clone(),
-        public_url: config.public_url.clone(),
-        script_defaults: config.script_defaults.clone(),
-    };
-    let engine = Engine::load(options).map_err(|e| e.to_string())?;
-    Ok((engine.with_pool(Arc::new(pool)), store))
+    let engine = Engine::start(config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
+    Ok((engine, store))
 }
 
 /// Loads and validates every flow under `dir`; prints each problem as `file:line: message`.

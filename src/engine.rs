@@ -90,6 +90,30 @@ impl Engine {
         })
     }
 
+    /// Loads the flows of `config` and starts a JS pool of `threads` threads (`queue` waiting
+    /// jobs) whose scripts use `store`: the one way the server and `pivotforge run` build it.
+    pub fn start(
+        config: &crate::config::Config,
+        store: Arc<dyn crate::store::Store>,
+        threads: usize,
+        queue: usize,
+    ) -> std::io::Result<Engine> {
+        let services = Arc::new(crate::script::HostServices {
+            store,
+            fetcher: crate::script::fetch::Fetcher::new()?,
+            public_url: config.public_url.clone(),
+        });
+        let pool = JsPool::new(threads, queue, services)?;
+        let options = EngineOptions {
+            flows_dir: config.flows_dir.clone(),
+            public_url: config.public_url.clone(),
+            script_defaults: config.script_defaults.clone(),
+        };
+        let engine = Engine::load(options)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
+        Ok(engine.with_pool(Arc::new(pool)))
+    }
+
     /// Gives the engine a JS pool to run script flows on.
     pub fn with_pool(mut self, pool: Arc<JsPool>) -> Engine {
         self.pool = Some(pool);

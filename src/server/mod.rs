@@ -18,11 +18,9 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::Engine;
 use crate::events::Doorbell;
 use crate::recordings::Recordings;
-use crate::script::fetch::Fetcher;
-use crate::script::{HostServices, JsPool};
 use crate::store::{EmbeddedStore, Store};
 
 /// What every handler shares.
@@ -93,22 +91,12 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         }
         Err(e) => tracing::error!(error = %e, "userspace lists not loaded"),
     }
-    let services = Arc::new(HostServices {
-        store: store.clone(),
-        fetcher: Fetcher::new()?,
-        public_url: config.public_url.clone(),
-    });
-    let pool = Arc::new(JsPool::new(config.js_threads, config.js_queue, services)?);
-    let options = EngineOptions {
-        flows_dir: config.flows_dir.clone(),
-        public_url: config.public_url.clone(),
-        script_defaults: config.script_defaults.clone(),
-    };
-    let engine = Arc::new(
-        Engine::load(options)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?
-            .with_pool(pool),
-    );
+    let engine = Arc::new(Engine::start(
+        &config,
+        store.clone(),
+        config.js_threads,
+        config.js_queue,
+    )?);
     for problem in engine.registry().errors() {
         tracing::error!(error = %problem, "flow not loaded");
     }

@@ -287,13 +287,18 @@ impl Sandbox {
 /// (it travels through the script's promise as a value): QuickJS throws `null` or an
 /// `InternalError` when memory runs out, and a `RangeError` when the stack does.
 fn limit_hit(failure: ScriptFailure, near_limit: bool) -> ScriptFailure {
-    let ScriptFailure::Error {
-        kind: ScriptErrorKind::Exception,
-        detail,
-    } = failure
-    else {
-        return failure;
-    };
+    match failure {
+        ScriptFailure::Error {
+            kind: ScriptErrorKind::Exception,
+            detail,
+        } => classify(ScriptErrorKind::Exception, detail, near_limit),
+        other => other,
+    }
+}
+
+/// The one place an error's text is read for a limit: memory (QuickJS throws `null` or an
+/// `InternalError`), stack (a `RangeError`), else `kind`.
+fn classify(kind: ScriptErrorKind, detail: String, near_limit: bool) -> ScriptFailure {
     let lower = detail.to_ascii_lowercase();
     if near_limit
         || lower.contains("out of memory")
@@ -310,10 +315,7 @@ fn limit_hit(failure: ScriptFailure, near_limit: bool) -> ScriptFailure {
             format!("the script overflowed its stack: {detail}"),
         )
     } else {
-        ScriptFailure::Error {
-            kind: ScriptErrorKind::Exception,
-            detail,
-        }
+        ScriptFailure::error(kind, detail)
     }
 }
 
@@ -387,21 +389,10 @@ fn exception(
         rquickjs::Error::Allocation => "out of memory".to_owned(),
         other => other.to_string(),
     };
-    let lower = detail.to_ascii_lowercase();
-    if lower.contains("out of memory") {
-        ScriptFailure::error(
-            ScriptErrorKind::MemoryLimit,
-            format!("the script ran out of memory (memory_mb): {detail}"),
-        )
-    } else if lower.contains("stack overflow") || lower.contains("maximum call stack") {
-        ScriptFailure::error(
-            ScriptErrorKind::StackOverflow,
-            format!("the script overflowed its stack: {detail}"),
-        )
-    } else if lower.contains("interrupted") {
+    if detail.to_ascii_lowercase().contains("interrupted") {
         timeout(deadline)
     } else {
-        ScriptFailure::error(kind, detail)
+        classify(kind, detail, false)
     }
 }
 

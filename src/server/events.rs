@@ -17,12 +17,7 @@ pub async fn accept(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (req, state) = (&req, state.get_ref());
-    if req.method() != actix_web::http::Method::POST {
-        return Err(ApiError::MethodNotAllowed(format!(
-            "{} is not allowed on /events: use POST",
-            req.method()
-        )));
-    }
+    super::require_post(req, "/events")?;
     let flow = req.path().strip_prefix("/events/").unwrap_or("").to_owned();
     if !valid_flow_name(&flow) {
         return Err(ApiError::NotFound(format!("`{flow}` is not a flow name")));

@@ -63,6 +63,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(routes::not_found));
 }
 
+/// Refuses any method but POST on `route` with 405.
+pub(crate) fn require_post(
+    req: &actix_web::HttpRequest,
+    route: &str,
+) -> Result<(), error::ApiError> {
+    if req.method() == actix_web::http::Method::POST {
+        return Ok(());
+    }
+    Err(error::ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {route}: use POST",
+        req.method()
+    )))
+}
+
 /// Runs a store operation off the HTTP worker (a durable write waits for the disk).
 pub(crate) async fn with_store<T: Send + 'static>(
     state: &AppState,

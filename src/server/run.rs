@@ -19,12 +19,7 @@ pub async fn run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (req, state) = (&req, state.get_ref());
-    if req.method() != actix_web::http::Method::POST {
-        return Err(ApiError::MethodNotAllowed(format!(
-            "{} is not allowed on /run: use POST",
-            req.method()
-        )));
-    }
+    super::require_post(req, "/run")?;
     let path = req.path().strip_prefix("/run/").unwrap_or("");
     let (script, function) = split_function(path, state);
     if !valid_flow_name(script) {

@@ -52,6 +52,52 @@ pub struct Config {
     pub js_queue: usize,
     /// Recording uploads (`[recordings]`).
     pub recordings: RecordingsConfig,
+    /// The exchange log (`[calls]`).
+    pub calls: CallsConfig,
+}
+
+/// The exchange log, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallsConfig {
+    /// Days a call step is kept in the store.
+    pub retention_days: u32,
+    /// Call steps kept in memory for `/calls` and the console.
+    pub memory_steps: usize,
+}
+
+impl Default for CallsConfig {
+    fn default() -> CallsConfig {
+        CallsConfig {
+            retention_days: 7,
+            memory_steps: 10_000,
+        }
+    }
+}
+
+/// The `[calls]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsFileConfig {
+    /// Days a call step is kept in the store (0 keeps none on disk).
+    pub retention_days: Option<u32>,
+    /// Call steps kept in memory.
+    pub memory_steps: Option<usize>,
+}
+
+impl CallsFileConfig {
+    fn resolve(self) -> Result<CallsConfig, ConfigError> {
+        let defaults = CallsConfig::default();
+        let memory_steps = self.memory_steps.unwrap_or(defaults.memory_steps);
+        if memory_steps == 0 {
+            return Err(ConfigError(
+                "[calls] memory_steps must be at least 1".into(),
+            ));
+        }
+        Ok(CallsConfig {
+            retention_days: self.retention_days.unwrap_or(defaults.retention_days),
+            memory_steps,
+        })
+    }
 }
 
 /// A password or token: never shown by `Debug`, so it can't reach a log line.
@@ -204,6 +250,9 @@ pub struct FileConfig {
     /// Recording uploads.
     #[serde(default)]
     pub recordings: RecordingsFileConfig,
+    /// The exchange log.
+    #[serde(default)]
+    pub calls: CallsFileConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -275,6 +324,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let js_threads = fc.scripts.threads.filter(|&n| n > 0).unwrap_or(cores);
         let recordings = fc.recordings.resolve(&base)?;
+        let calls = fc.calls.resolve()?;
         Ok(Config {
             listen,
             flows_dir: over
@@ -295,6 +345,7 @@ impl Config {
                 .filter(|&n| n > 0)
                 .unwrap_or(js_threads * 64),
             recordings,
+            calls,
         })
     }
 

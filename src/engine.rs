@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -55,6 +56,25 @@ pub struct Answer {
     pub outcome: Outcome,
     /// The script's console lines.
     pub logs: Vec<LogLine>,
+    /// The version of the flow that answered.
+    pub version: String,
+    /// Time spent running the flow (for scripts: queue, hand-off and run).
+    pub run: Duration,
+    /// Time spent validating the tree against the schemas.
+    pub validate: Duration,
+}
+
+impl Answer {
+    fn new(outcome: Outcome) -> Answer {
+        Answer {
+            rule: None,
+            outcome,
+            logs: Vec::new(),
+            version: String::new(),
+            run: Duration::ZERO,
+            validate: Duration::ZERO,
+        }
+    }
 }
 
 /// Why `/run` could not run a script function.
@@ -167,7 +187,11 @@ impl Engine {
         let registry = self.registry();
         let entry = registry.get(name)?.clone();
         drop(registry);
-        Some(self.answer_entry(&entry, req, now).await)
+        let mut answer = self.answer_entry(&entry, req, now).await;
+        if let Ok(answer) = &mut answer {
+            answer.version.clone_from(&entry.version);
+        }
+        Some(answer)
     }
 
     async fn answer_entry(
@@ -184,20 +208,21 @@ impl Engine {
                     detail: e.to_string(),
                     errors: Vec::new(),
                 };
-                return Ok(Answer {
-                    rule: None,
-                    outcome: with_fallback(failure, entry.broken_fallback.as_ref()),
-                    logs: Vec::new(),
-                });
+                let outcome = with_fallback(failure, entry.broken_fallback.as_ref());
+                return Ok(Answer::new(outcome));
             }
         };
         match flow {
             Flow::Rules(rules) => {
+                let started = Instant::now();
                 let eval = rules.evaluate(req, now);
+                let ran = Instant::now();
+                let outcome = self.check(flow, eval.tree);
                 Ok(Answer {
                     rule: eval.rule.map(str::to_owned),
-                    outcome: self.check(flow, eval.tree),
-                    logs: Vec::new(),
+                    run: ran - started,
+                    validate: ran.elapsed(),
+                    ..Answer::new(outcome)
                 })
             }
             Flow::Script(script) => {
@@ -207,19 +232,17 @@ impl Engine {
                         detail: "scripts can't run here: no JS pool was started".into(),
                         errors: Vec::new(),
                     };
-                    return Ok(Answer {
-                        rule: None,
-                        outcome: with_fallback(failure, flow.fallback()),
-                        logs: Vec::new(),
-                    });
+                    return Ok(Answer::new(with_fallback(failure, flow.fallback())));
                 };
                 let mut data = req.to_value();
                 if let (Value::Object(map), false) = (&mut data, script.settings.vars.is_empty()) {
                     map.insert("vars".into(), Value::Object(script.settings.vars.clone()));
                 }
+                let started = Instant::now();
                 let run = pool
                     .run(script.clone(), "main", data, Some(now.timestamp_millis()))
                     .await?;
+                let ran = Instant::now();
                 let outcome = match run.result {
                     Ok(tree) => self.check(flow, tree),
                     Err(ScriptFailure::Rejected { code, reason }) => rejection(code, reason),
@@ -233,9 +256,10 @@ impl Engine {
                     }
                 };
                 Ok(Answer {
-                    rule: None,
-                    outcome,
                     logs: run.logs,
+                    run: ran - started,
+                    validate: ran.elapsed(),
+                    ..Answer::new(outcome)
                 })
             }
         }

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod callflow;
+pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod engine;
 pub mod events;
 pub mod flows;
 pub mod logging;
+pub mod metrics;
 pub mod outcome;
 pub mod recordings;
 pub mod reload;

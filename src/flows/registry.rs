@@ -20,6 +20,9 @@ pub struct FlowEntry {
     pub state: Result<Flow, LoadError>,
     /// For a flow that did not load: the fallback its settings give, if they loaded.
     pub broken_fallback: Option<serde_json::Value>,
+    /// A short digest of what was loaded (file, imports, settings): names the version a call
+    /// step ran in the exchange log.
+    pub version: String,
 }
 
 /// All flows of one flows folder.
@@ -61,7 +64,7 @@ impl Registry {
             ));
             return;
         };
-        let (state, broken_fallback) = match self.flows.get(&name) {
+        let (state, broken_fallback, version) = match self.flows.get(&name) {
             Some(other) => (
                 Err(LoadError::new(
                     &file,
@@ -72,6 +75,7 @@ impl Registry {
                     ),
                 )),
                 None,
+                String::new(),
             ),
             None => load_file(dir, &name, &file, ctx),
         };
@@ -84,6 +88,7 @@ impl Registry {
             file,
             state,
             broken_fallback,
+            version,
         };
         self.flows.insert(name, Arc::new(entry));
     }
@@ -157,35 +162,38 @@ impl Registry {
     }
 }
 
-fn load_file(
-    dir: &Path,
-    name: &str,
-    file: &Path,
-    ctx: &LoadContext<'_>,
-) -> (Result<Flow, LoadError>, Option<serde_json::Value>) {
+type Loaded = (Result<Flow, LoadError>, Option<serde_json::Value>, String);
+
+fn load_file(dir: &Path, name: &str, file: &Path, ctx: &LoadContext<'_>) -> Loaded {
     if file.extension().is_some_and(|e| e == "js") {
         return match crate::script::load(name, file, dir, ctx.script_defaults, ctx.schemas) {
-            Ok(script) => (Ok(Flow::Script(Arc::new(script))), None),
-            Err(failed) => (Err(failed.0), failed.1),
+            Ok(script) => {
+                let version = short_version(script.version);
+                (Ok(Flow::Script(Arc::new(script))), None, version)
+            }
+            Err(failed) => (Err(failed.0), failed.1, String::new()),
         };
     }
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
-            return (
-                Err(LoadError::new(
-                    file,
-                    None,
-                    format!("can't read the file: {e}"),
-                )),
-                None,
-            )
+            let error = LoadError::new(file, None, format!("can't read the file: {e}"));
+            return (Err(error), None, String::new());
         }
     };
-    (
-        rules::load(file, &text, ctx).map(|r| Flow::Rules(Box::new(r))),
-        None,
-    )
+    let version = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        short_version(hasher.finish())
+    };
+    let flow = rules::load(file, &text, ctx).map(|r| Flow::Rules(Box::new(r)));
+    (flow, None, version)
+}
+
+/// Twelve hex digits: enough to tell versions of one flow apart in the exchange log.
+fn short_version(hash: u64) -> String {
+    format!("{:012x}", hash >> 16)
 }
 
 /// True for files that define a flow: rule files, and scripts outside `lib/` not starting with `_`.

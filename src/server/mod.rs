@@ -16,10 +16,12 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 
+use crate::calls::CallLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::events::Doorbell;
+use crate::metrics::Metrics;
 use crate::recordings::Recordings;
 use crate::store::{EmbeddedStore, Store};
 
@@ -37,6 +39,10 @@ pub struct AppState {
     pub doorbell: Doorbell,
     /// Stored recordings: files, metadata, access.
     pub recordings: Recordings,
+    /// The exchange log.
+    pub calls: Arc<CallLog>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Registers every route; the same function serves the real server and tests.
@@ -132,6 +138,8 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         store,
         doorbell,
         recordings,
+        calls: Arc::new(CallLog::default()),
+        metrics: Arc::new(Metrics::default()),
     })
 }
 

@@ -7,17 +7,20 @@ use futures_util::StreamExt;
 
 use super::error::ApiError;
 use super::{reply, AppState};
+use crate::calls::{Exchange, Recorded, Timings};
 use crate::flows::valid_flow_name;
 use crate::outcome::Outcome;
 use crate::request::{BodyFormat, PivotRequest, RequestError};
 
-/// The handler: thin glue between HTTP and `Engine::answer`.
+/// The handler: thin glue between HTTP and `Engine::answer`; every parsed step goes to the
+/// exchange log and the metrics after its reply is built.
 pub async fn pivot(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let at = state.clock.now();
     let method = req.method();
     if method != actix_web::http::Method::GET && method != actix_web::http::Method::POST {
         return ApiError::MethodNotAllowed(format!(
@@ -29,34 +32,71 @@ pub async fn pivot(
     // Names are plain ASCII, so the raw path needs no decoding: a `%` makes it invalid anyway.
     let flow = req.path().strip_prefix("/pivot/").unwrap_or("").to_owned();
     let parsed = read_request(&req, payload, state.config.max_body_bytes).await;
-    let call_id = parsed
-        .as_ref()
-        .ok()
-        .and_then(|r| r.call_id.clone())
-        .unwrap_or_default();
-    let mut rule = None;
-    let result = match parsed {
-        Err(e) => Err(e),
-        Ok(_) if !valid_flow_name(&flow) => {
-            Err(ApiError::NotFound(format!("`{flow}` is not a flow name")))
+    let parse = started.elapsed();
+    let pivot_req = match parsed {
+        Ok(pivot_req) => pivot_req,
+        Err(e) => {
+            let result = Err(e);
+            log(&flow, "", None, &result, started);
+            state.metrics.pivot(&flow, "refused", started.elapsed());
+            return reply::respond(&result);
         }
-        Ok(pivot_req) => match state
-            .engine
-            .answer(&flow, &pivot_req, state.clock.now())
-            .await
-        {
+    };
+    let call_id = pivot_req.call_id.clone().unwrap_or_default();
+    let mut answered = None;
+    let result = if !valid_flow_name(&flow) {
+        Err(ApiError::NotFound(format!("`{flow}` is not a flow name")))
+    } else {
+        match state.engine.answer(&flow, &pivot_req, at).await {
             None => Err(ApiError::NotFound(format!(
                 "no flow named `{flow}`: add callflows/{flow}.toml or callflows/{flow}.js"
             ))),
             Some(Err(overloaded)) => Err(overloaded.into()),
             Some(Ok(answer)) => {
-                rule = answer.rule;
-                Ok(answer.outcome)
+                let outcome = answer.outcome;
+                answered = Some((
+                    answer.rule,
+                    answer.logs,
+                    answer.version,
+                    answer.run,
+                    answer.validate,
+                ));
+                Ok(outcome)
             }
-        },
+        }
     };
+    let response = reply::respond(&result);
+    let (rule, logs, version, run, validate) = answered.unwrap_or_default();
     log(&flow, &call_id, rule.as_deref(), &result, started);
-    reply::respond(&result)
+    let total = started.elapsed();
+    let status = reply::status_of(&result);
+    let result = match result {
+        Ok(outcome) => Recorded::Outcome(outcome),
+        Err(e) => Recorded::Refused(e.to_string()),
+    };
+    let label = match &result {
+        Recorded::Outcome(outcome) => outcome.label(),
+        Recorded::Refused(_) => "refused",
+    };
+    state.metrics.pivot(&flow, label, total);
+    state.calls.record(Exchange {
+        call_id,
+        flow,
+        version,
+        at,
+        request: pivot_req,
+        result,
+        status,
+        rule,
+        logs,
+        timings: Timings {
+            parse,
+            run,
+            validate,
+            total,
+        },
+    });
+    response
 }
 
 fn log(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pivotforge::script::fetch::Fetcher;
-use pivotforge::script::sandbox::Sandbox;
+use pivotforge::script::sandbox::{Sandbox, Vars};
 use pivotforge::script::{self, FlowSettings, HostServices, JsPool};
 use pivotforge::store::{EmbeddedStore, Store};
 
@@ -49,14 +49,14 @@ fn warm_call(c: &mut Criterion) {
         .map_err(|e| format!("{e:?}"))
         .expect("sandbox");
     let now = Some(1_795_000_000_000);
-    let first = sandbox.call("main", ARG, far(), now);
+    let first = sandbox.call("main", ARG, Vars::Set, far(), now);
     assert!(
         first.result.is_ok(),
         "the bench script answers: {:?}",
         first.result
     );
     c.bench_function("20-line script, warm sandbox call", |b| {
-        b.iter(|| sandbox.call("main", std::hint::black_box(ARG), far(), now))
+        b.iter(|| sandbox.call("main", std::hint::black_box(ARG), Vars::Set, far(), now))
     });
 
     let pool = JsPool::new(1, 64, services.clone()).expect("pool");
@@ -64,9 +64,9 @@ fn warm_call(c: &mut Criterion) {
         .enable_time()
         .build()
         .expect("runtime");
-    let arg: serde_json::Value = serde_json::from_str(ARG).expect("json");
+    let arg = ARG.to_owned();
     c.bench_function("20-line script, through the JS pool", |b| {
-        b.iter(|| rt.block_on(pool.run(flow.clone(), "main", arg.clone(), now)))
+        b.iter(|| rt.block_on(pool.run(flow.clone(), "main", (arg.clone(), Vars::Set), now)))
     });
 }
 

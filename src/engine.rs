@@ -13,6 +13,7 @@ use crate::callflow::Schemas;
 use crate::flows::{Flow, FlowEntry, LoadContext, LoadError, Registry};
 use crate::outcome::{Failure, FailureKind, Outcome};
 use crate::request::PivotRequest;
+use crate::script::sandbox::Vars;
 use crate::script::{
     FlowSettings, JsPool, LogLine, Overloaded, RunResult, ScriptErrorKind, ScriptFailure,
 };
@@ -234,13 +235,16 @@ impl Engine {
                     };
                     return Ok(Answer::new(with_fallback(failure, flow.fallback())));
                 };
-                let mut data = req.to_value();
-                if let (Value::Object(map), false) = (&mut data, script.settings.vars.is_empty()) {
-                    map.insert("vars".into(), Value::Object(script.settings.vars.clone()));
-                }
+                // Straight to JSON text: the sandbox parses it and adds the flow's vars itself.
+                let data = serde_json::to_string(req).unwrap_or_else(|_| "{}".into());
                 let started = Instant::now();
                 let run = pool
-                    .run(script.clone(), "main", data, Some(now.timestamp_millis()))
+                    .run(
+                        script.clone(),
+                        "main",
+                        (data, Vars::Set),
+                        Some(now.timestamp_millis()),
+                    )
                     .await?;
                 let ran = Instant::now();
                 let outcome = match run.result {
@@ -286,12 +290,8 @@ impl Engine {
             Err(e) => return Err(RunError::NotLoaded(e.clone())),
         };
         let pool = self.pool.as_ref().ok_or(RunError::NoPool)?;
-        let mut arg = arg;
         // As on a call step, an object argument carries the flow's vars unless it has its own.
-        if let (Value::Object(map), false) = (&mut arg, script.settings.vars.is_empty()) {
-            map.entry("vars")
-                .or_insert_with(|| Value::Object(script.settings.vars.clone()));
-        }
+        let arg = (arg.to_string(), Vars::IfAbsent);
         Ok(pool
             .run(script, function, arg, now.map(|t| t.timestamp_millis()))
             .await?)

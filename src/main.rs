@@ -10,6 +10,11 @@ use pivotforge::cli::{self, RunArgs};
 use pivotforge::clock::SystemClock;
 use pivotforge::config::{Config, LogFormat, Overrides};
 
+// glibc's malloc serialises on its arenas when one thread frees what another allocated, which is
+// what every script call step does (HTTP worker ↔ JS thread); mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "pivotforge",

@@ -377,6 +377,47 @@ function main(data) {
     }
 }
 
+#[tokio::test]
+async fn vars_are_read_only_so_a_call_cannot_change_the_next_ones() {
+    // Sloppy-mode script: writes to frozen vars are ignored, not thrown; a strict one throws.
+    let script = r#"
+function main(data) {
+  data.vars.limit = data.vars.limit + 1;
+  data.vars.list.push('x');
+  data.vars.nested.deep = 'changed';
+  return { module: 'tts', data: { text: JSON.stringify(data.vars) } };
+}
+"#;
+    let strict = r#"'use strict';
+function main(data) {
+  try { data.vars.limit = 99; return { module: 'tts', data: { text: 'wrote' } }; }
+  catch (e) { return { module: 'tts', data: { text: e.name } }; }
+}
+"#;
+    let settings = "[vars]\nlimit = 3\nlist = [\"a\"]\nnested = { deep = \"v\" }\n";
+    let (_dir, server) = server_for(&[
+        ("flow.js", script),
+        ("flow.settings.toml", settings),
+        ("strict.js", strict),
+        ("strict.settings.toml", settings),
+    ]);
+    let unchanged = r#"{"limit":3,"list":["a"],"nested":{"deep":"v"}}"#;
+    for _ in 0..3 {
+        let reply = call(&server, "flow").await;
+        // `push` on a frozen array throws: the call fails and answers the 500 of a script error.
+        assert_eq!(reply.status, 500, "{}", reply.text());
+    }
+    let script_no_push = script.replace("data.vars.list.push('x');", "");
+    let (_dir2, server2) = server_for(&[
+        ("flow.js", &script_no_push),
+        ("flow.settings.toml", settings),
+    ]);
+    for _ in 0..3 {
+        assert_tree(&call(&server2, "flow").await, &tts(unchanged), "vars unchanged");
+    }
+    assert_tree(&call(&server, "strict").await, &tts("TypeError"), "strict write");
+}
+
 // ---- sandbox ------------------------------------------------------------------------------------
 
 async fn run_fails_with(server: &TestServer, flow: &str, needle: &str) -> Value {

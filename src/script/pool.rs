@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use serde_json::Value;
 
 use super::host::{HostServices, LogLine};
-use super::sandbox::Sandbox;
+use super::sandbox::{Sandbox, Vars};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
 
 /// Warm sandboxes a thread keeps before dropping the least recently used.
@@ -42,7 +42,8 @@ pub struct RunResult {
 struct Job {
     flow: Arc<ScriptFlow>,
     function: String,
-    arg: Value,
+    arg: String,
+    vars: Vars,
     deadline: Instant,
     now_ms: Option<i64>,
     /// Set by the thread when it takes the job: only a job that started can be stuck.
@@ -121,13 +122,13 @@ impl JsPool {
         self.tx.len()
     }
 
-    /// Runs `function` of `flow` with `arg`, within the flow's time limit counted from now.
-    /// `now_ms` sets the script's clock (`Date`), for a service with an injected clock.
+    /// Runs `function` of `flow` with `arg` (JSON text), within the flow's time limit counted
+    /// from now. `now_ms` sets the script's clock (`Date`), for a service with an injected clock.
     pub async fn run(
         &self,
         flow: Arc<ScriptFlow>,
         function: &str,
-        arg: Value,
+        (arg, vars): (String, Vars),
         now_ms: Option<i64>,
     ) -> Result<RunResult, Overloaded> {
         let timeout = Duration::from_millis(flow.settings.timeout_ms);
@@ -138,6 +139,7 @@ impl JsPool {
             flow,
             function: function.to_owned(),
             arg,
+            vars,
             deadline,
             now_ms,
             started: started.clone(),
@@ -283,8 +285,7 @@ fn run_job(
         return (Err(e), Vec::new());
     };
     *used = now;
-    let arg = job.arg.to_string();
-    let out = sandbox.call(&job.function, &arg, job.deadline, job.now_ms);
+    let out = sandbox.call(&job.function, &job.arg, job.vars, job.deadline, job.now_ms);
     if out.discard {
         warm.remove(&job.flow.name);
     }

@@ -2,7 +2,7 @@
 // It receives the host functions as `host`, builds the ScriptForge globals on them (console,
 // require, cxKV, cxUserspace, fetch, timers, process.env, legacy vars/exit/err), then freezes
 // every built-in so that one call cannot poison the next.
-(function (host, env, publicUrl) {
+(function (host, env, publicUrl, varsJson) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
@@ -255,22 +255,49 @@
     ];
     return candidates.find((f) => typeof f === 'function');
   };
-  const run = (name, argJson, nowMs) => {
+  // The flow's vars are parsed and frozen once per sandbox and shared by every call: a call
+  // can't change what the next one sees, and no call pays for copying them.
+  const deepFreeze = (v) => {
+    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+      Object.freeze(v);
+      for (const k of Object.keys(v)) deepFreeze(v[k]);
+    }
+    return v;
+  };
+  const flowVars = deepFreeze(JSON.parse(varsJson));
+  const hasVars = Object.keys(flowVars).length > 0;
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  // varsMode: 0 leaves the argument alone, 1 sets `vars` (a call step), 2 sets it unless the
+  // argument has its own (`/run`).
+  const run = (name, argJson, nowMs, varsMode) => {
     clockOffset = typeof nowMs === 'number' ? nowMs - RealDate.now() : 0;
     const arg = JSON.parse(argJson);
+    if (hasVars && varsMode !== 0 && isObject(arg) && (varsMode === 1 || !('vars' in arg))) arg.vars = flowVars;
     call.data = arg;
     timers.clear();
     pendingOps.clear();
+    // Most flows answer synchronously: settle those without any promise machinery.
+    let early = null;
+    call.settle = (r) => { if (early === null) early = r; };
+    let out, threw = false, thrown;
+    try {
+      const f = entry(name);
+      if (!f) throw new Error(`the script has no function \`${name}\`: define \`function ${name}(data)\`, export it, or set module.exports.${name}`);
+      out = f(arg);
+    } catch (e) {
+      threw = true;
+      thrown = e;
+    }
+    if (early !== null) return settle(early);
+    if (threw && thrown !== EXIT) return settle({ fail: thrown });
+    const thenable = out !== null && (typeof out === 'object' || typeof out === 'function') && typeof out.then === 'function';
+    if (!threw && out !== undefined && !thenable) return settle({ ok: out });
+    // A promise, or a legacy main that calls exit()/err() later from a callback.
     let settleOnce;
     const exited = new Promise((resolve) => { settleOnce = resolve; });
     call.settle = settleOnce;
     const never = new Promise(() => {});
-    const ran = new Promise((resolve) => {
-      const f = entry(name);
-      if (!f) throw new Error(`the script has no function \`${name}\`: define \`function ${name}(data)\`, export it, or set module.exports.${name}`);
-      resolve(f(arg));
-    }).then(
-      // A legacy main returns nothing and calls exit()/err() later, from a callback.
+    const ran = (threw ? Promise.reject(thrown) : Promise.resolve(out)).then(
       (ok) => (ok === undefined ? never : { ok }),
       (fail) => (fail === EXIT ? never : { fail }),
     );

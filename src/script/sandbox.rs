@@ -21,6 +21,17 @@ use super::host::{self, CallState, HostServices, LogLine};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
 
 const PRELUDE: &str = include_str!("prelude.js");
+
+/// Whether a call's argument gets the flow's `vars` (one frozen object per sandbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vars {
+    /// The argument is passed as it is.
+    Leave = 0,
+    /// `vars` is set, whatever the argument holds: a call step.
+    Set = 1,
+    /// `vars` is set unless the argument has its own: `/run` and `postCall`.
+    IfAbsent = 2,
+}
 /// JS stack limit; the worker threads have a much larger native stack.
 const JS_STACK: usize = 1024 * 1024;
 /// Modules a script can import or require by name.
@@ -105,13 +116,14 @@ impl Sandbox {
             for (k, v) in &settings.env {
                 env.set(k.as_str(), v.as_str()).map_err(|e| fail(&ctx, e))?;
             }
+            let vars_json = serde_json::Value::Object(settings.vars.clone()).to_string();
             let mut options = EvalOptions::default();
             options.filename = Some("pivotforge:prelude".into());
             let prelude: Function = ctx
                 .eval_with_options(PRELUDE, options)
                 .map_err(|e| fail(&ctx, e))?;
             prelude
-                .call::<_, ()>((host, env, services.public_url.as_str()))
+                .call::<_, ()>((host, env, services.public_url.as_str(), vars_json.as_str()))
                 .map_err(|e| fail(&ctx, e))?;
             if flow.module {
                 let module = Module::declare(
@@ -164,6 +176,7 @@ impl Sandbox {
         &mut self,
         function: &str,
         arg: &str,
+        vars: Vars,
         deadline: Instant,
         now_ms: Option<i64>,
     ) -> CallOutcome {
@@ -172,7 +185,7 @@ impl Sandbox {
         self.deadline.store(ticks(deadline), Ordering::Relaxed);
         let result = self
             .context
-            .with(|ctx| self.drive(&ctx, function, arg, deadline, seq, now_ms));
+            .with(|ctx| self.drive(&ctx, function, (arg, vars), deadline, seq, now_ms));
         self.deadline.store(u64::MAX, Ordering::Relaxed);
         let logs = self.state.borrow_mut().take_logs();
         // A script that caught its own out-of-memory error leaves a heap near the limit behind.
@@ -204,7 +217,7 @@ impl Sandbox {
         &self,
         ctx: &Ctx<'js>,
         function: &str,
-        arg: &str,
+        (arg, vars): (&str, Vars),
         deadline: Instant,
         seq: u64,
         now_ms: Option<i64>,
@@ -215,7 +228,19 @@ impl Sandbox {
         let fire: Function = globals.get("__pf_fire").map_err(fail)?;
         let complete: Function = globals.get("__pf_complete").map_err(fail)?;
         let now = now_ms.map(|ms| ms as f64);
-        let promise: Promise = run.call((function, arg, now)).map_err(fail)?;
+        let ran: Value = run.call((function, arg, now, vars as u8)).map_err(fail)?;
+        if let Some(text) = ran.as_string() {
+            // Settled synchronously; jobs the script left queued still run, within the limit.
+            let text = text.to_string().map_err(fail)?;
+            drain_jobs(ctx, deadline)?;
+            return settled(&text);
+        }
+        let promise: Promise = ran.into_promise().ok_or_else(|| {
+            ScriptFailure::error(
+                ScriptErrorKind::Internal,
+                "the dispatcher gave no promise".into(),
+            )
+        })?;
         loop {
             drain_jobs(ctx, deadline)?;
             match promise.state() {

@@ -413,9 +413,17 @@ function main(data) {
         ("flow.settings.toml", settings),
     ]);
     for _ in 0..3 {
-        assert_tree(&call(&server2, "flow").await, &tts(unchanged), "vars unchanged");
+        assert_tree(
+            &call(&server2, "flow").await,
+            &tts(unchanged),
+            "vars unchanged",
+        );
     }
-    assert_tree(&call(&server, "strict").await, &tts("TypeError"), "strict write");
+    assert_tree(
+        &call(&server, "strict").await,
+        &tts("TypeError"),
+        "strict write",
+    );
 }
 
 // ---- sandbox ------------------------------------------------------------------------------------

@@ -213,3 +213,58 @@ async fn an_edited_lib_module_is_picked_up_by_the_flows_importing_it() {
     let took = served_within(&client, &server, "hot", &tts("helper v2"), since).await;
     assert!(took <= WITHIN, "{took:?}");
 }
+
+#[tokio::test]
+async fn an_edited_list_file_is_loaded_again() {
+    let script = "const us = require('cxUserspace');\n\
+        async function main(data) {\n\
+          const hit = await us.read('vip', data['Caller-ID-Number']);\n\
+          return { module: 'tts', data: { text: hit ? 'vip ' + hit.name : 'plain' } };\n\
+        }\n";
+    let dir = flows_dir(&[
+        ("vip.js", script),
+        ("lists/vip.csv", "number,name\n+14155550100,Alice\n"),
+    ]);
+    let server = serve(dir.path(), at("2026-11-17T15:00:00Z"));
+    let client = client();
+    let url = |n: &str| format!("/pivot/vip?Caller-ID-Number={}", n.replace('+', "%2B"));
+    let ask = |n: &'static str| {
+        let (client, server) = (&client, &server);
+        async move { get_with(client, &server.url(&url(n))).await }
+    };
+    assert_tree(
+        &ask("+14155550100").await,
+        &tts("vip Alice"),
+        "listed at start",
+    );
+    assert_tree(&ask("+14155550111").await, &tts("plain"), "not listed yet");
+
+    let since = Instant::now();
+    write_flow(
+        dir.path(),
+        "lists/vip.csv",
+        "number,name\n+14155550100,Alice\n+14155550111,Bob\n",
+    );
+    let took = poll_until(Duration::from_secs(3), "the new row is served", || async {
+        let reply = ask("+14155550111").await;
+        (reply.status == 200 && reply.json() == tts("vip Bob")).then(|| since.elapsed())
+    })
+    .await;
+    assert!(took <= WITHIN, "the edited list was served after {took:?}");
+
+    // A malformed file changes nothing.
+    write_flow(
+        dir.path(),
+        "lists/vip.csv",
+        "number,name\n+14155550111\n\"open",
+    );
+    // A flow written after it is served once the watcher has handled both changes; by then
+    // the bad file has been read and refused.
+    write_flow(dir.path(), "probe.js", &version("probe"));
+    served_within(&client, &server, "probe", &tts("probe"), Instant::now()).await;
+    assert_tree(
+        &ask("+14155550111").await,
+        &tts("vip Bob"),
+        "after a bad edit",
+    );
+}

@@ -128,7 +128,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
     )?;
     let doorbell = Doorbell::default();
     crate::events::start(&engine, &store, doorbell.clone())?;
-    if let Err(e) = crate::reload::watch(&engine) {
+    if let Err(e) = crate::reload::watch(&engine, store.clone()) {
         tracing::warn!(error = %e, "flow files are not watched: restart to pick up changes");
     }
     Ok(AppState {

@@ -104,6 +104,31 @@ async fn es_module_export_function_main() {
 }
 
 #[tokio::test]
+async fn es_module_awaiting_a_timer_at_its_top_level() {
+    entry_style(
+        "const greeting = await new Promise((resolve) => setTimeout(() => resolve('awaited'), 20));\nexport function main(data) { return { module: 'tts', data: { text: greeting + ' ' + data['Call-ID'] } }; }",
+        "awaited abc",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn es_module_whose_top_level_never_settles_fails_clearly() {
+    let script = "await new Promise(() => {});\nexport function main() { return { module: 'tts', data: { text: 'never' } }; }";
+    let (_dir, server) = server_for(&[("flow.js", script), ("flow.settings.toml", FALLBACK)]);
+    assert_tree(&call(&server, "flow").await, &fallback(), "fallback");
+    let run = post_json(&server.url("/run/flow"), &json!({})).await;
+    assert_eq!(run.status, 500, "{}", run.text());
+    assert!(
+        run.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("promise nothing can settle")),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test]
 async fn es_module_export_default_object() {
     entry_style(
         "function main(data) { return { module: 'tts', data: { text: 'default ' + data['Call-ID'] } }; }\nexport default { main };",

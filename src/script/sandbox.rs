@@ -133,7 +133,9 @@ impl Sandbox {
                 )
                 .map_err(|e| fail(&ctx, e))?;
                 let (module, promise) = module.eval().map_err(|e| fail(&ctx, e))?;
-                drain_jobs(&ctx, deadline)?;
+                // A top-level `await` on a timer or a fetch is driven like a call's.
+                let seq = state.borrow().seq;
+                wait_for(&ctx, &promise, &state, &completions, deadline, seq)?;
                 if promise.state() == PromiseState::Rejected {
                     let reason = promise.result::<Value>().and_then(Result::err);
                     return Err(match reason {
@@ -225,8 +227,6 @@ impl Sandbox {
         let fail = |e: rquickjs::Error| exception(ctx, e, deadline, ScriptErrorKind::Exception);
         let globals = ctx.globals();
         let run: Function = globals.get("__pf_run").map_err(fail)?;
-        let fire: Function = globals.get("__pf_fire").map_err(fail)?;
-        let complete: Function = globals.get("__pf_complete").map_err(fail)?;
         let now = now_ms.map(|ms| ms as f64);
         let ran: Value = run.call((function, arg, now, vars as u8)).map_err(fail)?;
         if let Some(text) = ran.as_string() {
@@ -241,68 +241,21 @@ impl Sandbox {
                 "the dispatcher gave no promise".into(),
             )
         })?;
-        loop {
-            drain_jobs(ctx, deadline)?;
-            match promise.state() {
-                PromiseState::Resolved => {
-                    let text: String = promise
-                        .result()
-                        .unwrap_or(Err(rquickjs::Error::Unknown))
-                        .map_err(fail)?;
-                    return settled(&text);
-                }
-                PromiseState::Rejected => {
-                    let e = promise
-                        .result::<Value>()
-                        .and_then(Result::err)
-                        .unwrap_or(rquickjs::Error::Unknown);
-                    return Err(fail(e));
-                }
-                PromiseState::Pending => {}
+        wait_for(ctx, &promise, &self.state, &self.completions, deadline, seq)?;
+        match promise.state() {
+            PromiseState::Resolved => {
+                let text: String = promise
+                    .result()
+                    .unwrap_or(Err(rquickjs::Error::Unknown))
+                    .map_err(fail)?;
+                settled(&text)
             }
-            let (next_timer, fetches) = {
-                let state = self.state.borrow();
-                (state.next_timer(), state.fetches)
-            };
-            if next_timer.is_none() && fetches == 0 {
-                return Err(ScriptFailure::error(
-                    ScriptErrorKind::NeverSettled,
-                    "the script finished without a result: its function returned nothing and never called exit()/err(), or it awaits a promise nothing can settle".into(),
-                ));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(timeout(deadline));
-            }
-            if let Some((id, due)) = next_timer {
-                if due <= now {
-                    self.state.borrow_mut().timers.remove(&id);
-                    fire.call::<_, ()>((id,)).map_err(fail)?;
-                    continue;
-                }
-            }
-            let wake = next_timer.map_or(deadline, |(_, due)| due.min(deadline));
-            match self
-                .completions
-                .recv_timeout(wake.saturating_duration_since(now))
-            {
-                Ok(done) if done.seq == seq => {
-                    self.state.borrow_mut().fetches -= 1;
-                    let (ok, payload) = match done.result {
-                        Ok(body) => (true, body),
-                        Err(message) => (false, message),
-                    };
-                    complete
-                        .call::<_, ()>((done.id, ok, payload))
-                        .map_err(fail)?;
-                }
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(ScriptFailure::error(
-                        ScriptErrorKind::Internal,
-                        "the fetch runtime stopped".into(),
-                    ))
-                }
+            _ => {
+                let e = promise
+                    .result::<Value>()
+                    .and_then(Result::err)
+                    .unwrap_or(rquickjs::Error::Unknown);
+                Err(fail(e))
             }
         }
     }
@@ -341,6 +294,69 @@ fn classify(kind: ScriptErrorKind, detail: String, near_limit: bool) -> ScriptFa
         )
     } else {
         ScriptFailure::error(kind, detail)
+    }
+}
+
+/// Runs promise jobs, due timers and finished fetches until `promise` settles; fails when
+/// nothing is left that could settle it, or at the deadline.
+fn wait_for<'js>(
+    ctx: &Ctx<'js>,
+    promise: &Promise<'js>,
+    state: &Rc<RefCell<CallState>>,
+    completions: &Receiver<Completion>,
+    deadline: Instant,
+    seq: u64,
+) -> Result<(), ScriptFailure> {
+    let fail = |e: rquickjs::Error| exception(ctx, e, deadline, ScriptErrorKind::Exception);
+    let globals = ctx.globals();
+    let fire: Function = globals.get("__pf_fire").map_err(fail)?;
+    let complete: Function = globals.get("__pf_complete").map_err(fail)?;
+    loop {
+        drain_jobs(ctx, deadline)?;
+        if promise.state() != PromiseState::Pending {
+            return Ok(());
+        }
+        let (next_timer, fetches) = {
+            let state = state.borrow();
+            (state.next_timer(), state.fetches)
+        };
+        if next_timer.is_none() && fetches == 0 {
+            return Err(ScriptFailure::error(
+                ScriptErrorKind::NeverSettled,
+                "the script finished without a result: its function returned nothing and never called exit()/err(), or it awaits a promise nothing can settle".into(),
+            ));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(timeout(deadline));
+        }
+        if let Some((id, due)) = next_timer {
+            if due <= now {
+                state.borrow_mut().timers.remove(&id);
+                fire.call::<_, ()>((id,)).map_err(fail)?;
+                continue;
+            }
+        }
+        let wake = next_timer.map_or(deadline, |(_, due)| due.min(deadline));
+        match completions.recv_timeout(wake.saturating_duration_since(now)) {
+            Ok(done) if done.seq == seq => {
+                state.borrow_mut().fetches -= 1;
+                let (ok, payload) = match done.result {
+                    Ok(body) => (true, body),
+                    Err(message) => (false, message),
+                };
+                complete
+                    .call::<_, ()>((done.id, ok, payload))
+                    .map_err(fail)?;
+            }
+            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(ScriptFailure::error(
+                    ScriptErrorKind::Internal,
+                    "the fetch runtime stopped".into(),
+                ))
+            }
+        }
     }
 }
 

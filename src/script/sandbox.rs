@@ -111,7 +111,7 @@ impl Sandbox {
                 .eval_with_options(PRELUDE, options)
                 .map_err(|e| fail(&ctx, e))?;
             prelude
-                .call::<_, ()>((host, env, services.public_url.as_str()))
+                .call::<_, ()>((host, env, services.pivot.base(), services.pivot.query()))
                 .map_err(|e| fail(&ctx, e))?;
             if flow.module {
                 let module = Module::declare(

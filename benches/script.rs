@@ -18,7 +18,7 @@ fn services(data: &std::path::Path) -> Arc<HostServices> {
     Arc::new(HostServices {
         store,
         fetcher: Fetcher::new().expect("fetch runtime"),
-        public_url: "http://127.0.0.1:8080".into(),
+        pivot: pivotforge::auth::PivotLink::plain("http://127.0.0.1:8080"),
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::{AuthConfig, AuthFileConfig, PivotLink};
 use crate::script::settings::RawSettings;
 use crate::script::FlowSettings;
 
@@ -54,6 +55,8 @@ pub struct Config {
     pub recordings: RecordingsConfig,
     /// The exchange log (`[calls]`).
     pub calls: CallsConfig,
+    /// Credentials for `/pivot` and the admin endpoints (`[auth]`).
+    pub auth: AuthConfig,
 }
 
 /// The exchange log, resolved.
@@ -177,38 +180,18 @@ impl RecordingsFileConfig {
                 "[recordings] max_bytes must be at least 1".into(),
             ));
         }
-        let given = |s: &Option<Secret>| s.as_ref().is_some_and(|s| !s.expose().is_empty());
-        let upload_basic = match (self.upload_user, self.upload_password) {
-            (None, None) => None,
-            (Some(user), Some(password))
-                if !user.is_empty() && !user.contains(':') && !password.expose().is_empty() =>
-            {
-                Some((user, password))
-            }
-            _ => {
-                return Err(ConfigError(
-                    "[recordings] upload_user and upload_password go together: set both \
-                     (a user without `:`, a non-empty password) or neither"
-                        .into(),
-                ))
-            }
-        };
-        for (name, token) in [
-            ("upload_token", &self.upload_token),
-            ("admin_token", &self.admin_token),
-        ] {
-            if token.is_some() && !given(token) {
-                return Err(ConfigError(format!(
-                    "[recordings] {name} is empty: set a token or remove the line"
-                )));
-            }
-        }
+        use crate::auth::config::{token, user_password};
         Ok(RecordingsConfig {
             dir: self.dir.map(|d| base.join(d)),
             max_bytes,
-            upload_basic,
-            upload_token: self.upload_token,
-            admin_token: self.admin_token,
+            upload_basic: user_password(
+                "recordings",
+                "upload",
+                self.upload_user,
+                self.upload_password,
+            )?,
+            upload_token: token("recordings", "upload_token", self.upload_token)?,
+            admin_token: token("recordings", "admin_token", self.admin_token)?,
         })
     }
 }
@@ -253,6 +236,9 @@ pub struct FileConfig {
     /// The exchange log.
     #[serde(default)]
     pub calls: CallsFileConfig,
+    /// Credentials for `/pivot` and the admin endpoints.
+    #[serde(default)]
+    pub auth: AuthFileConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -268,6 +254,8 @@ pub struct Overrides {
     pub public_url: Option<String>,
     /// `--log-format` / `PIVOTFORGE_LOG_FORMAT`.
     pub log_format: Option<LogFormat>,
+    /// `--allow-open` / `PIVOTFORGE_ALLOW_OPEN`.
+    pub allow_open: Option<bool>,
 }
 
 /// A configuration that can't be used, with what to change.
@@ -325,6 +313,7 @@ impl Config {
         let js_threads = fc.scripts.threads.filter(|&n| n > 0).unwrap_or(cores);
         let recordings = fc.recordings.resolve(&base)?;
         let calls = fc.calls.resolve()?;
+        let auth = fc.auth.resolve(over.allow_open)?;
         Ok(Config {
             listen,
             flows_dir: over
@@ -346,7 +335,14 @@ impl Config {
                 .unwrap_or(js_threads * 64),
             recordings,
             calls,
+            auth,
         })
+    }
+
+    /// How pivot nodes built by this service point back to it, with the credentials `/pivot`
+    /// needs (never log it).
+    pub fn pivot_link(&self) -> PivotLink {
+        PivotLink::new(&self.public_url, &self.auth)
     }
 
     /// The folder recordings are stored in: `[recordings] dir`, else `DATA_DIR/recordings`

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::auth::PivotLink;
 use crate::callflow::Schemas;
 use crate::flows::{Flow, FlowEntry, LoadContext, LoadError, Registry};
 use crate::outcome::{Failure, FailureKind, Outcome};
@@ -25,6 +26,8 @@ pub struct EngineOptions {
     pub flows_dir: PathBuf,
     /// Base URL of this service as the PBX sees it.
     pub public_url: String,
+    /// How pivot nodes point back to this service, with the credentials `/pivot` needs.
+    pub pivot_link: PivotLink,
     /// Settings every script flow starts from.
     pub script_defaults: FlowSettings,
 }
@@ -35,6 +38,7 @@ impl EngineOptions {
         EngineOptions {
             flows_dir: flows_dir.into(),
             public_url: public_url.to_owned(),
+            pivot_link: PivotLink::plain(public_url),
             script_defaults: FlowSettings::default(),
         }
     }
@@ -63,6 +67,8 @@ pub struct Answer {
     pub run: Duration,
     /// Time spent validating the tree against the schemas.
     pub validate: Duration,
+    /// For scripts: time the script ran on its JS thread.
+    pub script: Option<Duration>,
 }
 
 impl Answer {
@@ -74,6 +80,7 @@ impl Answer {
             version: String::new(),
             run: Duration::ZERO,
             validate: Duration::ZERO,
+            script: None,
         }
     }
 }
@@ -122,12 +129,13 @@ impl Engine {
         let services = Arc::new(crate::script::HostServices {
             store,
             fetcher: crate::script::fetch::Fetcher::new()?,
-            public_url: config.public_url.clone(),
+            pivot: config.pivot_link(),
         });
         let pool = JsPool::new(threads, queue, services)?;
         let options = EngineOptions {
             flows_dir: config.flows_dir.clone(),
             public_url: config.public_url.clone(),
+            pivot_link: config.pivot_link(),
             script_defaults: config.script_defaults.clone(),
         };
         let engine = Engine::load(options)
@@ -247,6 +255,7 @@ impl Engine {
                     )
                     .await?;
                 let ran = Instant::now();
+                let script = Some(run.run_time);
                 let outcome = match run.result {
                     Ok(tree) => self.check(flow, tree),
                     Err(ScriptFailure::Rejected { code, reason }) => rejection(code, reason),
@@ -263,6 +272,7 @@ impl Engine {
                     logs: run.logs,
                     run: ran - started,
                     validate: ran.elapsed(),
+                    script,
                     ..Answer::new(outcome)
                 })
             }
@@ -324,6 +334,7 @@ fn load_context<'a>(schemas: &'a Schemas, options: &'a EngineOptions) -> LoadCon
     LoadContext {
         schemas,
         public_url: &options.public_url,
+        pivot_link: &options.pivot_link,
         script_defaults: &options.script_defaults,
     }
 }

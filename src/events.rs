@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use serde_json::Value;
 
 use crate::engine::{Engine, RunError};
 use crate::script::ScriptFailure;
@@ -67,6 +68,15 @@ pub fn start(
     Ok(())
 }
 
+/// The call an event is about, for log lines: Kazoo's `Call-ID` (a pivot's `cdr_url`) or
+/// `call_id` (a webhook); empty when it names none.
+pub fn call_id_of(event: &Value) -> &str {
+    ["Call-ID", "call_id"]
+        .iter()
+        .find_map(|key| event.get(key).and_then(Value::as_str))
+        .unwrap_or("")
+}
+
 /// Runs every due event once; true when there was any.
 pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
     let due = match store.events_due(Utc::now().timestamp_millis(), BATCH) {
@@ -77,6 +87,7 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
         }
     };
     for event in &due {
+        let call_id = call_id_of(&event.event);
         let outcome = engine
             .run_function(&event.flow, "postCall", event.event.clone(), None)
             .await;
@@ -95,25 +106,25 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
         };
         let result = match error {
             None => {
-                tracing::info!(flow = %event.flow, event_id = event.id, "postCall done");
+                tracing::info!(flow = %event.flow, event_id = event.id, call_id, "postCall done");
                 store.event_done(event.id)
             }
             Some(error) => {
                 let attempt = event.attempts as usize;
                 match BACKOFF_MS.get(attempt) {
                     Some(delay) => {
-                        tracing::warn!(flow = %event.flow, event_id = event.id, attempt = attempt + 1, error = %error, "postCall failed; will retry");
+                        tracing::warn!(flow = %event.flow, event_id = event.id, call_id, attempt = attempt + 1, error = %error, "postCall failed; will retry");
                         store.event_retry(event.id, Utc::now().timestamp_millis() + delay, &error)
                     }
                     None => {
-                        tracing::error!(flow = %event.flow, event_id = event.id, error = %error, "postCall failed for good; kept in the dead letters");
+                        tracing::error!(flow = %event.flow, event_id = event.id, call_id, error = %error, "postCall failed for good; kept in the dead letters");
                         store.event_dead(event.id, &error)
                     }
                 }
             }
         };
         if let Err(e) = result {
-            tracing::error!(event_id = event.id, error = %e, "can't update the event queue");
+            tracing::error!(event_id = event.id, call_id, error = %e, "can't update the event queue");
         }
     }
     !due.is_empty()

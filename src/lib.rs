@@ -3,6 +3,7 @@
 //! the call recordings the PBX uploads (`/recordings`).
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod callflow;
 pub mod calls;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod flows;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
+pub mod readiness;
 pub mod recordings;
 pub mod reload;
 pub mod request;

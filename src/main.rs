@@ -54,6 +54,13 @@ enum Command {
         /// Log line format.
         #[arg(long, env = "PIVOTFORGE_LOG_FORMAT", value_enum)]
         log_format: Option<LogFormat>,
+        /// Start on a non-loopback address even without admin credentials ([auth]).
+        #[arg(
+            long,
+            env = "PIVOTFORGE_ALLOW_OPEN",
+            value_parser = clap::builder::BoolishValueParser::new()
+        )]
+        allow_open: bool,
     },
     /// Run one flow once, offline, and print its reply tree.
     Run {
@@ -100,10 +107,12 @@ fn main() -> ExitCode {
             common,
             listen,
             log_format,
+            allow_open,
         } => {
             let over = Overrides {
                 listen,
                 log_format,
+                allow_open: allow_open.then_some(true),
                 ..Overrides::default()
             };
             match resolve(common, over) {

@@ -312,8 +312,10 @@ struct Spans {
 pub struct LoadContext<'a> {
     /// For validating every tree.
     pub schemas: &'a Schemas,
-    /// Base URL for pivots back to this service.
+    /// Base URL of this service (`{{public_url}}`, `{{recordings_url}}`).
     pub public_url: &'a str,
+    /// How pivots back to this service are written (with the credentials `/pivot` needs).
+    pub pivot_link: &'a crate::auth::PivotLink,
     /// Settings every script flow starts from (the config file's `[flows]`).
     pub script_defaults: &'a crate::script::FlowSettings,
 }
@@ -339,7 +341,7 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
         let err = |message: String| LoadError::new(file, line, format!("{what}: {message}"));
         let mut tree = tree;
         let mut targets = Vec::new();
-        expand_pivots(&mut tree, ctx.public_url, &mut targets).map_err(err)?;
+        expand_pivots(&mut tree, ctx.pivot_link, &mut targets).map_err(err)?;
         pivots_to.extend(targets.into_iter().map(|t| (t, line)));
         let template = TreeTemplate::compile(&tree, &scope).map_err(|e| err(e.to_string()))?;
         if let Err(errors) = ctx.schemas.validate(&template.preview()) {
@@ -416,7 +418,7 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
 /// makes every pivot carry `req_format: "kazoo"` (Kazoo's code defaults to TwiML without it).
 fn expand_pivots(
     node: &mut Value,
-    public_url: &str,
+    link: &crate::auth::PivotLink,
     targets: &mut Vec<String>,
 ) -> Result<(), String> {
     let Value::Object(map) = node else {
@@ -434,10 +436,7 @@ fn expand_pivots(
                 if data.contains_key("voice_url") {
                     return Err("a pivot has both `flow` and `voice_url`: keep one".into());
                 }
-                data.insert(
-                    "voice_url".into(),
-                    Value::String(format!("{public_url}/pivot/{flow}")),
-                );
+                data.insert("voice_url".into(), Value::String(link.flow_url(&flow)));
                 targets.push(flow);
             }
             data.entry("req_format")
@@ -446,7 +445,7 @@ fn expand_pivots(
     }
     if let Some(Value::Object(children)) = map.get_mut("children") {
         for child in children.values_mut() {
-            expand_pivots(child, public_url, targets)?;
+            expand_pivots(child, link, targets)?;
         }
     }
     Ok(())

@@ -302,7 +302,7 @@ impl Shared {
         if let Some(old) = previous.as_ref().filter(|p| p.path != recording.path) {
             if let Some(old_file) = layout::resolve(&self.root, &old.path) {
                 if let Err(e) = std::fs::remove_file(&old_file) {
-                    tracing::warn!(path = %old_file.display(), error = %e, "replaced recording's old file not removed");
+                    tracing::warn!(path = %old_file.display(), call_id = recording.details.call_id, error = %e, "replaced recording's old file not removed");
                 }
             }
         }

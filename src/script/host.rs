@@ -44,8 +44,8 @@ pub struct HostServices {
     pub store: Arc<dyn Store>,
     /// The HTTP client behind `fetch`.
     pub fetcher: Fetcher,
-    /// Base URL for pivots back to this service.
-    pub public_url: String,
+    /// How pivots back to this service are written (with the credentials `/pivot` needs).
+    pub pivot: crate::auth::PivotLink,
 }
 
 /// Per-call state shared by the host functions of one sandbox.

@@ -2,7 +2,7 @@
 // It receives the host functions as `host`, builds the ScriptForge globals on them (console,
 // require, cxKV, cxUserspace, fetch, timers, process.env, legacy vars/exit/err), then freezes
 // every built-in so that one call cannot poison the next.
-(function (host, env, publicUrl, varsJson) {
+(function (host, env, pivotBase, pivotQuery, varsJson) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
@@ -159,7 +159,12 @@
     }
     return n;
   };
-  const flowUrl = (target) => (/^https?:\/\//.test(target) ? target : `${publicUrl}/pivot/${target}`);
+  // pivotBase and pivotQuery carry the credentials /pivot needs, if any: never log them.
+  const flowUrl = (target) => {
+    if (/^https?:\/\//.test(target)) return target;
+    const query = pivotQuery && target.includes('?') ? `&${pivotQuery.slice(1)}` : pivotQuery;
+    return `${pivotBase}/pivot/${target}${query}`;
+  };
   const pivotforge = Object.freeze({
     time: (zone = 'UTC') => parse(host.time(String(zone), Date.now())),
     node,

@@ -123,7 +123,13 @@ impl Sandbox {
                 .eval_with_options(PRELUDE, options)
                 .map_err(|e| fail(&ctx, e))?;
             prelude
-                .call::<_, ()>((host, env, services.public_url.as_str(), vars_json.as_str()))
+                .call::<_, ()>((
+                    host,
+                    env,
+                    services.pivot.base(),
+                    services.pivot.query(),
+                    vars_json.as_str(),
+                ))
                 .map_err(|e| fail(&ctx, e))?;
             if flow.module {
                 let module = Module::declare(

@@ -57,12 +57,13 @@ pub async fn accept(
         event.entry(k).or_insert(v);
     }
     let value = Value::Object(event);
+    let call_id = crate::events::call_id_of(&value).to_owned();
     // The queue runs on the machine's clock, whatever clock flows see: the worker compares
     // due times with it.
     let now = chrono::Utc::now().timestamp_millis();
     let f = flow.clone();
     let id = with_store(state, move |store| store.event_push(&f, &value, now)).await?;
     state.doorbell.ring();
-    tracing::info!(flow = %flow, event_id = id, "post-call event stored");
+    tracing::info!(flow = %flow, event_id = id, call_id, "post-call event stored");
     Ok(HttpResponse::Accepted().json(json!({"id": id, "flow": flow})))
 }

@@ -3,6 +3,8 @@
 
 pub mod error;
 mod events;
+pub mod guard;
+mod ops;
 pub mod pivot;
 mod recordings;
 pub mod reply;
@@ -64,6 +66,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/userspace/{area}", web::get().to(userspace::list))
     .route("/healthz", web::get().to(routes::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/metrics", web::get().to(ops::metrics))
     .route("/schemas", web::get().to(routes::schema_index))
     .route("/schemas/{name}.json", web::get().to(routes::schema))
     .default_service(web::to(routes::not_found));
@@ -126,6 +130,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         store.clone(),
         clock.clone(),
     )?;
+    let metrics = Arc::new(Metrics::new(engine.clone()));
     let doorbell = Doorbell::default();
     crate::events::start(&engine, &store, doorbell.clone())?;
     if let Err(e) = crate::reload::watch(&engine, store.clone()) {
@@ -139,7 +144,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         doorbell,
         recordings,
         calls: Arc::new(CallLog::default()),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
     })
 }
 
@@ -151,16 +156,34 @@ fn server(
         .config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    Ok(
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-            .workers(workers)
-            .listen(listener)?
-            .run(),
-    )
+    let rules = Arc::new(guard::Rules::new(&state.config, state.metrics.clone()));
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(guard::Guard::new(rules.clone()))
+            .configure(routes)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run())
+}
+
+/// Refuses to serve the admin endpoints to the network without credentials (unless told to),
+/// and warns about what is open.
+pub fn check_exposure(config: &Config) -> std::io::Result<()> {
+    let warnings = config
+        .auth
+        .exposure(config.listen)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }
 
 /// Runs the service until it is stopped (Ctrl-C / SIGTERM).
 pub fn run(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<()> {
+    check_exposure(&config)?;
     let listener = TcpListener::bind(config.listen).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -210,6 +233,7 @@ impl Drop for RunningServer {
 
 /// Starts the service on a background thread and returns once it accepts connections.
 pub fn spawn(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<RunningServer> {
+    check_exposure(&config)?;
     let listener = TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let state = web::Data::new(state(config, clock)?);

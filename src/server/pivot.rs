@@ -38,7 +38,9 @@ pub async fn pivot(
         Err(e) => {
             let result = Err(e);
             log(&flow, "", None, &result, started);
-            state.metrics.pivot(&flow, "refused", started.elapsed());
+            state
+                .metrics
+                .pivot(&flow, "refused", started.elapsed(), None);
             return reply::respond(&result);
         }
     };
@@ -60,13 +62,14 @@ pub async fn pivot(
                     answer.version,
                     answer.run,
                     answer.validate,
+                    answer.script,
                 ));
                 Ok(outcome)
             }
         }
     };
     let response = reply::respond(&result);
-    let (rule, logs, version, run, validate) = answered.unwrap_or_default();
+    let (rule, logs, version, run, validate, script) = answered.unwrap_or_default();
     log(&flow, &call_id, rule.as_deref(), &result, started);
     let total = started.elapsed();
     let status = reply::status_of(&result);
@@ -78,7 +81,7 @@ pub async fn pivot(
         Recorded::Outcome(outcome) => outcome.label(),
         Recorded::Refused(_) => "refused",
     };
-    state.metrics.pivot(&flow, label, total);
+    state.metrics.pivot(&flow, label, total, script);
     state.calls.record(Exchange {
         call_id,
         flow,

@@ -4,6 +4,8 @@
 //! delete it (`DELETE /recordings/{id}`).
 //!
 //! Each upload logs one line with the call and account ids, never a credential or the query.
+//! Listing, downloading and deleting are admin requests: the server's guard checks them before
+//! they get here.
 
 use std::time::Instant;
 
@@ -27,8 +29,6 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 /// The challenge of a refused upload: Kazoo sends basic credentials from `user:pass@`.
 const UPLOAD_CHALLENGE: &str = "Basic realm=\"pivotforge recordings\", charset=\"UTF-8\"";
-/// The challenge of a refused listing, download or delete.
-const ADMIN_CHALLENGE: &str = "Bearer realm=\"pivotforge recordings\"";
 
 impl From<RecordingError> for ApiError {
     fn from(e: RecordingError) -> ApiError {
@@ -73,14 +73,7 @@ pub async fn dispatch(
     let result = if is_upload {
         upload(&req, tail, payload, &state).await
     } else if method == Method::GET || method == Method::HEAD || method == Method::DELETE {
-        match state
-            .recordings
-            .access()
-            .admin(header_text(&req, header::AUTHORIZATION))
-        {
-            Ok(()) => manage(&req, tail, &state).await,
-            Err(denied) => Err(unauthorized(denied, ADMIN_CHALLENGE)),
-        }
+        manage(&req, tail, &state).await
     } else {
         Err(ApiError::MethodNotAllowed(format!(
             "{method} is not allowed on /recordings: PUT or POST uploads, GET lists and \
@@ -116,6 +109,9 @@ async fn upload(
         Err(e) => Err(RecordingError::from(e).into()),
     };
     let duration_us = started.elapsed().as_micros() as u64;
+    state
+        .metrics
+        .recording(upload_result(&result), stored_bytes(&result));
     match result {
         Ok(Received {
             recording,
@@ -144,6 +140,24 @@ async fn upload(
             Err(e)
         }
     }
+}
+
+/// The `result` label of `pivotforge_recordings_received_total`.
+fn upload_result(result: &Result<Received, ApiError>) -> &'static str {
+    match result {
+        Ok(received) if received.replaced => "replaced",
+        Ok(_) => "created",
+        Err(ApiError::Unauthorized { .. }) => "unauthorized",
+        Err(ApiError::TooLarge(_)) => "too_large",
+        Err(ApiError::InsufficientStorage(_)) => "disk_full",
+        Err(ApiError::BadRequest(_) | ApiError::UnsupportedType(_)) => "bad_request",
+        Err(_) => "error",
+    }
+}
+
+/// Bytes that reached the disk.
+fn stored_bytes(result: &Result<Received, ApiError>) -> u64 {
+    result.as_ref().map_or(0, |r| r.recording.size)
 }
 
 /// Checks credentials, content type and declared length, then stores the body.

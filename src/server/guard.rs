@@ -1,0 +1,394 @@
+//! The one place requests are checked for credentials: a middleware in front of every route that
+//! decides by the first path segment, so routes added later are covered without touching their
+//! handlers.
+//!
+//! | area | paths | credentials |
+//! |---|---|---|
+//! | open | `/healthz`, `/readyz`, `/schemas…`, uploads (`PUT`/`POST /recordings…`, which check their own) | none |
+//! | pivot | `/pivot…`, `/events…` | `[auth]` pivot (basic, bearer, or `?auth_token=`) or admin |
+//! | recordings | any other method on `/recordings…` | `[auth]` admin, or `[recordings] admin_token` |
+//! | admin | everything else (`/calls`, `/metrics`, `/userspace`, `/run`, `/flows`, `/ui`, …) | `[auth]` admin |
+//!
+//! Unknown paths fall in the admin area: a route nobody listed here is protected, not open.
+//! A pivot request's `auth_token` query parameter is taken out of the request before any
+//! handler sees it, so it never reaches a flow, the exchange log or a log line.
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{header, ConnectionType, Method, Uri};
+use actix_web::{HttpResponse, ResponseError};
+use futures_util::future::{Either, FutureExt, Map};
+
+use super::error::ApiError;
+use crate::auth::{Denied, Gate};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::request::form;
+
+/// The query parameter that may carry the pivot token (Kazoo can only send what the URL holds).
+pub const TOKEN_PARAM: &str = "auth_token";
+
+/// Which credentials a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// None.
+    Open,
+    /// The PBX's: `/pivot`, `/events`.
+    Pivot,
+    /// Managing recordings: listing, downloading, deleting.
+    Recordings,
+    /// Everything else.
+    Admin,
+}
+
+impl Area {
+    /// The area of a request, from its (decoded) path and method.
+    pub fn of(path: &str, method: &Method) -> Area {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match first {
+            "healthz" | "readyz" | "schemas" => Area::Open,
+            "pivot" | "events" => Area::Pivot,
+            "recordings" if method == Method::PUT || method == Method::POST => Area::Open,
+            "recordings" => Area::Recordings,
+            _ => Area::Admin,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Area::Open => "open",
+            Area::Pivot => "pivot",
+            Area::Recordings => "recordings",
+            Area::Admin => "admin",
+        }
+    }
+}
+
+/// The gates of each area, built once from the configuration.
+pub struct Rules {
+    pivot: Gate,
+    recordings: Gate,
+    admin: Gate,
+    metrics: Arc<Metrics>,
+}
+
+impl Rules {
+    /// The rules of `config`; refusals are counted in `metrics`.
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Rules {
+        let auth = &config.auth;
+        Rules {
+            pivot: auth.pivot_gate(),
+            recordings: auth
+                .admin_gate()
+                .token(config.recordings.admin_token.as_ref()),
+            admin: auth.admin_gate(),
+            metrics,
+        }
+    }
+
+    fn gate(&self, area: Area) -> Option<&Gate> {
+        match area {
+            Area::Open => None,
+            Area::Pivot => Some(&self.pivot),
+            Area::Recordings => Some(&self.recordings),
+            Area::Admin => Some(&self.admin),
+        }
+    }
+
+    /// Lets a request of `area` in, or says why not. `query_token` is a pivot request's
+    /// `auth_token`, tried when the header does not pass.
+    pub fn decide(
+        &self,
+        area: Area,
+        authorization: Option<&str>,
+        query_token: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let Some(gate) = self.gate(area) else {
+            return Ok(());
+        };
+        let checked = match (gate.check(authorization), query_token) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), Some(token)) => gate.check_token(token),
+            (Err(denied), None) => Err(denied),
+        };
+        checked.map_err(|denied| ApiError::Unauthorized {
+            detail: refusal(area, gate, denied),
+            challenge: gate.challenge(),
+        })
+    }
+}
+
+/// What to send instead, for a refused request.
+fn refusal(area: Area, gate: &Gate, denied: Denied) -> String {
+    let section = match area {
+        Area::Recordings => "[auth] or [recordings]",
+        _ => "[auth]",
+    };
+    if denied == Denied::Wrong {
+        return format!(
+            "the credentials sent are not the ones configured in {section}; check the user, \
+             password or token"
+        );
+    }
+    let mut ways = Vec::new();
+    match area {
+        Area::Pivot => {
+            if gate.takes_basic() {
+                ways.push("put user:password@ in the pivot node's voice_url (HTTP basic)");
+            }
+            if gate.takes_token() {
+                ways.push("add auth_token=TOKEN to the voice_url's query");
+                ways.push("send Authorization: Bearer TOKEN");
+            }
+        }
+        _ => {
+            if gate.takes_token() {
+                ways.push("send Authorization: Bearer with the admin token");
+            }
+            if gate.takes_basic() {
+                ways.push("use HTTP basic with the admin user and password");
+            }
+        }
+    }
+    let what = match area {
+        Area::Pivot => "/pivot and /events need credentials",
+        Area::Recordings => "listing, downloading and deleting recordings need admin credentials",
+        _ => "this endpoint needs the admin credentials",
+    };
+    format!("{what} ({section}): {}", ways.join(", or "))
+}
+
+/// Takes `auth_token` out of a query string: `None` when it has none, else the query without it
+/// and the token (decoded; an undecodable one reads as empty, which no gate accepts).
+pub fn take_token(query: &str) -> Option<(String, String)> {
+    if !query.contains(TOKEN_PARAM) {
+        return None;
+    }
+    let mut rest = Vec::new();
+    let mut token = None;
+    for segment in query.split('&') {
+        let key = segment.split_once('=').map_or(segment, |(k, _)| k);
+        if key == TOKEN_PARAM {
+            let mut value = String::new();
+            let _ = form::pairs(segment.as_bytes(), |_, v| value = v);
+            token = Some(value);
+        } else {
+            rest.push(segment);
+        }
+    }
+    token.map(|token| (rest.join("&"), token))
+}
+
+/// Replaces the query of a request (its head and the router's copy).
+fn set_query(req: &mut ServiceRequest, query: &str) -> Result<(), ApiError> {
+    let path = req.uri().path();
+    let path_and_query = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
+    let mut parts = req.uri().clone().into_parts();
+    let rebuilt = path_and_query
+        .parse()
+        .ok()
+        .and_then(|pq| {
+            parts.path_and_query = Some(pq);
+            Uri::from_parts(parts).ok()
+        })
+        .ok_or_else(|| ApiError::BadRequest("malformed query string".into()))?;
+    req.match_info_mut().get_mut().update(&rebuilt);
+    req.head_mut().uri = rebuilt;
+    Ok(())
+}
+
+/// The Call-ID of a refused pivot request, for its log line.
+fn call_id(query: &str) -> String {
+    let mut found = String::new();
+    let _ = form::pairs(query.as_bytes(), |k, v| {
+        if k == "Call-ID" {
+            found = v;
+        }
+    });
+    found
+}
+
+/// Checks one request; `Err` is the response to send instead.
+fn admit(rules: &Rules, req: &mut ServiceRequest) -> Result<(), ApiError> {
+    let area = Area::of(req.match_info().as_str(), req.method());
+    if area == Area::Open {
+        return Ok(());
+    }
+    let mut query_token = None;
+    if area == Area::Pivot {
+        if let Some((rest, token)) = take_token(req.query_string()) {
+            set_query(req, &rest)?;
+            query_token = Some(token);
+        }
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let decided = rules.decide(area, authorization, query_token.as_deref());
+    if let Err(e) = &decided {
+        rules.metrics.denied(area.label());
+        let call_id = match area {
+            Area::Pivot => call_id(req.query_string()),
+            _ => String::new(),
+        };
+        tracing::info!(
+            area = area.label(),
+            path = req.path(),
+            call_id,
+            status = 401,
+            reason = %e,
+            "request refused"
+        );
+    }
+    decided
+}
+
+/// The middleware factory; one per worker, sharing the rules.
+#[derive(Clone)]
+pub struct Guard(Arc<Rules>);
+
+impl Guard {
+    /// A guard applying `rules`.
+    pub fn new(rules: Arc<Rules>) -> Guard {
+        Guard(rules)
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Guard
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = GuardService<S>;
+    type InitError = ();
+    type Future = Ready<Result<GuardService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(GuardService {
+            service,
+            rules: self.0.clone(),
+        }))
+    }
+}
+
+/// The guard in front of one worker's routes.
+pub struct GuardService<S> {
+    service: S,
+    rules: Arc<Rules>,
+}
+
+type Reply<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+impl<S, B> Service<ServiceRequest> for GuardService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    #[allow(clippy::type_complexity)]
+    type Future = Either<
+        Map<S::Future, fn(Result<ServiceResponse<B>, actix_web::Error>) -> Reply<B>>,
+        Ready<Reply<B>>,
+    >;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        match admit(&self.rules, &mut req) {
+            Ok(()) => {
+                let left: fn(Result<ServiceResponse<B>, actix_web::Error>) -> Reply<B> =
+                    |r| r.map(ServiceResponse::map_into_left_body);
+                Either::Left(self.service.call(req).map(left))
+            }
+            Err(e) => {
+                let mut response: HttpResponse = e.error_response();
+                if has_body(&req) {
+                    // The body was not read, so the connection can't carry another request.
+                    response
+                        .head_mut()
+                        .set_connection_type(ConnectionType::Close);
+                }
+                Either::Right(ready(Ok(req.into_response(response).map_into_right_body())))
+            }
+        }
+    }
+}
+
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn areas_by_first_segment() {
+        let get = Method::GET;
+        for (path, area) in [
+            ("/healthz", Area::Open),
+            ("/readyz", Area::Open),
+            ("/schemas/tts.json", Area::Open),
+            ("/pivot/main", Area::Pivot),
+            ("//pivot/main", Area::Pivot),
+            ("/events/x", Area::Pivot),
+            ("/recordings", Area::Recordings),
+            ("/recordings/abc/audio", Area::Recordings),
+            ("/calls", Area::Admin),
+            ("/ui/app.js", Area::Admin),
+            ("/metrics", Area::Admin),
+            ("/userspace/dnc/1", Area::Admin),
+            ("/run/x", Area::Admin),
+            ("/flows", Area::Admin),
+            ("/", Area::Admin),
+            ("/pivotx", Area::Admin),
+            ("/healthzz", Area::Admin),
+        ] {
+            assert_eq!(Area::of(path, &get), area, "{path}");
+        }
+        assert_eq!(Area::of("/recordings/a.mp3", &Method::PUT), Area::Open);
+        assert_eq!(Area::of("/recordings", &Method::POST), Area::Open);
+        assert_eq!(Area::of("/recordings/x", &Method::DELETE), Area::Recordings);
+    }
+
+    #[test]
+    fn the_token_leaves_the_query() {
+        assert_eq!(take_token("Call-ID=a&Digits[x]=1"), None);
+        assert_eq!(
+            take_token("auth_token=t%2D1&Call-ID=a%40b&&x=1"),
+            Some(("Call-ID=a%40b&&x=1".into(), "t-1".into()))
+        );
+        assert_eq!(
+            take_token("Call-ID=a&auth_token=t1"),
+            Some(("Call-ID=a".into(), "t1".into()))
+        );
+        assert_eq!(
+            take_token("auth_token"),
+            Some((String::new(), String::new()))
+        );
+        assert_eq!(
+            take_token("auth_token=%zz"),
+            Some((String::new(), String::new()))
+        );
+        // A parameter whose name merely contains the word stays.
+        assert_eq!(take_token("my_auth_token=1"), None);
+    }
+}

@@ -112,7 +112,7 @@ impl Metrics {
             Box::new(recordings.clone()),
             Box::new(recording_bytes.clone()),
             Box::new(denied.clone()),
-            Box::new(engine::EngineCollector::new(engine.clone())),
+            Box::new(engine::ScrapeCollector::engine(engine.clone())),
         ];
         for collector in collectors {
             registry
@@ -183,6 +183,14 @@ impl Metrics {
     /// Counts one request refused for its credentials in `area` (`pivot` or `admin`).
     pub fn denied(&self, area: &str) {
         self.denied.with_label_values(&[area]).inc();
+    }
+
+    /// Adds the exchange log's figures (steps in memory, steps not stored).
+    pub fn track_calls(&self, calls: Arc<crate::calls::CallLog>) {
+        let collector = engine::ScrapeCollector::calls(calls);
+        if let Err(e) = self.registry.register(Box::new(collector)) {
+            tracing::warn!(error = %e, "exchange log metrics not registered");
+        }
     }
 
     /// Every metric in the Prometheus text format.

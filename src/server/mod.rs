@@ -1,6 +1,7 @@
 //! The HTTP service: routes, shared state, and starting the server in the foreground (`serve`)
 //! or in the background (tests and benchmarks).
 
+mod calls;
 pub mod error;
 mod events;
 pub mod guard;
@@ -65,6 +66,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(userspace::remove)),
     )
     .route("/userspace/{area}", web::get().to(userspace::list))
+    .route("/calls", web::get().to(calls::list))
+    .route("/calls/{call_id}", web::get().to(calls::one))
     .route("/healthz", web::get().to(routes::healthz))
     .route("/readyz", web::get().to(ops::readyz))
     .route("/metrics", web::get().to(ops::metrics))
@@ -131,6 +134,9 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         clock.clone(),
     )?;
     let metrics = Arc::new(Metrics::new(engine.clone()));
+    let calls =
+        Arc::new(CallLog::start(store.clone(), clock.clone(), &config.calls).map_err(io_error)?);
+    metrics.track_calls(calls.clone());
     let doorbell = Doorbell::default();
     crate::events::start(&engine, &store, doorbell.clone())?;
     if let Err(e) = crate::reload::watch(&engine, store.clone()) {
@@ -143,7 +149,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         store,
         doorbell,
         recordings,
-        calls: Arc::new(CallLog::default()),
+        calls,
         metrics,
     })
 }

@@ -3,11 +3,13 @@
 
 pub mod error;
 mod events;
+pub mod flows;
 pub mod pivot;
 mod recordings;
 pub mod reply;
 mod routes;
 mod run;
+pub mod ui;
 mod userspace;
 
 use std::net::{SocketAddr, TcpListener};
@@ -63,6 +65,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(userspace::remove)),
     )
     .route("/userspace/{area}", web::get().to(userspace::list))
+    .route("/flows", web::get().to(flows::list))
+    .service(web::scope("/ui").default_service(web::to(ui::serve)))
     .route("/healthz", web::get().to(routes::healthz))
     .route("/schemas", web::get().to(routes::schema_index))
     .route("/schemas/{name}.json", web::get().to(routes::schema))

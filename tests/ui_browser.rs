@@ -27,7 +27,7 @@ const ASK: &str = r#"
 const pf = require('pivotforge');
 function main(data) {
   console.info(`greeting ${data['Caller-ID-Number']}`);
-  return pf.tts(`Hello ${data['Caller-ID-Number']}`, {},
+  return pf.tts(`Hello ${data['Caller-ID-Name']} at ${data['Caller-ID-Number']}`, {},
     pf.collectDtmf('choice', 1, { timeout: 5000 }, pf.pivot('answer', { method: 'post' })));
 }
 "#;
@@ -56,7 +56,7 @@ fn chromium() -> PathBuf {
     assert!(
         path.is_file(),
         "Chromium is not installed ({} is missing), and the web console's browser test needs \
-         it: run `apt-get install chromium chromium-driver` (or `bash scripts/test.sh`, which \
+         it: run `apt-get install chromium` (or `bash scripts/test.sh`, which \
          installs it), or point PIVOTFORGE_CHROMIUM at a Chromium binary",
         path.display()
     );
@@ -273,6 +273,8 @@ fn playground_runs_and_steps_a_call(console: &Console) -> String {
     console.choose("#pg-flow", "ask");
     console.choose("#pg-method", "post");
     console.type_into("#pg-caller-number", "+15550001111");
+    // Markup in a parameter must come back as text, never as elements of the page.
+    console.type_into("#pg-caller-name", "<b id=\"injected\">Eve</b>");
     console.click("#pg-run");
 
     let modules = console.wait(
@@ -299,11 +301,16 @@ fn playground_runs_and_steps_a_call(console: &Console) -> String {
             "tts",
             "collect_dtmf",
             "pivot",
-            "Hello +15550001111",
+            "Hello <b id=\"injected\">Eve</b> at +15550001111",
             "choice",
             "http://pivot.test/pivot/answer"
         ]),
         "each branch nested inside its parent, with its key data"
+    );
+    assert_eq!(
+        console.eval("document.getElementById('injected')"),
+        Value::Null,
+        "a parameter's markup became an element"
     );
     let call_id = console.eval("document.getElementById('pg-call-id').value");
     let call_id = call_id.as_str().expect("a Call-ID").to_owned();

@@ -235,7 +235,12 @@ function route() {
   document.body.dataset.tab = name;
   if (name === 'calls') {
     calls.start();
-    const id = rest.length ? decodeURIComponent(rest.join('/')) : null;
+    let id = null;
+    try {
+      id = rest.length ? decodeURIComponent(rest.join('/')) : null;
+    } catch (_) {
+      $('calls-status').textContent = 'The address names no call (a bad % escape after #calls/).';
+    }
     if (id !== null) calls.open(id);
   } else {
     calls.stop();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use pivotforge::calls::cli::CallsArgs;
 use pivotforge::cli::{self, RunArgs};
 use pivotforge::clock::SystemClock;
 use pivotforge::config::{Config, LogFormat, Overrides};
@@ -68,6 +69,31 @@ enum Command {
         /// Evaluate at this instant (RFC 3339), e.g. 2026-12-24T15:00:00-05:00.
         #[arg(long)]
         at: Option<DateTime<chrono::FixedOffset>>,
+    },
+    /// Show the exchange log of a running service: one line per call, or every step of one.
+    Calls {
+        #[command(flatten)]
+        common: Common,
+        /// One call to show step by step (its Call-ID as the PBX sent it).
+        call_id: Option<String>,
+        /// The running service [default: --public-url, or http://LISTEN].
+        #[arg(long, env = "PIVOTFORGE_URL")]
+        url: Option<String>,
+        /// Only calls with a step of this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Only calls with a step of this outcome: tree, rejection, fallback, error, refused.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only calls active since: an RFC 3339 time, a date, or a duration (15m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many calls (1-1000) [default: 50].
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep asking every second and print new calls and steps, until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Load and validate every flow; exit 1 with file:line errors if any is broken.
     Check {
@@ -162,6 +188,50 @@ fn main() -> ExitCode {
                 }
             },
         },
+        Command::Calls {
+            common,
+            call_id,
+            url,
+            flow,
+            outcome,
+            since,
+            limit,
+            follow,
+        } => {
+            let url = match url {
+                Some(url) => Ok(url),
+                None => {
+                    // The address `serve` would listen on, from the same environment.
+                    let over = Overrides {
+                        listen: std::env::var("PIVOTFORGE_LISTEN").ok(),
+                        ..Overrides::default()
+                    };
+                    resolve(common, over).map(|config| config.public_url)
+                }
+            };
+            match url {
+                Err(e) => {
+                    eprintln!("pivotforge: {e}");
+                    2
+                }
+                Ok(url) => {
+                    let args = CallsArgs {
+                        url,
+                        call_id,
+                        flow,
+                        outcome,
+                        since,
+                        limit,
+                        follow,
+                    };
+                    pivotforge::calls::cli::run(
+                        &args,
+                        &mut std::io::stdout(),
+                        &mut std::io::stderr(),
+                    )
+                }
+            }
+        }
         Command::Check { common, dir } => {
             let explicit = dir.clone();
             match resolve(common, Overrides::default()) {

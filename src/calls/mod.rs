@@ -1,13 +1,40 @@
 //! The exchange log: every pivot request and what was answered, kept per call so that people
 //! can see what happened on each step (`/calls`, `pivotforge calls`, the web console).
+//!
+//! [`CallLog::record`] runs on the HTTP worker after every reply, so it only numbers the step,
+//! pushes it onto the in-memory `ring` and hands it to the `writer` thread, which serialises
+//! and stores it in batches and applies retention. Reads merge the two: memory has the newest
+//! steps at once, the store has everything kept (across restarts). A step's number within its
+//! call is its place among the call's steps in arrival order, counted when they are read.
 
+pub mod cli;
+pub mod query;
+mod ring;
+mod step;
+mod summary;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
 
+use crate::clock::Clock;
+use crate::config::CallsConfig;
 use crate::outcome::Outcome;
 use crate::request::PivotRequest;
 use crate::script::LogLine;
+use crate::store::{Store, StoreError};
+
+pub use query::CallQuery;
+pub use step::Step;
+pub use summary::{rfc3339_ms, CallSummary, StepFacts, StepRecord};
+
+/// The prefix of the id given to steps that came without a Call-ID.
+pub const NO_CALL_ID: &str = "no-call-id-";
 
 /// One call step as it was answered.
 #[derive(Debug)]
@@ -57,12 +84,262 @@ pub struct Timings {
 }
 
 /// The exchange log of this process.
-#[derive(Default)]
-pub struct CallLog {}
+pub struct CallLog {
+    ring: ring::Ring,
+    next_seq: AtomicU64,
+    store: Arc<dyn Store>,
+    /// False when retention is 0 days: nothing goes to disk.
+    persist: bool,
+    writer: writer::Writer,
+}
 
 impl CallLog {
-    /// Keeps one exchange.
-    pub fn record(&self, exchange: Exchange) {
-        drop(exchange);
+    /// Opens the log over `store`: continues its step numbering and starts the writer thread,
+    /// which applies the retention of `config` at once and then hourly, by `clock`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: &CallsConfig,
+    ) -> Result<CallLog, StoreError> {
+        CallLog::open(store, clock, config, writer::QUEUE)
+    }
+
+    fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: &CallsConfig,
+        queue: usize,
+    ) -> Result<CallLog, StoreError> {
+        let next_seq = store.calls_next_seq()?;
+        let retention = writer::Retention {
+            days: config.retention_days,
+        };
+        let writer =
+            writer::Writer::start(store.clone(), clock, retention, queue).map_err(|source| {
+                StoreError::Io {
+                    context: "starting the call log writer thread".into(),
+                    source,
+                }
+            })?;
+        Ok(CallLog {
+            ring: ring::Ring::new(config.memory_steps),
+            next_seq: AtomicU64::new(next_seq),
+            store,
+            persist: config.retention_days > 0,
+            writer,
+        })
+    }
+
+    /// Keeps one exchange: in memory at once, in the store soon after. Never blocks on the
+    /// store; when the writer is too far behind, the step is kept in memory only and counted
+    /// in [`CallLog::dropped`].
+    pub fn record(&self, mut exchange: Exchange) {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        if exchange.call_id.is_empty() {
+            exchange.call_id = format!("{NO_CALL_ID}{seq}");
+        }
+        let step = Arc::new(Step { seq, exchange });
+        if self.persist {
+            self.writer.send(step.clone());
+        }
+        self.ring.push(step);
+    }
+
+    /// Steps not written to the store because the writer was too far behind.
+    pub fn dropped(&self) -> u64 {
+        self.writer.dropped()
+    }
+
+    /// Steps held in memory now.
+    pub fn in_memory(&self) -> usize {
+        self.ring.held()
+    }
+
+    /// `{"call_id", "steps": [...]}` for one call, from memory and the store; `None` when
+    /// neither knows it. Reads the store: call it off the HTTP worker.
+    pub fn call(&self, call_id: &str) -> Result<Option<Value>, StoreError> {
+        let memory = self.ring.of_call(call_id);
+        let stored = self.store.calls_steps(call_id)?;
+        if memory.is_empty() && stored.is_empty() {
+            return Ok(None);
+        }
+        let held: HashSet<u64> = memory.iter().map(|s| s.seq).collect();
+        // Memory wins when both have a step: it is the same step, not yet renumbered.
+        let mut all: Vec<(u64, Source<'_>)> =
+            memory.iter().map(|s| (s.seq, Source::Memory(s))).collect();
+        all.extend(
+            stored
+                .iter()
+                .filter(|(seq, _)| !held.contains(seq))
+                .map(|(seq, text)| (*seq, Source::Stored(text))),
+        );
+        all.sort_by_key(|(seq, _)| *seq);
+        let mut steps = Vec::with_capacity(all.len());
+        for (i, (_, source)) in all.into_iter().enumerate() {
+            let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            steps.push(match source {
+                Source::Memory(step) => step.to_json(number),
+                Source::Stored(text) => step::stored_to_json(text, number)?,
+            });
+        }
+        Ok(Some(json!({"call_id": call_id, "steps": steps})))
+    }
+
+    /// The calls passing `query`, newest first (by last step), from memory and the store.
+    /// Reads the store: call it off the HTTP worker.
+    pub fn list(&self, query: &CallQuery) -> Result<Vec<CallSummary>, StoreError> {
+        let snapshot = self.ring.snapshot();
+        let mut by_call: HashMap<&str, Vec<&Step>> = HashMap::new();
+        for step in &snapshot {
+            by_call
+                .entry(step.exchange.call_id.as_str())
+                .or_default()
+                .push(step);
+        }
+        let ids: Vec<&str> = by_call.keys().copied().collect();
+        let stored = self.store.calls_summaries(&ids)?;
+        let mut out = Vec::new();
+        for (id, stored) in ids.iter().zip(stored) {
+            let mut steps = by_call.remove(id).unwrap_or_default();
+            steps.sort_by_key(|s| s.seq);
+            // The store writes a call's steps in order, so what it has is up to its last seq.
+            let newer_than = stored.as_ref().map(|s| s.last_seq);
+            let mut summary = stored;
+            for step in steps {
+                if newer_than.is_some_and(|last| step.seq <= last) {
+                    continue;
+                }
+                match &mut summary {
+                    Some(s) => s.add(&step.facts()),
+                    None => summary = Some(CallSummary::new(id, &step.facts())),
+                }
+            }
+            out.extend(summary.filter(|s| query.matches(s)));
+        }
+        // Calls only in the store: once `limit` of them match, older ones can't make the cut.
+        let in_memory: HashSet<&str> = ids.iter().copied().collect();
+        let mut from_store = 0;
+        self.store
+            .calls_scan(query.since_ms.unwrap_or(i64::MIN), &mut |call| {
+                if !in_memory.contains(call.call_id.as_str()) && query.matches(&call) {
+                    out.push(call);
+                    from_store += 1;
+                }
+                from_store < query.limit
+            })?;
+        out.sort_by_key(|c| std::cmp::Reverse((c.last_at_ms, c.last_seq)));
+        out.truncate(query.limit);
+        Ok(out)
+    }
+}
+
+/// Where a step of a looked-up call was found.
+enum Source<'a> {
+    Memory(&'a Step),
+    Stored(&'a str),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::EmbeddedStore;
+
+    fn exchange(call_id: &str) -> Exchange {
+        Exchange {
+            call_id: call_id.into(),
+            flow: "hello".into(),
+            version: "v1".into(),
+            at: Utc.with_ymd_and_hms(2026, 11, 17, 15, 0, 0).unwrap(),
+            request: PivotRequest::default(),
+            result: Recorded::Outcome(Outcome::Tree(json!({"module": "hangup", "data": {}}))),
+            status: 200,
+            rule: None,
+            logs: Vec::new(),
+            timings: Timings::default(),
+        }
+    }
+
+    fn open(dir: &std::path::Path, queue: usize) -> (Arc<dyn Store>, CallLog) {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).unwrap());
+        let clock = Arc::new(FixedClock(
+            Utc.with_ymd_and_hms(2026, 11, 18, 0, 0, 0).unwrap(),
+        ));
+        let config = CallsConfig {
+            retention_days: 7,
+            memory_steps: 1000,
+        };
+        let log = CallLog::open(store.clone(), clock, &config, queue).unwrap();
+        (store, log)
+    }
+
+    fn stored_steps(store: &dyn Store) -> u32 {
+        let mut steps = 0;
+        store
+            .calls_scan(i64::MIN, &mut |c| {
+                steps += c.steps;
+                true
+            })
+            .unwrap();
+        steps
+    }
+
+    #[test]
+    fn a_full_queue_drops_persistence_not_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = open(dir.path(), 1);
+        for n in 0..200 {
+            log.record(exchange(&format!("c{n}")));
+        }
+        let dropped = log.dropped();
+        assert!(dropped > 0, "a queue of one can't take 200 steps at once");
+        let query = CallQuery {
+            limit: 1000,
+            ..CallQuery::default()
+        };
+        assert_eq!(log.list(&query).unwrap().len(), 200, "all are in memory");
+        // Closing writes what was queued, and only that.
+        drop(log);
+        assert_eq!(u64::from(stored_steps(store.as_ref())) + dropped, 200);
+    }
+
+    #[test]
+    fn a_step_in_memory_and_in_the_store_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = open(dir.path(), 16);
+        log.record(exchange("twice"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.calls_steps("twice").unwrap().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the writer never stored the step"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let listed = log.list(&CallQuery::default()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].steps, 1);
+        let call = log.call("twice").unwrap().unwrap();
+        assert_eq!(call["steps"].as_array().unwrap().len(), 1);
+        // A new step of the same call, still only in memory, adds to the stored summary.
+        log.record(exchange("twice"));
+        assert_eq!(log.list(&CallQuery::default()).unwrap()[0].steps, 2);
+        let call = log.call("twice").unwrap().unwrap();
+        let numbers: Vec<&Value> = call["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["step"])
+            .collect();
+        assert_eq!(numbers, [1, 2]);
+        // An empty Call-ID gets an id of its own.
+        log.record(exchange(""));
+        let newest = &log.list(&CallQuery::default()).unwrap()[0];
+        assert!(newest.call_id.starts_with(NO_CALL_ID), "{newest:?}");
+        assert_eq!(log.in_memory(), 3);
     }
 }

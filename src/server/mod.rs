@@ -1,6 +1,7 @@
 //! The HTTP service: routes, shared state, and starting the server in the foreground (`serve`)
 //! or in the background (tests and benchmarks).
 
+mod calls;
 pub mod error;
 mod events;
 pub mod flows;
@@ -65,6 +66,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(userspace::remove)),
     )
     .route("/userspace/{area}", web::get().to(userspace::list))
+    .route("/calls", web::get().to(calls::list))
+    .route("/calls/{call_id}", web::get().to(calls::one))
     .route("/flows", web::get().to(flows::list))
     .service(web::scope("/ui").default_service(web::to(ui::serve)))
     .route("/healthz", web::get().to(routes::healthz))
@@ -130,6 +133,8 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         store.clone(),
         clock.clone(),
     )?;
+    let calls =
+        Arc::new(CallLog::start(store.clone(), clock.clone(), &config.calls).map_err(io_error)?);
     let doorbell = Doorbell::default();
     crate::events::start(&engine, &store, doorbell.clone())?;
     if let Err(e) = crate::reload::watch(&engine) {
@@ -142,7 +147,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         store,
         doorbell,
         recordings,
-        calls: Arc::new(CallLog::default()),
+        calls,
         metrics: Arc::new(Metrics::default()),
     })
 }

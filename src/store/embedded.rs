@@ -1,7 +1,7 @@
 //! The embedded backend: one redb file, `DATA_DIR/pivotforge.redb`, no server to run.
 //!
 //! This file owns the database: opening it, transactions, durability. The tables and what is
-//! done with them live in `kv`, `userspace`, `queue` and `recordings`.
+//! done with them live in `kv`, `userspace`, `queue`, `recordings` and `calls`.
 //!
 //! Durability. redb 4.x offers two levels: `Immediate` (fsync before `commit` returns) and
 //! `None` (the commit is visible at once and reaches the disk with the next `Immediate` commit).
@@ -11,8 +11,8 @@
 //! [`FLUSH_INTERVAL`] (an empty `Immediate` commit): a crash loses at most about a second of cxKV
 //! writes, and a script's write does not wait for an fsync. Userspace writes (a `dnc` entry must
 //! not vanish after it was acknowledged), every event-queue change and recording metadata use
-//! `Immediate`. Closing
-//! the store makes pending writes durable too.
+//! `Immediate`. The exchange log, a record for people written in batches by its own thread, uses
+//! `None` like cxKV. Closing the store makes pending writes durable too.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +27,10 @@ use redb::{
 use serde_json::Value;
 
 use super::{
-    check_area, check_key, encode_value, kv, queue, recordings, userspace, KvUsage, QueuedEvent,
-    Store, StoreError,
+    calls, check_area, check_key, encode_value, kv, queue, recordings, userspace, KvUsage,
+    QueuedEvent, Store, StoreError,
 };
+use crate::calls::{CallSummary, StepRecord};
 use crate::recordings::{Recording, RecordingQuery};
 
 /// The database file's name under the data directory.
@@ -83,6 +84,7 @@ impl EmbeddedStore {
         userspace::create_tables(&txn)?;
         queue::create_tables(&txn)?;
         recordings::create_tables(&txn)?;
+        calls::create_tables(&txn)?;
         txn.commit().map_err(db_error)?;
 
         let shared = Arc::new(Shared {
@@ -347,6 +349,34 @@ impl Store for EmbeddedStore {
 
     fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError> {
         self.read(|txn| recordings::list(txn, query))
+    }
+
+    fn calls_next_seq(&self) -> Result<u64, StoreError> {
+        self.read(calls::next_seq)
+    }
+
+    fn calls_append(&self, steps: &[StepRecord<'_>]) -> Result<(), StoreError> {
+        self.write(false, |txn| calls::append(txn, steps))
+    }
+
+    fn calls_steps(&self, call_id: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        self.read(|txn| calls::steps(txn, call_id))
+    }
+
+    fn calls_summaries(&self, call_ids: &[&str]) -> Result<Vec<Option<CallSummary>>, StoreError> {
+        self.read(|txn| calls::summaries(txn, call_ids))
+    }
+
+    fn calls_scan(
+        &self,
+        since_ms: i64,
+        visit: &mut dyn FnMut(CallSummary) -> bool,
+    ) -> Result<(), StoreError> {
+        self.read(|txn| calls::scan(txn, since_ms, visit))
+    }
+
+    fn calls_expire(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(false, |txn| calls::expire(txn, before_ms, max))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

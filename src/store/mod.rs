@@ -1,7 +1,7 @@
 //! State every node shares: one [`Store`] interface, backends behind it.
 //!
 //! Scripts' `cxKV` and `cxUserspace`, the queue of end-of-call events waiting for a flow's
-//! `postCall`, and the metadata of stored recordings live here and not in a node's memory:
+//! `postCall`, the metadata of stored recordings and the persisted exchange log live here and not in a node's memory:
 //! nothing a node keeps in memory is needed by another node, so any node can serve any step of
 //! any call. The embedded backend ([`EmbeddedStore`]: one redb file under the data directory, no
 //! server to run) is the default; a backend for several nodes behind a load balancer implements
@@ -10,6 +10,7 @@
 //! Keys and areas come from scripts and HTTP, so every backend checks them here, with the same
 //! rules and the same messages, and uses them only as database keys, never as paths.
 
+mod calls;
 mod embedded;
 mod kv;
 mod lists;
@@ -22,6 +23,7 @@ pub use lists::load_lists;
 
 use serde_json::Value;
 
+use crate::calls::{CallSummary, StepRecord};
 use crate::recordings::{Recording, RecordingQuery};
 
 /// Longest key (cxKV key, userspace key, flow name), in bytes.
@@ -108,7 +110,7 @@ pub struct QueuedEvent {
 }
 
 /// The state every node shares (scripts' cxKV and cxUserspace, the postCall event queue,
-/// recording metadata).
+/// recording metadata, the exchange log).
 pub trait Store: Send + Sync {
     /// cxKV read: the value, or `None` when missing or expired (expiry <= `now_ms`).
     fn kv_get(&self, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError>;
@@ -180,6 +182,25 @@ pub trait Store: Send + Sync {
     fn rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError>;
     /// Recordings passing every filter of `query`, newest first, at most `query.limit`.
     fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError>;
+    /// The exchange log's next step sequence number: one past the highest ever stored.
+    fn calls_next_seq(&self) -> Result<u64, StoreError>;
+    /// Stores exchange-log steps in one transaction and updates their calls' summaries. The log
+    /// is a record for people: backends need not make it durable before returning.
+    fn calls_append(&self, steps: &[StepRecord<'_>]) -> Result<(), StoreError>;
+    /// A call's stored steps as (sequence number, JSON view), in sequence order.
+    fn calls_steps(&self, call_id: &str) -> Result<Vec<(u64, String)>, StoreError>;
+    /// The stored summaries of `call_ids` (`None` for a call not stored), in the same order.
+    fn calls_summaries(&self, call_ids: &[&str]) -> Result<Vec<Option<CallSummary>>, StoreError>;
+    /// Visits the summaries of calls whose last step is at or after `since_ms`, newest first,
+    /// until `visit` returns false.
+    fn calls_scan(
+        &self,
+        since_ms: i64,
+        visit: &mut dyn FnMut(CallSummary) -> bool,
+    ) -> Result<(), StoreError>;
+    /// Removes up to `max` calls whose last step is before `before_ms`, with all their steps;
+    /// returns how many calls were removed.
+    fn calls_expire(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
     /// Cheap liveness check for /readyz.
     fn ping(&self) -> Result<(), StoreError>;
     /// Makes every write so far durable (the embedded store defers cxKV fsyncs up to a second);

@@ -1,0 +1,224 @@
+//! The thread that takes recorded steps to the store and applies retention, so that an HTTP
+//! worker never serialises a step or waits for the disk.
+//!
+//! Steps arrive through a bounded channel; a full channel drops the step's persistence (the step
+//! stays in memory) and counts it, never blocking the reply. The thread wakes every
+//! [`INTERVAL`], writes what arrived in transactions of up to [`BATCH`] steps, and removes calls
+//! older than the retention at start-up and every [`SWEEP_EVERY`]. On Linux it runs at the lowest
+//! CPU priority: when the machine is saturated it is the log that falls behind (and sheds steps),
+//! not the replies.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use super::step::Step;
+use super::StepRecord;
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// How often the thread wakes to write what arrived.
+pub const INTERVAL: Duration = Duration::from_millis(200);
+/// Most steps written in one transaction.
+pub const BATCH: usize = 256;
+/// Most steps waiting for the thread; at ~50k steps/s this is about 300 ms of them.
+pub const QUEUE: usize = 16 * 1024;
+/// How often retention runs (and once at start-up).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Most calls removed per retention transaction, so writes are not held up behind a backlog.
+const SWEEP_CHUNK: usize = 1000;
+
+/// How long steps are kept on disk.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Days after a call's last step; 0 keeps nothing.
+    pub days: u32,
+}
+
+impl Retention {
+    /// Calls whose last step is before this instant (Unix ms) are removed.
+    pub fn cutoff_ms(self, now_ms: i64) -> i64 {
+        if self.days == 0 {
+            return i64::MAX;
+        }
+        now_ms.saturating_sub(i64::from(self.days) * 86_400_000)
+    }
+}
+
+/// The sending side, owned by the call log; dropping it drains the queue and stops the thread.
+pub struct Writer {
+    queue: Sender<Arc<Step>>,
+    dropped: AtomicU64,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the thread, with room for `queue` steps waiting.
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        retention: Retention,
+        queue: usize,
+    ) -> std::io::Result<Writer> {
+        let (queue, steps) = crossbeam_channel::bounded(queue);
+        let (stop, stopped) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("calls-writer".into())
+            .spawn(move || {
+                lower_priority();
+                run(&steps, &stopped, store.as_ref(), clock.as_ref(), retention);
+            })?;
+        Ok(Writer {
+            queue,
+            dropped: AtomicU64::new(0),
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a step for the store, or counts it as dropped when the queue is full.
+    pub fn send(&self, step: Arc<Step>) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.queue.try_send(step)
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Steps that were not persisted because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the call log writer panicked; recent steps may not be stored");
+            }
+        }
+    }
+}
+
+fn run(
+    steps: &Receiver<Arc<Step>>,
+    stopped: &mpsc::Receiver<()>,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    retention: Retention,
+) {
+    let mut next_sweep = Instant::now();
+    loop {
+        if Instant::now() >= next_sweep {
+            sweep(steps, store, clock, retention);
+            next_sweep = Instant::now() + SWEEP_EVERY;
+        }
+        drain(steps, store);
+        // Sleeping instead of blocking on the channel means senders never have a waiting
+        // receiver to wake: a send stays a few atomic operations.
+        match stopped.recv_timeout(INTERVAL) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // The log is closing: what is queued is written before the store closes.
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                drain(steps, store);
+                return;
+            }
+        }
+    }
+}
+
+/// Writes everything queued, [`BATCH`] steps per transaction.
+fn drain(steps: &Receiver<Arc<Step>>, store: &dyn Store) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.extend(steps.try_iter().take(BATCH));
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = write(&batch, store) {
+            tracing::warn!(error = %e, steps = batch.len(), "call steps not stored");
+        }
+        batch.clear();
+    }
+}
+
+/// Writes one batch in one transaction.
+fn write(batch: &[Arc<Step>], store: &dyn Store) -> Result<(), StoreError> {
+    let mut records = Vec::with_capacity(batch.len());
+    for step in batch {
+        // One step that can't be serialised must not cost the others their place.
+        match step.stored_json() {
+            Ok(json) => records.push(StepRecord {
+                call_id: &step.exchange.call_id,
+                facts: step.facts(),
+                json,
+            }),
+            Err(e) => tracing::warn!(error = %e, seq = step.seq, "call step not stored"),
+        }
+    }
+    store.calls_append(&records)
+}
+
+/// Removes calls past the retention, a chunk per transaction, writing queued steps in between.
+fn sweep(steps: &Receiver<Arc<Step>>, store: &dyn Store, clock: &dyn Clock, retention: Retention) {
+    let cutoff = retention.cutoff_ms(clock.now().timestamp_millis());
+    let mut removed = 0;
+    loop {
+        match store.calls_expire(cutoff, SWEEP_CHUNK) {
+            Ok(n) => {
+                removed += n;
+                if n < SWEEP_CHUNK {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "old calls not removed; will retry at the next sweep");
+                break;
+            }
+        }
+        drain(steps, store);
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            retention_days = retention.days,
+            "old calls removed"
+        );
+    }
+}
+
+/// Puts this thread at the lowest CPU priority (Linux nice values are per thread).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: gettid and setpriority only read their integer arguments.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+    if result != 0 {
+        tracing::debug!("the call log writer keeps the normal CPU priority");
+    }
+}
+
+/// Elsewhere the writer keeps the normal priority.
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_cutoff() {
+        let day = 86_400_000;
+        assert_eq!(Retention { days: 7 }.cutoff_ms(10 * day), 3 * day);
+        assert_eq!(Retention { days: 0 }.cutoff_ms(10 * day), i64::MAX);
+        assert_eq!(Retention { days: u32::MAX }.cutoff_ms(i64::MIN), i64::MIN);
+    }
+}

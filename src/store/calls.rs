@@ -1,0 +1,312 @@
+//! The persisted part of the exchange log in the embedded backend.
+//!
+//! Steps live in `call_steps`, keyed (call_id, seq) so one call's steps are one range read. Each
+//! call has a summary in `calls` (call_id → JSON), and `calls_by_last` indexes the calls by their
+//! last step, (last_at_ms, last_seq) → call_id: listing newest first reads it backwards, and
+//! retention reads it forwards up to the cut-off, so neither scans what it does not return.
+//! A call is removed whole once its last step is older than the cut-off.
+//!
+//! The log is a record for people, not state a call depends on: its writes are not fsync'd on
+//! commit (the store's flusher makes them durable within a second).
+
+use std::collections::HashMap;
+
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::embedded::db_error;
+use super::StoreError;
+use crate::calls::{CallSummary, StepRecord};
+
+/// (call_id, seq) → the step's JSON view.
+const STEPS: TableDefinition<(&str, u64), &str> = TableDefinition::new("call_steps");
+/// call_id → [`CallSummary`] as JSON.
+const CALLS: TableDefinition<&str, &str> = TableDefinition::new("calls");
+/// (last_at_ms, last_seq) → call_id.
+const BY_LAST: TableDefinition<(i64, u64), &str> = TableDefinition::new("calls_by_last");
+/// Counters: name → value.
+const META: TableDefinition<&str, u64> = TableDefinition::new("calls_meta");
+/// A `calls_by_last` key: (last_at_ms, last_seq).
+type IndexKey = (i64, u64);
+/// The `calls_meta` entry holding one past the highest stored sequence number.
+const NEXT_SEQ: &str = "next_seq";
+
+/// Creates the tables, so read transactions never meet a missing one.
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(STEPS).map_err(db_error)?;
+    txn.open_table(CALLS).map_err(db_error)?;
+    txn.open_table(BY_LAST).map_err(db_error)?;
+    txn.open_table(META).map_err(db_error)?;
+    Ok(())
+}
+
+fn decode(text: &str) -> Result<CallSummary, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("call summary: {e}")))
+}
+
+fn encode(summary: &CallSummary) -> Result<String, StoreError> {
+    serde_json::to_string(summary)
+        .map_err(|e| StoreError::Invalid(format!("call summary can't be serialised: {e}")))
+}
+
+/// One past the highest sequence number ever stored.
+pub(super) fn next_seq(txn: &ReadTransaction) -> Result<u64, StoreError> {
+    let meta = txn.open_table(META).map_err(db_error)?;
+    Ok(meta
+        .get(NEXT_SEQ)
+        .map_err(db_error)?
+        .map_or(0, |g| g.value()))
+}
+
+/// Stores `steps` and brings the summaries of their calls up to date.
+pub(super) fn append(txn: &WriteTransaction, steps: &[StepRecord<'_>]) -> Result<(), StoreError> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(STEPS).map_err(db_error)?;
+    let mut calls = txn.open_table(CALLS).map_err(db_error)?;
+    let mut by_last = txn.open_table(BY_LAST).map_err(db_error)?;
+    // Each call's summary is read and written once per batch, however many steps it has in it,
+    // with the index key it had when read.
+    let mut touched: HashMap<&str, (Option<IndexKey>, CallSummary)> = HashMap::new();
+    let mut next = 0;
+    for step in steps {
+        table
+            .insert((step.call_id, step.facts.seq), step.json.as_str())
+            .map_err(db_error)?;
+        next = next.max(step.facts.seq + 1);
+        if let Some((_, summary)) = touched.get_mut(step.call_id) {
+            summary.add(&step.facts);
+            continue;
+        }
+        let stored = calls
+            .get(step.call_id)
+            .map_err(db_error)?
+            .map(|g| decode(g.value()))
+            .transpose()?;
+        let entry = match stored {
+            Some(mut summary) => {
+                let indexed = (summary.last_at_ms, summary.last_seq);
+                summary.add(&step.facts);
+                (Some(indexed), summary)
+            }
+            None => (None, CallSummary::new(step.call_id, &step.facts)),
+        };
+        touched.insert(step.call_id, entry);
+    }
+    for (call_id, (indexed, summary)) in &touched {
+        calls
+            .insert(*call_id, encode(summary)?.as_str())
+            .map_err(db_error)?;
+        let key = (summary.last_at_ms, summary.last_seq);
+        if *indexed != Some(key) {
+            if let Some(old) = indexed {
+                by_last.remove(*old).map_err(db_error)?;
+            }
+            by_last.insert(key, *call_id).map_err(db_error)?;
+        }
+    }
+    let mut meta = txn.open_table(META).map_err(db_error)?;
+    let stored_next = meta
+        .get(NEXT_SEQ)
+        .map_err(db_error)?
+        .map_or(0, |g| g.value());
+    if next > stored_next {
+        meta.insert(NEXT_SEQ, next).map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// A call's steps as (seq, JSON), in sequence order.
+pub(super) fn steps(
+    txn: &ReadTransaction,
+    call_id: &str,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let table = txn.open_table(STEPS).map_err(db_error)?;
+    let mut out = Vec::new();
+    for row in table
+        .range::<(&str, u64)>((call_id, 0)..=(call_id, u64::MAX))
+        .map_err(db_error)?
+    {
+        let (key, value) = row.map_err(db_error)?;
+        out.push((key.value().1, value.value().to_owned()));
+    }
+    Ok(out)
+}
+
+/// The summaries of `call_ids`, in the same order.
+pub(super) fn summaries(
+    txn: &ReadTransaction,
+    call_ids: &[&str],
+) -> Result<Vec<Option<CallSummary>>, StoreError> {
+    let calls = txn.open_table(CALLS).map_err(db_error)?;
+    call_ids
+        .iter()
+        .map(|id| {
+            calls
+                .get(*id)
+                .map_err(db_error)?
+                .map(|g| decode(g.value()))
+                .transpose()
+        })
+        .collect()
+}
+
+/// Visits the summaries of calls whose last step is at or after `since_ms`, newest first, until
+/// `visit` returns false.
+pub(super) fn scan(
+    txn: &ReadTransaction,
+    since_ms: i64,
+    visit: &mut dyn FnMut(CallSummary) -> bool,
+) -> Result<(), StoreError> {
+    let by_last = txn.open_table(BY_LAST).map_err(db_error)?;
+    let calls = txn.open_table(CALLS).map_err(db_error)?;
+    for row in by_last
+        .range::<(i64, u64)>((since_ms, 0)..)
+        .map_err(db_error)?
+        .rev()
+    {
+        let (_, call_id) = row.map_err(db_error)?;
+        let Some(text) = calls.get(call_id.value()).map_err(db_error)? else {
+            // The index changes with the table in one transaction, so this means damage.
+            tracing::warn!(
+                call_id = call_id.value(),
+                "the calls index names a missing call"
+            );
+            continue;
+        };
+        if !visit(decode(text.value())?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Removes up to `max` calls whose last step is before `before_ms`, with their steps; returns
+/// how many calls were removed.
+pub(super) fn expire(
+    txn: &WriteTransaction,
+    before_ms: i64,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let mut by_last = txn.open_table(BY_LAST).map_err(db_error)?;
+    let mut calls = txn.open_table(CALLS).map_err(db_error)?;
+    let mut table = txn.open_table(STEPS).map_err(db_error)?;
+    let mut old = Vec::new();
+    for row in by_last
+        .range::<(i64, u64)>(..(before_ms, 0))
+        .map_err(db_error)?
+        .take(max)
+    {
+        let (key, call_id) = row.map_err(db_error)?;
+        old.push((key.value(), call_id.value().to_owned()));
+    }
+    for (key, call_id) in &old {
+        by_last.remove(*key).map_err(db_error)?;
+        calls.remove(call_id.as_str()).map_err(db_error)?;
+        let mut seqs = Vec::new();
+        for row in table
+            .range::<(&str, u64)>((call_id.as_str(), 0)..=(call_id.as_str(), u64::MAX))
+            .map_err(db_error)?
+        {
+            seqs.push(row.map_err(db_error)?.0.value().1);
+        }
+        for seq in seqs {
+            table.remove((call_id.as_str(), seq)).map_err(db_error)?;
+        }
+    }
+    Ok(old.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::calls::{StepFacts, StepRecord};
+    use crate::store::{EmbeddedStore, Store};
+
+    fn record(
+        call_id: &'static str,
+        seq: u64,
+        at_ms: i64,
+        flow: &'static str,
+    ) -> StepRecord<'static> {
+        StepRecord {
+            call_id,
+            facts: StepFacts {
+                seq,
+                at_ms,
+                flow,
+                outcome: "tree",
+                status: 200,
+            },
+            json: format!("{{\"step\":0,\"seq\":{seq}}}"),
+        }
+    }
+
+    fn listed(s: &EmbeddedStore, since_ms: i64) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        s.calls_scan(since_ms, &mut |c| {
+            out.push((c.call_id, c.steps));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn steps_summaries_and_order_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!(s.calls_next_seq().unwrap(), 0);
+            s.calls_append(&[record("a", 0, 100, "f"), record("b", 1, 200, "g")])
+                .unwrap();
+            // A later batch moves `a` to the front: its index entry must move with it.
+            s.calls_append(&[record("a", 7, 300, "g")]).unwrap();
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.calls_next_seq().unwrap(), 8);
+        assert_eq!(listed(&s, i64::MIN), [("a".into(), 2), ("b".into(), 1)]);
+        assert_eq!(listed(&s, 250), [("a".into(), 2)]);
+        let steps = s.calls_steps("a").unwrap();
+        assert_eq!(
+            steps.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            [0, 7]
+        );
+        assert_eq!(steps[1].1, "{\"step\":0,\"seq\":7}");
+        assert!(s.calls_steps("nobody").unwrap().is_empty());
+        let found = s.calls_summaries(&["b", "nobody", "a"]).unwrap();
+        assert_eq!(found[0].as_ref().unwrap().flows, ["g"]);
+        assert!(found[1].is_none());
+        let a = found[2].as_ref().unwrap();
+        assert_eq!((a.first_at_ms, a.last_at_ms, a.last_seq), (100, 300, 7));
+        assert_eq!(a.flows, ["f", "g"]);
+    }
+
+    #[test]
+    fn expiry_removes_whole_calls_whose_last_step_is_older_than_the_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        s.calls_append(&[
+            record("old", 0, 100, "f"),
+            record("old", 1, 150, "f"),
+            record("spans", 2, 120, "f"),
+            record("spans", 3, 400, "f"),
+            record("new", 4, 500, "f"),
+        ])
+        .unwrap();
+        assert_eq!(s.calls_expire(200, 1000).unwrap(), 1);
+        assert_eq!(
+            listed(&s, i64::MIN),
+            [("new".into(), 1), ("spans".into(), 2)]
+        );
+        assert!(s.calls_steps("old").unwrap().is_empty());
+        assert_eq!(s.calls_summaries(&["old"]).unwrap(), [None]);
+        // Nothing more is that old; a bounded pass removes at most `max` calls.
+        assert_eq!(s.calls_expire(200, 1000).unwrap(), 0);
+        assert_eq!(s.calls_expire(i64::MAX, 1).unwrap(), 1);
+        assert_eq!(s.calls_expire(i64::MAX, 1).unwrap(), 1);
+        assert!(listed(&s, i64::MIN).is_empty());
+        assert!(s.calls_steps("spans").unwrap().is_empty());
+        // The sequence survives expiry: no number is handed out twice.
+        assert_eq!(s.calls_next_seq().unwrap(), 5);
+    }
+}

@@ -384,6 +384,54 @@ fn playground_shows_the_exchange(console: &Console) {
     );
 }
 
+/// A flow whose tree fails the schemas: the playground shows the error reply, the outcome,
+/// each schema error with its pointer, and the log line; no next step is offered.
+fn playground_shows_validation_errors(console: &Console) {
+    console.click("#tab-link-flows");
+    console.wait(
+        "the playground offers `invalid`",
+        "!!document.querySelector('#pg-flow option[value=\"invalid\"]')",
+    );
+    console.choose("#pg-flow", "invalid");
+    console.click("#pg-run");
+    let shown = console.wait(
+        "the invalid tree's validation result",
+        "(() => { const s = document.querySelector('#pg-steps .pg-step[data-step-index=\"1\"]'); \
+         const v = s && s.querySelector('.validation [data-valid]'); \
+         if (!v) return null; \
+         return { valid: v.dataset.valid, status: s.dataset.httpStatus, \
+                  outcome: s.querySelector('.validation .badge').dataset.outcome, \
+                  errors: Array.from(s.querySelectorAll('.schema-errors li'), (li) => li.textContent), \
+                  logs: Array.from(s.querySelectorAll('.logs .log-message'), (n) => n.textContent), \
+                  trees: s.querySelectorAll('.tree').length }; })()",
+    );
+    assert_eq!(shown["valid"], json!("false"), "{shown}");
+    assert_eq!(
+        shown["status"],
+        json!("500"),
+        "no fallback: a non-200 {shown}"
+    );
+    assert_eq!(shown["outcome"], json!("error"), "{shown}");
+    assert_eq!(
+        shown["trees"],
+        json!(0),
+        "an error body is not drawn as a tree: {shown}"
+    );
+    assert_eq!(shown["logs"], json!(["about to fail"]), "{shown}");
+    let errors = shown["errors"].as_array().expect("errors listed");
+    assert!(
+        errors.iter().any(|e| e
+            .as_str()
+            .is_some_and(|e| e.starts_with("/data") && e.contains("text"))),
+        "the missing `text` named with its pointer: {shown}"
+    );
+    assert_eq!(
+        console.eval("document.getElementById('pg-next').hidden"),
+        json!(true)
+    );
+    console.snapshot("invalid");
+}
+
 /// The Calls tab lists the playground's call; clicking it shows both steps.
 fn calls_tab_shows_the_call(console: &Console, call_id: &str) {
     console.click("#tab-link-calls");
@@ -473,9 +521,17 @@ fn recordings_tab_plays_the_recording(console: &Console, server: &TestServer, re
     console.snapshot("recordings");
 }
 
-/// A server for the two test flows, and the console open on its `/ui`.
+/// Answers a `tts` without its required text: the schemas refuse it.
+const INVALID: &str =
+    "function main() { console.warn('about to fail'); return { module: 'tts', data: {} }; }";
+
+/// A server for the test flows, and the console open on its `/ui`.
 fn open_console() -> (tempfile::TempDir, TestServer, Console) {
-    let flows = flows_dir(&[("ask.js", ASK), ("answer.toml", ANSWER)]);
+    let flows = flows_dir(&[
+        ("ask.js", ASK),
+        ("answer.toml", ANSWER),
+        ("invalid.js", INVALID),
+    ]);
     let server = serve(flows.path(), at("2026-11-21T12:00:00Z"));
     let console = Console::launch();
     console.open(&server.url("/ui"));
@@ -501,12 +557,12 @@ fn playground_steps_a_call_and_a_recording_plays() {
 }
 
 #[test]
-#[ignore = "needs GET /calls from branch `calls`: run with --ignored once it is merged"]
 fn calls_tab_and_playground_show_the_exchange_log() {
     let (_flows, _server, console) = open_console();
     let call_id = playground_runs_and_steps_a_call(&console);
     playground_shows_the_exchange(&console);
     calls_tab_shows_the_call(&console, &call_id);
+    playground_shows_validation_errors(&console);
 }
 
 // ---- the files, without a browser -----------------------------------------------------------

@@ -384,6 +384,37 @@ fn playground_shows_the_exchange(console: &Console) {
     );
 }
 
+/// A call the PBX makes while the Calls tab is open appears without a click (the tab polls),
+/// and opens by its Call-ID even when that holds `/`, `@` and `%`.
+fn calls_tab_is_live(console: &Console, server: &TestServer) {
+    let call_id = "live/1%@10.0.0.1";
+    let reply = runtime().block_on(get(
+        &server.url("/pivot/answer?Call-ID=live%2F1%25%4010.0.0.1&Digits%5Bchoice%5D=7")
+    ));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let row = format!("#calls-body tr[data-call-id={}]", json!(call_id));
+    console.wait(
+        "a new call listed by the Calls tab's polling",
+        &format!("!!document.querySelector({})", json!(row)),
+    );
+    console.click(&row);
+    let step = console.wait(
+        "the new call's step",
+        &format!(
+            "(() => {{ if (document.getElementById('call-detail-id').textContent !== {id}) return null; \
+             const s = document.querySelectorAll('#call-steps .step'); \
+             return s.length === 1 ? {{ rule: s[0].querySelector('.rule')?.textContent ?? null, \
+               modules: Array.from(s[0].querySelectorAll('.tree .node'), (n) => n.dataset.module) }} : null; }})()",
+            id = json!(call_id)
+        ),
+    );
+    assert_eq!(
+        step,
+        json!({"rule": null, "modules": ["tts"]}),
+        "the default answered 7"
+    );
+}
+
 /// A flow whose tree fails the schemas: the playground shows the error reply, the outcome,
 /// each schema error with its pointer, and the log line; no next step is offered.
 fn playground_shows_validation_errors(console: &Console) {
@@ -558,10 +589,11 @@ fn playground_steps_a_call_and_a_recording_plays() {
 
 #[test]
 fn calls_tab_and_playground_show_the_exchange_log() {
-    let (_flows, _server, console) = open_console();
+    let (_flows, server, console) = open_console();
     let call_id = playground_runs_and_steps_a_call(&console);
     playground_shows_the_exchange(&console);
     calls_tab_shows_the_call(&console, &call_id);
+    calls_tab_is_live(&console, &server);
     playground_shows_validation_errors(&console);
 }
 

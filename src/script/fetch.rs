@@ -26,7 +26,28 @@ pub struct Completion {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<Background>,
+}
+
+/// Owns the fetch runtime. Dropping a tokio runtime blocks until its tasks end, which tokio
+/// forbids (by panicking) inside another runtime, where the server's state is dropped at
+/// shutdown; so it is let go in the background instead.
+struct Background(Option<tokio::runtime::Runtime>);
+
+impl Background {
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(runtime) = &self.0 {
+            runtime.spawn(task);
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -54,7 +75,7 @@ impl Fetcher {
             .map_err(std::io::Error::other)?;
         Ok(Fetcher {
             client,
-            runtime: Arc::new(runtime),
+            runtime: Arc::new(Background(Some(runtime))),
         })
     }
 

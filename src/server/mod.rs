@@ -4,6 +4,7 @@
 mod calls;
 pub mod error;
 mod events;
+pub mod flows;
 pub mod guard;
 mod ops;
 pub mod pivot;
@@ -11,6 +12,7 @@ mod recordings;
 pub mod reply;
 mod routes;
 mod run;
+pub mod ui;
 mod userspace;
 
 use std::net::{SocketAddr, TcpListener};
@@ -68,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/userspace/{area}", web::get().to(userspace::list))
     .route("/calls", web::get().to(calls::list))
     .route("/calls/{call_id}", web::get().to(calls::one))
+    .route("/flows", web::get().to(flows::list))
+    .service(web::scope("/ui").default_service(web::to(ui::serve)))
     .route("/healthz", web::get().to(routes::healthz))
     .route("/readyz", web::get().to(ops::readyz))
     .route("/metrics", web::get().to(ops::metrics))

@@ -193,9 +193,16 @@ fn sweep(steps: &Receiver<Arc<Step>>, store: &dyn Store, clock: &dyn Clock, rete
     }
 }
 
-/// Puts this thread at the lowest CPU priority (Linux nice values are per thread).
+/// Lets this thread run only when a core would otherwise idle (SCHED_IDLE), so that writing the
+/// log never takes a time slice from an HTTP worker; falls back to nice 19.
 #[cfg(target_os = "linux")]
 fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` lives across the call.
+    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if idle == 0 {
+        return;
+    }
     // SAFETY: gettid and setpriority only read their integer arguments.
     let result = unsafe {
         let tid = libc::gettid();

@@ -28,3 +28,15 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// An RFC 3339 time, or a date taken as midnight UTC, as Unix milliseconds: how query filters
+/// (`since`, `from`, `to`) name an instant.
+pub fn parse_instant(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}

@@ -1,7 +1,7 @@
 //! The filters of `GET /calls?flow=&outcome=&since=&limit=`: parsing them from a query string
 //! (an error names the parameter and what it accepts) and testing a call against them.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::summary::CallSummary;
 use crate::request::form;
@@ -116,14 +116,8 @@ fn shown(text: &str) -> String {
 /// An RFC 3339 time, a date (midnight UTC), or a duration back from `now` (`90s`, `15m`, `2h`,
 /// `7d`, `2w`), as Unix ms.
 fn since(text: &str, now: DateTime<Utc>) -> Result<i64, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Some(t) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
-        return Ok(t.and_utc().timestamp_millis());
+    if let Some(ms) = crate::clock::parse_instant(text) {
+        return Ok(ms);
     }
     let back = text
         .char_indices()

@@ -13,7 +13,7 @@ use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use chrono::{DateTime, NaiveDate, SecondsFormat};
+use chrono::{DateTime, SecondsFormat};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -339,14 +339,8 @@ async fn list(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, ApiEr
 
 /// An RFC 3339 time or a date (midnight UTC), as Unix ms.
 fn instant(name: &str, text: &str) -> Result<i64, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Some(t) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
-        return Ok(t.and_utc().timestamp_millis());
+    if let Some(ms) = crate::clock::parse_instant(text) {
+        return Ok(ms);
     }
     Err(ApiError::BadRequest(format!(
         "`{name}` must be an RFC 3339 time (2026-03-01T09:30:00Z) or a date (2026-03-01)"

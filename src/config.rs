@@ -72,7 +72,7 @@ impl Default for CallsConfig {
     fn default() -> CallsConfig {
         CallsConfig {
             retention_days: 7,
-            memory_steps: 10_000,
+            memory_steps: 1_000,
         }
     }
 }

@@ -24,8 +24,8 @@ use crate::store::{Store, StoreError};
 pub const INTERVAL: Duration = Duration::from_millis(200);
 /// Most steps written in one transaction.
 pub const BATCH: usize = 256;
-/// Most steps waiting for the thread; at ~50k steps/s this is about 300 ms of them.
-pub const QUEUE: usize = 16 * 1024;
+/// Most steps waiting for the thread; at ~40k steps/s this is about 100 ms of them.
+pub const QUEUE: usize = 4 * 1024;
 /// How often retention runs (and once at start-up).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Most calls removed per retention transaction, so writes are not held up behind a backlog.

@@ -104,7 +104,10 @@ function escapePointer(key) {
 function renderTree(node, branch, pointer, depth) {
   pointer = pointer || '';
   depth = depth || 0;
-  const label = branch === undefined ? null : el('span', { class: 'branch-key', text: branch });
+  // Kazoo's `_` is the branch taken when no other key matches: say so, an underscore alone is
+  // easy to miss.
+  const shown = branch === '_' ? '_ (default)' : branch;
+  const label = branch === undefined ? null : el('span', { class: 'branch-key', text: shown });
   if (node === null || typeof node !== 'object' || Array.isArray(node) || depth > 64) {
     return el('div', { class: 'node node-invalid', 'data-pointer': pointer },
       el('div', { class: 'node-head' }, label, el('span', { class: 'module', text: 'not a node' })),

@@ -61,8 +61,8 @@ pub struct Answer {
     pub outcome: Outcome,
     /// The script's console lines.
     pub logs: Vec<LogLine>,
-    /// The version of the flow that answered.
-    pub version: String,
+    /// The version of the flow that answered (shared with the registry: no copy per call).
+    pub version: Arc<str>,
     /// Time spent running the flow (for scripts: queue, hand-off and run).
     pub run: Duration,
     /// Time spent validating the tree against the schemas.
@@ -77,7 +77,7 @@ impl Answer {
             rule: None,
             outcome,
             logs: Vec::new(),
-            version: String::new(),
+            version: Arc::from(""),
             run: Duration::ZERO,
             validate: Duration::ZERO,
             script: None,
@@ -198,7 +198,7 @@ impl Engine {
         drop(registry);
         let mut answer = self.answer_entry(&entry, req, now).await;
         if let Ok(answer) = &mut answer {
-            answer.version.clone_from(&entry.version);
+            answer.version = entry.version.clone();
         }
         Some(answer)
     }

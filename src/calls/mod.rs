@@ -45,7 +45,7 @@ pub struct Exchange {
     /// The flow named in the URL.
     pub flow: String,
     /// The version of the flow that answered (empty when no flow answered).
-    pub version: String,
+    pub version: Arc<str>,
     /// When the request arrived.
     pub at: DateTime<Utc>,
     /// The parsed request.

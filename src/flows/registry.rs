@@ -22,7 +22,7 @@ pub struct FlowEntry {
     pub broken_fallback: Option<serde_json::Value>,
     /// A short digest of what was loaded (file, imports, settings): names the version a call
     /// step ran in the exchange log.
-    pub version: String,
+    pub version: Arc<str>,
 }
 
 /// All flows of one flows folder.
@@ -75,7 +75,7 @@ impl Registry {
                     ),
                 )),
                 None,
-                String::new(),
+                Arc::from(""),
             ),
             None => load_file(dir, &name, &file, ctx),
         };
@@ -162,7 +162,7 @@ impl Registry {
     }
 }
 
-type Loaded = (Result<Flow, LoadError>, Option<serde_json::Value>, String);
+type Loaded = (Result<Flow, LoadError>, Option<serde_json::Value>, Arc<str>);
 
 fn load_file(dir: &Path, name: &str, file: &Path, ctx: &LoadContext<'_>) -> Loaded {
     if file.extension().is_some_and(|e| e == "js") {
@@ -171,14 +171,14 @@ fn load_file(dir: &Path, name: &str, file: &Path, ctx: &LoadContext<'_>) -> Load
                 let version = short_version(script.version);
                 (Ok(Flow::Script(Arc::new(script))), None, version)
             }
-            Err(failed) => (Err(failed.0), failed.1, String::new()),
+            Err(failed) => (Err(failed.0), failed.1, Arc::from("")),
         };
     }
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
             let error = LoadError::new(file, None, format!("can't read the file: {e}"));
-            return (Err(error), None, String::new());
+            return (Err(error), None, Arc::from(""));
         }
     };
     let version = {
@@ -192,8 +192,8 @@ fn load_file(dir: &Path, name: &str, file: &Path, ctx: &LoadContext<'_>) -> Load
 }
 
 /// Twelve hex digits: enough to tell versions of one flow apart in the exchange log.
-fn short_version(hash: u64) -> String {
-    format!("{:012x}", hash >> 16)
+fn short_version(hash: u64) -> Arc<str> {
+    Arc::from(format!("{:012x}", hash >> 16))
 }
 
 /// True for files that define a flow: rule files, and scripts outside `lib/` not starting with `_`.

@@ -77,7 +77,7 @@ pub fn describe(registry: &Registry, flows_dir: &Path) -> FlowList {
                 name: entry.name.clone(),
                 kind,
                 version: (entry.state.is_ok() && !entry.version.is_empty())
-                    .then(|| entry.version.clone()),
+                    .then(|| entry.version.to_string()),
                 file: relative(&entry.file, flows_dir),
                 error: own.or_else(|| entry.state.as_ref().err().map(|e| display(e, flows_dir))),
             }

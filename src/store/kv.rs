@@ -234,13 +234,7 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::store::{EmbeddedStore, Store, StoreError};
-
-    fn store() -> (tempfile::TempDir, EmbeddedStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        (dir, store)
-    }
+    use crate::store::{temp_store as store, Store, StoreError};
 
     #[test]
     fn set_get_delete_strings_and_objects() {

@@ -256,6 +256,14 @@ pub(crate) fn decode_value(text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored value: {e}")))
 }
 
+/// A store in a fresh temporary folder, for unit tests (the folder lives as long as its guard).
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

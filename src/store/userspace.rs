@@ -85,13 +85,7 @@ pub(super) fn list(
 mod tests {
     use serde_json::json;
 
-    use crate::store::{EmbeddedStore, Store, StoreError};
-
-    fn store() -> (tempfile::TempDir, EmbeddedStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        (dir, store)
-    }
+    use crate::store::{temp_store as store, Store, StoreError};
 
     #[test]
     fn put_get_delete() {

@@ -51,6 +51,12 @@ pub struct Config {
     pub js_threads: usize,
     /// Jobs that may wait for a JS thread before calls are refused with 503.
     pub js_queue: usize,
+    /// Bulkheads and circuit breakers of the JS pool (`[scripts]`).
+    pub pool: PoolConfig,
+    /// Deadlines and caps on what a request can hold (`[limits]`).
+    pub limits: LimitsConfig,
+    /// The post-call event queue (`[events]`).
+    pub events: EventsConfig,
     /// Recording uploads (`[recordings]`).
     pub recordings: RecordingsConfig,
     /// The exchange log (`[calls]`).
@@ -66,6 +72,8 @@ pub struct CallsConfig {
     pub retention_days: u32,
     /// Call steps kept in memory for `/calls` and the console.
     pub memory_steps: usize,
+    /// Bytes the in-memory steps may hold together.
+    pub memory_bytes: usize,
 }
 
 impl Default for CallsConfig {
@@ -73,6 +81,7 @@ impl Default for CallsConfig {
         CallsConfig {
             retention_days: 7,
             memory_steps: 1_000,
+            memory_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -85,6 +94,8 @@ pub struct CallsFileConfig {
     pub retention_days: Option<u32>,
     /// Call steps kept in memory.
     pub memory_steps: Option<usize>,
+    /// Bytes the in-memory steps may hold together.
+    pub memory_bytes: Option<usize>,
 }
 
 impl CallsFileConfig {
@@ -96,9 +107,16 @@ impl CallsFileConfig {
                 "[calls] memory_steps must be at least 1".into(),
             ));
         }
+        let memory_bytes = self.memory_bytes.unwrap_or(defaults.memory_bytes);
+        if memory_bytes == 0 {
+            return Err(ConfigError(
+                "[calls] memory_bytes must be at least 1".into(),
+            ));
+        }
         Ok(CallsConfig {
             retention_days: self.retention_days.unwrap_or(defaults.retention_days),
             memory_steps,
+            memory_bytes,
         })
     }
 }
@@ -139,7 +157,16 @@ pub struct RecordingsConfig {
     pub upload_token: Option<Secret>,
     /// Bearer token that listing, downloading and deleting need.
     pub admin_token: Option<Secret>,
+    /// An upload that receives nothing for this long is dropped (ms).
+    pub idle_timeout_ms: u64,
+    /// An upload averaging less than this after its first 30 s is dropped (bytes per second).
+    pub min_bytes_per_s: u64,
 }
+
+/// Default idle time after which an upload is dropped (30 s).
+pub const DEFAULT_UPLOAD_IDLE_MS: u64 = 30_000;
+/// Default slowest average rate of an upload after its first 30 s (16 KiB/s).
+pub const DEFAULT_UPLOAD_MIN_RATE: u64 = 16 * 1024;
 
 impl Default for RecordingsConfig {
     fn default() -> RecordingsConfig {
@@ -149,6 +176,8 @@ impl Default for RecordingsConfig {
             upload_basic: None,
             upload_token: None,
             admin_token: None,
+            idle_timeout_ms: DEFAULT_UPLOAD_IDLE_MS,
+            min_bytes_per_s: DEFAULT_UPLOAD_MIN_RATE,
         }
     }
 }
@@ -169,6 +198,10 @@ pub struct RecordingsFileConfig {
     pub upload_token: Option<Secret>,
     /// Bearer token for listing, downloading and deleting.
     pub admin_token: Option<Secret>,
+    /// Milliseconds without a byte after which an upload is dropped.
+    pub idle_timeout_ms: Option<u64>,
+    /// Slowest average rate (bytes/s) of an upload after its first 30 s; 0 turns the check off.
+    pub min_bytes_per_s: Option<u64>,
 }
 
 impl RecordingsFileConfig {
@@ -192,6 +225,11 @@ impl RecordingsFileConfig {
             )?,
             upload_token: token("recordings", "upload_token", self.upload_token)?,
             admin_token: token("recordings", "admin_token", self.admin_token)?,
+            idle_timeout_ms: at_least_one(
+                "[recordings] idle_timeout_ms",
+                self.idle_timeout_ms.unwrap_or(DEFAULT_UPLOAD_IDLE_MS),
+            )?,
+            min_bytes_per_s: self.min_bytes_per_s.unwrap_or(DEFAULT_UPLOAD_MIN_RATE),
         })
     }
 }
@@ -204,6 +242,170 @@ pub struct ScriptsConfig {
     pub threads: Option<usize>,
     /// Queue length.
     pub queue: Option<usize>,
+    /// A call that runs longer than this (ms) counts as slow for the flow's bulkhead.
+    pub slow_ms: Option<u64>,
+    /// JS threads (and that share of the queue) a slow flow may hold.
+    pub max_threads_per_flow: Option<usize>,
+    /// Consecutive timeouts or memory-limit hits that trip a flow's breaker.
+    pub trip_after: Option<u32>,
+    /// Seconds a tripped flow answers its fallback before one call tests it.
+    pub trip_seconds: Option<u64>,
+}
+
+/// Bulkheads and circuit breakers of the JS pool, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// A call running longer than this (ms) marks its flow as slow.
+    pub slow_ms: u64,
+    /// JS threads a slow flow may hold at once (its share of the queue scales alike).
+    pub max_threads_per_flow: usize,
+    /// Consecutive timeouts or memory-limit hits that trip a flow's breaker.
+    pub trip_after: u32,
+    /// Seconds a tripped flow answers its fallback before one call tests it.
+    pub trip_seconds: u64,
+}
+
+impl PoolConfig {
+    /// The defaults for a pool of `threads` JS threads.
+    pub fn for_threads(threads: usize) -> PoolConfig {
+        PoolConfig {
+            slow_ms: 100,
+            max_threads_per_flow: (threads / 2).max(1),
+            trip_after: 5,
+            trip_seconds: 30,
+        }
+    }
+}
+
+impl ScriptsConfig {
+    fn resolve_pool(&self, threads: usize) -> Result<PoolConfig, ConfigError> {
+        let defaults = PoolConfig::for_threads(threads);
+        Ok(PoolConfig {
+            slow_ms: at_least_one(
+                "[scripts] slow_ms",
+                self.slow_ms.unwrap_or(defaults.slow_ms),
+            )?,
+            max_threads_per_flow: at_least_one(
+                "[scripts] max_threads_per_flow",
+                self.max_threads_per_flow
+                    .unwrap_or(defaults.max_threads_per_flow),
+            )?
+            .min(threads),
+            trip_after: at_least_one(
+                "[scripts] trip_after",
+                self.trip_after.unwrap_or(defaults.trip_after),
+            )?,
+            trip_seconds: at_least_one(
+                "[scripts] trip_seconds",
+                self.trip_seconds.unwrap_or(defaults.trip_seconds),
+            )?,
+        })
+    }
+}
+
+/// Deadlines and caps on what one request can hold, resolved (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// A `/pivot`, `/events`, `/run` or `/userspace` body must be complete within this (ms).
+    pub body_timeout_ms: u64,
+    /// Open connections at most; `None` derives it from the file-descriptor limit at start-up.
+    pub max_connections: Option<usize>,
+    /// The largest reply tree (bytes of JSON) a flow may answer with.
+    pub max_reply_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            body_timeout_ms: 5_000,
+            max_connections: None,
+            max_reply_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// The `[limits]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFileConfig {
+    /// Milliseconds within which a request body must be complete.
+    pub body_timeout_ms: Option<u64>,
+    /// Open connections at most.
+    pub max_connections: Option<usize>,
+    /// Largest reply tree in bytes.
+    pub max_reply_bytes: Option<usize>,
+}
+
+impl LimitsFileConfig {
+    fn resolve(self) -> Result<LimitsConfig, ConfigError> {
+        let d = LimitsConfig::default();
+        Ok(LimitsConfig {
+            body_timeout_ms: at_least_one(
+                "[limits] body_timeout_ms",
+                self.body_timeout_ms.unwrap_or(d.body_timeout_ms),
+            )?,
+            max_connections: self
+                .max_connections
+                .map(|n| at_least_one("[limits] max_connections", n))
+                .transpose()?,
+            max_reply_bytes: at_least_one(
+                "[limits] max_reply_bytes",
+                self.max_reply_bytes.unwrap_or(d.max_reply_bytes),
+            )?,
+        })
+    }
+}
+
+/// The post-call event queue, resolved (`[events]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// Bytes of events that may wait on disk; past it `/events` refuses with 503.
+    pub max_pending_bytes: u64,
+    /// Days a dead letter is kept before it is removed.
+    pub dead_letter_days: u32,
+}
+
+impl Default for EventsConfig {
+    fn default() -> EventsConfig {
+        EventsConfig {
+            max_pending_bytes: 256 * 1024 * 1024,
+            dead_letter_days: 30,
+        }
+    }
+}
+
+/// The `[events]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsFileConfig {
+    /// Bytes of events that may wait on disk.
+    pub max_pending_bytes: Option<u64>,
+    /// Days a dead letter is kept.
+    pub dead_letter_days: Option<u32>,
+}
+
+impl EventsFileConfig {
+    fn resolve(self) -> Result<EventsConfig, ConfigError> {
+        let d = EventsConfig::default();
+        Ok(EventsConfig {
+            max_pending_bytes: at_least_one(
+                "[events] max_pending_bytes",
+                self.max_pending_bytes.unwrap_or(d.max_pending_bytes),
+            )?,
+            dead_letter_days: at_least_one(
+                "[events] dead_letter_days",
+                self.dead_letter_days.unwrap_or(d.dead_letter_days),
+            )?,
+        })
+    }
+}
+
+/// `value`, or an error naming `key` when it is zero.
+fn at_least_one<T: PartialEq + Default>(key: &str, value: T) -> Result<T, ConfigError> {
+    if value == T::default() {
+        return Err(ConfigError(format!("{key} must be at least 1")));
+    }
+    Ok(value)
 }
 
 /// The settings a config file may hold; every one optional.
@@ -236,6 +438,12 @@ pub struct FileConfig {
     /// The exchange log.
     #[serde(default)]
     pub calls: CallsFileConfig,
+    /// Deadlines and caps on requests.
+    #[serde(default)]
+    pub limits: LimitsFileConfig,
+    /// The post-call event queue.
+    #[serde(default)]
+    pub events: EventsFileConfig,
     /// Credentials for `/pivot` and the admin endpoints.
     #[serde(default)]
     pub auth: AuthFileConfig,
@@ -313,6 +521,9 @@ impl Config {
         let js_threads = fc.scripts.threads.filter(|&n| n > 0).unwrap_or(cores);
         let recordings = fc.recordings.resolve(&base)?;
         let calls = fc.calls.resolve()?;
+        let pool = fc.scripts.resolve_pool(js_threads)?;
+        let limits = fc.limits.resolve()?;
+        let events = fc.events.resolve()?;
         let auth = fc.auth.resolve(over.allow_open)?;
         Ok(Config {
             listen,
@@ -333,6 +544,9 @@ impl Config {
                 .queue
                 .filter(|&n| n > 0)
                 .unwrap_or(js_threads * 64),
+            pool,
+            limits,
+            events,
             recordings,
             calls,
             auth,
@@ -449,6 +663,36 @@ mod tests {
         ] {
             let err = from_file(&format!("[recordings]\n{bad}\n")).unwrap_err();
             assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits_events_and_pool_have_defaults_and_refuse_zero() {
+        let c = from_file("[scripts]\nthreads = 4\n").unwrap();
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.limits.body_timeout_ms, 5_000);
+        assert_eq!(c.limits.max_reply_bytes, 256 * 1024);
+        assert_eq!(c.events.dead_letter_days, 30);
+        assert_eq!(c.pool.max_threads_per_flow, 2);
+        assert_eq!(c.pool.trip_after, 5);
+        assert_eq!(c.recordings.idle_timeout_ms, 30_000);
+        assert_eq!(c.recordings.min_bytes_per_s, 16 * 1024);
+        assert_eq!(c.calls.memory_bytes, 32 << 20);
+        let c = from_file("[scripts]\nthreads = 1\n").unwrap();
+        assert_eq!(c.pool.max_threads_per_flow, 1);
+        for bad in [
+            "[limits]\nbody_timeout_ms = 0",
+            "[limits]\nmax_connections = 0",
+            "[limits]\nmax_reply_bytes = 0",
+            "[events]\ndead_letter_days = 0",
+            "[events]\nmax_pending_bytes = 0",
+            "[scripts]\ntrip_after = 0",
+            "[scripts]\nmax_threads_per_flow = 0",
+            "[recordings]\nidle_timeout_ms = 0",
+            "[calls]\nmemory_bytes = 0",
+        ] {
+            let err = from_file(bad).unwrap_err();
+            assert!(err.to_string().contains("at least 1"), "{bad}: {err}");
         }
     }
 }

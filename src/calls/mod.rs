@@ -273,6 +273,7 @@ mod tests {
         let config = CallsConfig {
             retention_days: 7,
             memory_steps: 1000,
+            ..CallsConfig::default()
         };
         let log = CallLog::open(store.clone(), clock, &config, queue).unwrap();
         (store, log)

@@ -161,12 +161,17 @@ pub struct RecordingsConfig {
     pub idle_timeout_ms: u64,
     /// An upload averaging less than this after its first 30 s is dropped (bytes per second).
     pub min_bytes_per_s: u64,
+    /// How long an upload runs before its average rate is checked (ms): 30 s, not a config
+    /// key; tests shorten it.
+    pub rate_grace_ms: u64,
 }
 
 /// Default idle time after which an upload is dropped (30 s).
 pub const DEFAULT_UPLOAD_IDLE_MS: u64 = 30_000;
 /// Default slowest average rate of an upload after its first 30 s (16 KiB/s).
 pub const DEFAULT_UPLOAD_MIN_RATE: u64 = 16 * 1024;
+/// How long an upload runs before its average rate counts (30 s: a PBX may start slowly).
+pub const UPLOAD_RATE_GRACE_MS: u64 = 30_000;
 
 impl Default for RecordingsConfig {
     fn default() -> RecordingsConfig {
@@ -178,6 +183,7 @@ impl Default for RecordingsConfig {
             admin_token: None,
             idle_timeout_ms: DEFAULT_UPLOAD_IDLE_MS,
             min_bytes_per_s: DEFAULT_UPLOAD_MIN_RATE,
+            rate_grace_ms: UPLOAD_RATE_GRACE_MS,
         }
     }
 }
@@ -230,6 +236,7 @@ impl RecordingsFileConfig {
                 self.idle_timeout_ms.unwrap_or(DEFAULT_UPLOAD_IDLE_MS),
             )?,
             min_bytes_per_s: self.min_bytes_per_s.unwrap_or(DEFAULT_UPLOAD_MIN_RATE),
+            rate_grace_ms: UPLOAD_RATE_GRACE_MS,
         })
     }
 }
@@ -312,6 +319,13 @@ pub struct LimitsConfig {
     pub max_connections: Option<usize>,
     /// The largest reply tree (bytes of JSON) a flow may answer with.
     pub max_reply_bytes: usize,
+}
+
+impl LimitsConfig {
+    /// The body deadline as a duration.
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.body_timeout_ms)
+    }
 }
 
 impl Default for LimitsConfig {

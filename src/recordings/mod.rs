@@ -48,6 +48,9 @@ pub enum RecordingError {
     /// The client went away before the body ended (400; nothing is kept).
     #[error("the upload ended before its last byte ({0}); nothing was stored, send it again")]
     Interrupted(String),
+    /// The sender stopped or trickled (408; nothing is kept).
+    #[error("the upload was dropped: {0}; nothing was stored, send it again at full speed")]
+    Stalled(String),
     /// Over the size limit (413; nothing is kept).
     #[error(
         "the recording is larger than the {limit}-byte limit; nothing was stored (raise \
@@ -102,6 +105,7 @@ pub struct Recordings(Arc<Shared>);
 struct Shared {
     root: PathBuf,
     max_bytes: u64,
+    pace: writer::Pace,
     access: Access,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -131,6 +135,11 @@ impl Recordings {
         Ok(Recordings(Arc::new(Shared {
             root,
             max_bytes: config.max_bytes,
+            pace: writer::Pace {
+                idle: std::time::Duration::from_millis(config.idle_timeout_ms),
+                min_bytes_per_s: config.min_bytes_per_s,
+                grace: std::time::Duration::from_millis(config.rate_grace_ms),
+            },
             access: Access::new(config),
             store,
             clock,
@@ -177,7 +186,7 @@ impl Recordings {
         let shared = self.0.clone();
         let lookup_id = id.clone();
         let (slot, part) = blocking(move || shared.prepare(&lookup_id, fresh_path)).await?;
-        let streamed = writer::stream_into(part, body, self.0.max_bytes).await?;
+        let streamed = writer::stream_into(part, body, self.0.max_bytes, self.0.pace).await?;
         if streamed.size == 0 {
             return Err(RecordingError::Empty);
         }

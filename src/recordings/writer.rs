@@ -6,16 +6,23 @@
 //! writing as the upload goes (`sync_file_range`). Once complete, the file is fsync'd, renamed
 //! over its final name (atomic on one file system: a reader sees the old file or the new one,
 //! never a partial one), and the folder fsync'd so the rename survives a crash. A [`Part`]
-//! dropped before that (client gone, size limit, full disk) removes its temporary file.
+//! dropped before that (client gone, size limit, full disk, a stalled sender) removes its
+//! temporary file.
+//!
+//! A sender that stops, or trickles, is cut off by its [`Pace`]: the PBX uploads a finished file
+//! at LAN speed, so an upload that waits long for its next byte, or averages far below that, is a
+//! broken or hostile client holding a connection and a file open.
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::format::HEAD_BYTES;
 use super::layout::hex;
@@ -157,6 +164,69 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// How slow an upload may be before it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Longest wait for the next bytes.
+    pub idle: Duration,
+    /// Slowest average (bytes per second) once `grace` has passed; 0 turns the check off.
+    pub min_bytes_per_s: u64,
+    /// How long an upload runs before its average counts.
+    pub grace: Duration,
+}
+
+impl Pace {
+    /// No limit at all (for callers that bound time themselves).
+    pub const UNLIMITED: Pace = Pace {
+        idle: Duration::MAX,
+        min_bytes_per_s: 0,
+        grace: Duration::MAX,
+    };
+
+    /// When the upload must have sent more, having sent `size` bytes since `started` and its
+    /// last bytes at `last`: whichever of the idle and the average deadlines comes first.
+    fn deadline(&self, started: Instant, last: Instant, size: u64) -> (Instant, Stall) {
+        let idle = last.checked_add(self.idle);
+        let slow = (self.min_bytes_per_s > 0)
+            .then(|| {
+                // The average falls below the floor once `size / elapsed < min`, i.e. once
+                // `elapsed > size / min`; never before the grace period ends.
+                let due = Duration::from_secs_f64(size as f64 / self.min_bytes_per_s as f64);
+                started.checked_add(due.max(self.grace))
+            })
+            .flatten();
+        match (idle, slow) {
+            (Some(i), Some(s)) if s < i => (s, Stall::Slow),
+            (Some(i), _) => (i, Stall::Idle),
+            (None, Some(s)) => (s, Stall::Slow),
+            // Both beyond any representable instant: a year from now is for ever enough.
+            (None, None) => (last + Duration::from_secs(365 * 86_400), Stall::Idle),
+        }
+    }
+
+    fn stalled(&self, why: Stall, size: u64, started: Instant) -> RecordingError {
+        let elapsed = started.elapsed().as_secs_f64();
+        RecordingError::Stalled(match why {
+            Stall::Idle => format!(
+                "no bytes for {} ms after {size} bytes ([recordings] idle_timeout_ms)",
+                self.idle.as_millis()
+            ),
+            Stall::Slow => format!(
+                "{size} bytes in {elapsed:.1} s is slower than {} bytes/s ([recordings] \
+                 min_bytes_per_s)",
+                self.min_bytes_per_s
+            ),
+        })
+    }
+}
+
+/// Which limit a stalled upload hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    Idle,
+    Slow,
+}
+
 /// What [`stream_into`] produced.
 pub struct Streamed {
     /// The temporary file, complete but not yet synced.
@@ -167,12 +237,13 @@ pub struct Streamed {
     pub head: Vec<u8>,
 }
 
-/// Streams `body` into `part`, refusing more than `limit` bytes. On any error the temporary file
-/// is removed before this returns.
+/// Streams `body` into `part`, refusing more than `limit` bytes and a sender slower than `pace`.
+/// On any error the temporary file is removed before this returns.
 pub async fn stream_into<S, B, E>(
     part: Part,
     mut body: S,
     limit: u64,
+    pace: Pace,
 ) -> Result<Streamed, RecordingError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
@@ -186,8 +257,17 @@ where
     let mut batch = Vec::new();
     let mut size = 0u64;
     let mut head = Vec::new();
+    let started = Instant::now();
+    let mut last = started;
     let result = async {
-        while let Some(chunk) = body.next().await {
+        loop {
+            let (due, why) = pace.deadline(started, last, size);
+            let next = match tokio::time::timeout_at(due, body.next()).await {
+                Ok(next) => next,
+                Err(_) => return Err(pace.stalled(why, size, started)),
+            };
+            let Some(chunk) = next else { break };
+            last = Instant::now();
             let chunk = chunk.map_err(|e| RecordingError::Interrupted(e.to_string()))?;
             let bytes = chunk.as_ref();
             size += bytes.len() as u64;
@@ -302,7 +382,9 @@ mod tests {
         // Past WRITEBACK_EVERY, so writeback is started on the way.
         let sizes = [1, BATCH - 1, BATCH * 2 + 7, 10, 9 << 20, BATCH];
         let part = Part::create(dir.path()).unwrap();
-        let streamed = stream_into(part, chunks(&sizes), u64::MAX).await.unwrap();
+        let streamed = stream_into(part, chunks(&sizes), u64::MAX, Pace::UNLIMITED)
+            .await
+            .unwrap();
         let total: usize = sizes.iter().sum();
         assert_eq!(streamed.size, total as u64);
         assert_eq!(streamed.head.len(), HEAD_BYTES);
@@ -321,14 +403,26 @@ mod tests {
     async fn errors_leave_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let part = Part::create(dir.path()).unwrap();
-        let over = stream_into(part, chunks(&[BATCH, BATCH, 5]), 2 * BATCH as u64 + 4).await;
+        let over = stream_into(
+            part,
+            chunks(&[BATCH, BATCH, 5]),
+            2 * BATCH as u64 + 4,
+            Pace::UNLIMITED,
+        )
+        .await;
         assert!(matches!(over, Err(RecordingError::TooLarge { .. })));
         assert!(temp_files(dir.path()).is_empty());
 
         let part = Part::create(dir.path()).unwrap();
         let items: Vec<Result<Vec<u8>, String>> =
             vec![Ok(vec![1; BATCH + 1]), Err("connection reset".into())];
-        let cut = stream_into(part, futures_util::stream::iter(items), u64::MAX).await;
+        let cut = stream_into(
+            part,
+            futures_util::stream::iter(items),
+            u64::MAX,
+            Pace::UNLIMITED,
+        )
+        .await;
         assert!(matches!(cut, Err(RecordingError::Interrupted(m)) if m == "connection reset"));
         assert!(temp_files(dir.path()).is_empty());
 

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// Method not served on this path: 405.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A body not complete within its deadline: 408, and the connection is closed.
+    #[error("{0}")]
+    Timeout(String),
     /// Body over the limit: 413.
     #[error("{0}")]
     TooLarge(String),
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::NotFound(_) => "not found",
             ApiError::MethodNotAllowed(_) => "method not allowed",
+            ApiError::Timeout(_) => "request timeout",
             ApiError::TooLarge(_) => "payload too large",
             ApiError::UnsupportedType(_) => "unsupported media type",
             ApiError::Overloaded(_) => "overloaded",
@@ -95,6 +99,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -107,6 +112,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::Unauthorized { challenge, .. } = self {
             response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, *challenge));
+        }
+        if let ApiError::Timeout(_) = self {
+            // The rest of a stalled body may still come: the connection can't carry another
+            // request, and keeping it would hand the stalled client its socket back.
+            response.force_close();
         }
         response.json(json!({"error": self.title(), "detail": self.to_string()}))
     }

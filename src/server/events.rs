@@ -36,7 +36,7 @@ pub async fn accept(
         }
         Some(true) => {}
     }
-    let (format, body) = read_body(req, payload, state.config.max_body_bytes).await?;
+    let (format, body) = read_body(req, payload, state).await?;
     let mut event = match format {
         BodyFormat::Json if !body.is_empty() => match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) => map,

@@ -1,7 +1,9 @@
 //! The HTTP service: routes, shared state, and starting the server in the foreground (`serve`)
 //! or in the background (tests and benchmarks).
 
+mod body;
 mod calls;
+pub mod capacity;
 pub mod error;
 mod events;
 pub mod flows;
@@ -166,6 +168,7 @@ fn server(
         .config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let capacity = capacity::plan(state.config.limits.max_connections, workers);
     let rules = Arc::new(guard::Rules::new(&state.config, state.metrics.clone()));
     Ok(HttpServer::new(move || {
         App::new()
@@ -174,6 +177,7 @@ fn server(
             .configure(routes)
     })
     .workers(workers)
+    .max_connections(capacity.per_worker)
     .listen(listener)?
     .run())
 }

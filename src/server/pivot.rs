@@ -3,14 +3,14 @@
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use futures_util::StreamExt;
 
+use super::body::read_limited;
 use super::error::ApiError;
 use super::{reply, AppState};
 use crate::calls::{Exchange, Recorded, Timings};
 use crate::flows::valid_flow_name;
 use crate::outcome::Outcome;
-use crate::request::{BodyFormat, PivotRequest, RequestError};
+use crate::request::{BodyFormat, PivotRequest};
 
 /// The handler: thin glue between HTTP and `Engine::answer`; every parsed step goes to the
 /// exchange log and the metrics after its reply is built.
@@ -31,7 +31,7 @@ pub async fn pivot(
     }
     // Names are plain ASCII, so the raw path needs no decoding: a `%` makes it invalid anyway.
     let flow = req.path().strip_prefix("/pivot/").unwrap_or("").to_owned();
-    let parsed = read_request(&req, payload, state.config.max_body_bytes).await;
+    let parsed = read_request(&req, payload, &state).await;
     let parse = started.elapsed();
     let pivot_req = match parsed {
         Ok(pivot_req) => pivot_req,
@@ -131,13 +131,13 @@ fn log(
     }
 }
 
-/// Reads the query string and, for POST, the body within `limit` bytes.
+/// Reads the query string and, for POST, the body within `max_body_bytes` and the deadline.
 async fn read_request(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    state: &AppState,
 ) -> Result<PivotRequest, ApiError> {
-    let (format, body) = read_body(req, payload, limit).await?;
+    let (format, body) = read_body(req, payload, state).await?;
     let body: &[u8] = if req.method() == actix_web::http::Method::POST {
         &body
     } else {
@@ -146,12 +146,12 @@ async fn read_request(
     Ok(PivotRequest::parse(req.query_string(), body, format)?)
 }
 
-/// Reads a form or JSON body within `limit` bytes; the format comes from `Content-Type` (no
-/// header reads as a form, as Kazoo's GETs have none).
+/// Reads a form or JSON body within `max_body_bytes` and the body deadline; the format comes
+/// from `Content-Type` (no header reads as a form, as Kazoo's GETs have none).
 pub(super) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    state: &AppState,
 ) -> Result<(BodyFormat, web::BytesMut), ApiError> {
     let content_type = req
         .headers()
@@ -162,34 +162,12 @@ pub(super) async fn read_body(
     } else {
         BodyFormat::from_content_type(content_type)?
     };
-    let body = read_limited(req, payload, limit).await?;
+    let body = read_limited(
+        req,
+        payload,
+        state.config.max_body_bytes,
+        state.config.limits.body_timeout(),
+    )
+    .await?;
     Ok((format, body))
-}
-
-/// Reads a whole body, refusing one over `limit` bytes with 413 (by its Content-Length at once,
-/// or as soon as the stream passes the limit).
-pub(crate) async fn read_limited(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let too_large = || ApiError::from(RequestError::TooLarge { limit });
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

@@ -36,6 +36,7 @@ impl From<RecordingError> for ApiError {
             RecordingError::Name(_) | RecordingError::Empty | RecordingError::Interrupted(_) => {
                 ApiError::BadRequest(e.to_string())
             }
+            RecordingError::Stalled(_) => ApiError::Timeout(e.to_string()),
             RecordingError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
             RecordingError::DiskFull(_) => ApiError::InsufficientStorage(e.to_string()),
             RecordingError::Store(store) => ApiError::from(store),
@@ -149,6 +150,7 @@ fn upload_result(result: &Result<Received, ApiError>) -> &'static str {
         Ok(_) => "created",
         Err(ApiError::Unauthorized { .. }) => "unauthorized",
         Err(ApiError::TooLarge(_)) => "too_large",
+        Err(ApiError::Timeout(_)) => "stalled",
         Err(ApiError::InsufficientStorage(_)) => "disk_full",
         Err(ApiError::BadRequest(_) | ApiError::UnsupportedType(_)) => "bad_request",
         Err(_) => "error",

@@ -4,8 +4,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::body::read_limited;
 use super::error::ApiError;
-use super::pivot::read_limited;
 use super::AppState;
 use crate::engine::RunError;
 use crate::flows::valid_flow_name;
@@ -27,7 +27,13 @@ pub async fn run(
             "`{script}` is not a script name"
         )));
     }
-    let body = read_limited(req, payload, state.config.max_body_bytes).await?;
+    let body = read_limited(
+        req,
+        payload,
+        state.config.max_body_bytes,
+        state.config.limits.body_timeout(),
+    )
+    .await?;
     let arg: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {

@@ -4,8 +4,8 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::body::read_limited;
 use super::error::ApiError;
-use super::pivot::read_limited;
 use super::{with_store, AppState};
 
 /// Largest value a PUT may store (the store's own limit).
@@ -34,7 +34,7 @@ pub async fn write(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (area, key) = path.into_inner();
-    let body = read_limited(&req, payload, MAX_VALUE).await?;
+    let body = read_limited(&req, payload, MAX_VALUE, state.config.limits.body_timeout()).await?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body must be a JSON value: {e}")))?;
     let created = with_store(&state, move |store| store.us_put(&area, &key, &value)).await?;

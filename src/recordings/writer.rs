@@ -431,6 +431,40 @@ mod tests {
     }
 
     #[test]
+    fn the_pace_deadline_is_the_idle_or_the_average_whichever_comes_first() {
+        let pace = Pace {
+            idle: Duration::from_secs(30),
+            min_bytes_per_s: 1000,
+            grace: Duration::from_secs(30),
+        };
+        let t0 = Instant::now();
+        // Nothing sent yet: the grace period and the idle limit end together.
+        assert_eq!(pace.deadline(t0, t0, 0).0, t0 + Duration::from_secs(30));
+        // 100 kB after 50 s: the average holds until 100 s, the idle limit ends first.
+        let last = t0 + Duration::from_secs(50);
+        assert_eq!(
+            pace.deadline(t0, last, 100_000),
+            (last + pace.idle, Stall::Idle)
+        );
+        // 40 kB after 35 s: the average fell below the floor at 40 s, before the idle limit.
+        let last = t0 + Duration::from_secs(35);
+        assert_eq!(
+            pace.deadline(t0, last, 40_000),
+            (t0 + Duration::from_secs(40), Stall::Slow)
+        );
+        // Turned off: only the idle limit counts.
+        let idle_only = Pace {
+            min_bytes_per_s: 0,
+            ..pace
+        };
+        assert_eq!(
+            idle_only.deadline(t0, last, 0),
+            (last + pace.idle, Stall::Idle)
+        );
+        assert!(Pace::UNLIMITED.deadline(t0, t0, 0).0 > t0 + Duration::from_secs(86_400));
+    }
+
+    #[test]
     fn full_disks_and_quotas_map_to_disk_full() {
         for kind in [
             ErrorKind::StorageFull,

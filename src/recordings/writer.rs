@@ -191,7 +191,8 @@ impl Pace {
             .then(|| {
                 // The average falls below the floor once `size / elapsed < min`, i.e. once
                 // `elapsed > size / min`; never before the grace period ends.
-                let due = Duration::from_secs_f64(size as f64 / self.min_bytes_per_s as f64);
+                let due = Duration::try_from_secs_f64(size as f64 / self.min_bytes_per_s as f64)
+                    .unwrap_or(Duration::MAX);
                 started.checked_add(due.max(self.grace))
             })
             .flatten();

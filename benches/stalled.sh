@@ -25,7 +25,9 @@ prlimit --nofile=1024:"$(ulimit -Hn)" ./target/release/pivotforge serve --config
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-grep -o 'file-descriptor limit.*connections' "$data/log" || true
+# Log lines reach the file every 100 ms.
+for _ in $(seq 50); do grep -q 'file-descriptor limit' "$data/log" && break; sleep 0.1; done
+grep -oE 'file-descriptor limit [0-9]+ \(was [0-9]+\): at most [0-9]+ connections' "$data/log" || true
 
 python3 - "$PORT" "$STALLED" "$REQUESTS" <<'PY'
 import http.client, resource, socket, sys, time

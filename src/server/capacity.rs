@@ -13,6 +13,9 @@ pub const RESERVED_FDS: u64 = 256;
 pub const FDS_PER_CONNECTION: u64 = 2;
 /// actix-web's own per-worker default, used when the limit can't be read.
 const ACTIX_DEFAULT_PER_WORKER: usize = 25_000;
+/// Connections the kernel queues while the cap is reached (actix-web's own default for the
+/// addresses it binds; the kernel caps it at `net.core.somaxconn`).
+pub const BACKLOG: i32 = 1024;
 
 /// The file-descriptor limit before and after start-up raised it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,22 @@ pub fn raise_fd_limit() -> Option<FdLimit> {
 pub fn raise_fd_limit() -> Option<FdLimit> {
     None
 }
+
+/// Lets `BACKLOG` connections wait to be accepted: `std` listens with 128, and past the cap a
+/// full backlog makes the kernel drop new connections' SYNs (they are retried, seconds later).
+/// Listening again on a listening socket only changes its backlog; a failure keeps the old one.
+#[cfg(target_os = "linux")]
+pub fn widen_backlog(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen only reads its integer arguments; the descriptor is open while borrowed.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "listen backlog not widened");
+    }
+}
+
+/// Elsewhere the backlog stays as `std` set it.
+#[cfg(not(target_os = "linux"))]
+pub fn widen_backlog(_listener: &std::net::TcpListener) {}
 
 /// The most connections that fit under `fd_limit` with the reserve kept (at least 1).
 pub fn derived_cap(fd_limit: u64) -> usize {

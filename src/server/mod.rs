@@ -169,6 +169,7 @@ fn server(
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let capacity = capacity::plan(state.config.limits.max_connections, workers);
+    capacity::widen_backlog(&listener);
     let rules = Arc::new(guard::Rules::new(&state.config, state.metrics.clone()));
     Ok(HttpServer::new(move || {
         App::new()

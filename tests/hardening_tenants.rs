@@ -277,8 +277,13 @@ async fn userspace_is_read_by_every_flow_and_changed_only_where_settings_allow()
 }
 
 #[tokio::test]
-async fn a_bad_userspace_write_setting_is_a_load_error_naming_it() {
+async fn the_new_settings_load_and_a_bad_area_is_a_load_error_naming_it() {
     let dir = flows_dir(&[
+        ("ok.js", LISTS),
+        (
+            "ok.settings.toml",
+            "kv_namespace = \"team\"\nuserspace_write = [\"dnc\", \"vip\"]\n",
+        ),
         ("x.js", LISTS),
         (
             "x.settings.toml",
@@ -289,9 +294,19 @@ async fn a_bad_userspace_write_setting_is_a_load_error_naming_it() {
     let flows = get(&server.url("/flows")).await.json();
     let errors = flows["errors"].to_string();
     assert!(
-        errors.contains("x.settings.toml") && errors.contains("userspace_write"),
+        errors.contains("x.settings.toml")
+            && errors.contains("userspace_write")
+            && errors.contains("../etc")
+            && errors.contains("A-Z"),
         "{flows}"
     );
+    assert!(!errors.contains("ok.settings.toml"), "{flows}");
+    let ok = post_json(
+        &server.url("/run/ok/write"),
+        &json!({"area": "vip", "key": "k", "value": 1}),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
 }
 
 /// The names a `/run` probe tries: members every object or global inherits, and ours.

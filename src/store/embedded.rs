@@ -539,6 +539,30 @@ mod tests {
     }
 
     #[test]
+    fn keys_from_before_namespaces_are_kept_but_reach_no_flow() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What an older version wrote: the same value layout, no namespace.
+            let legacy: redb::TableDefinition<&str, (Option<i64>, &str)> =
+                redb::TableDefinition::new("kv");
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(legacy)
+                .unwrap()
+                .insert("blocked:+14155550100", (None, "\"3\""))
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        let txn = s.shared.db.begin_read().unwrap();
+        assert_eq!(kv::legacy_keys(&txn).unwrap(), 1, "kept");
+        for ns in ["flow:honeypot", "shared:honeypot", "flow:"] {
+            assert_eq!(s.kv_get(ns, "blocked:+14155550100", 0).unwrap(), None);
+            assert!(s.kv_keys(ns, 0, 10).unwrap().is_empty());
+        }
+    }
+
+    #[test]
     fn everything_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let (pending, dead) = {

@@ -2,7 +2,7 @@
 //! uses, with output for a terminal. Exit codes: 0 fine, 1 the flow or files have a problem.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -145,29 +145,72 @@ fn build_request(args: &RunArgs) -> Result<PivotRequest, String> {
     PivotRequest::from_params(params).map_err(|e| e.to_string())
 }
 
+/// A throw-away folder for `run`'s scratch store, removed with everything in it when dropped.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// Creates a new, empty folder under the system's temporary folder (`TMPDIR`).
+    fn create() -> std::io::Result<ScratchDir> {
+        let base = std::env::temp_dir();
+        // The pid alone could name a folder a killed run left behind: add the time too.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = base.join(format!("pivotforge-run-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path)?;
+        Ok(ScratchDir(path))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What `run` works with: the engine, its store, and the scratch folder when the service's own
+/// store was taken (keep it alive as long as the store).
+pub struct RunEngine {
+    /// The loaded flows and a one-thread JS pool.
+    pub engine: Engine,
+    /// The service's store, or a scratch one.
+    pub store: Arc<dyn Store>,
+    /// Removed when this is dropped, after the store.
+    pub scratch: Option<ScratchDir>,
+}
+
 /// Loads the flows of `config` with a one-thread JS pool, for running flows from the terminal.
 /// The store is the service's own when it is free; when a running server holds it, a throw-away
-/// store is used instead (with a warning), so `run` never blocks on the server.
-pub fn open_engine(
-    config: &Config,
-    err: &mut dyn Write,
-) -> Result<(Engine, Arc<dyn Store>), String> {
-    let store: Arc<dyn Store> = match EmbeddedStore::open(&config.data_dir) {
-        Ok(store) => Arc::new(store),
+/// store is used instead (with a warning), so `run` never blocks on the server. That store lives
+/// in a scratch folder removed when the returned value is dropped.
+pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, String> {
+    let (store, scratch): (Arc<dyn Store>, _) = match EmbeddedStore::open(&config.data_dir) {
+        Ok(store) => (Arc::new(store), None),
         Err(e) => {
-            let scratch =
-                std::env::temp_dir().join(format!("pivotforge-run-{}", std::process::id()));
+            let scratch = ScratchDir::create()
+                .map_err(|e| format!("can't create a scratch folder for the store: {e}"))?;
             let _ = writeln!(
                 err,
-                "warning: {e}; using a scratch store in {}",
-                scratch.display()
+                "warning: {e}; using a scratch store in {} (removed on exit)",
+                scratch.path().display()
             );
-            Arc::new(EmbeddedStore::open(&scratch).map_err(|e| e.to_string())?)
+            let store = EmbeddedStore::open(scratch.path()).map_err(|e| e.to_string())?;
+            (Arc::new(store), Some(scratch))
         }
     };
     let _ = crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists"));
     let engine = Engine::start(config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
-    Ok((engine, store))
+    Ok(RunEngine {
+        engine,
+        store,
+        scratch,
+    })
 }
 
 /// Loads and validates every flow under `dir`; prints each problem as `file:line: message`.
@@ -187,9 +230,15 @@ pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Wr
     let ok = registry.entries().filter(|e| e.state.is_ok()).count();
     let _ = writeln!(
         out,
-        "{ok} flows OK, {} problems in {}",
-        errors.len(),
+        "{}, {} in {}",
+        counted(ok, "flow OK", "flows OK"),
+        counted(errors.len(), "problem", "problems"),
         dir.display()
     );
     i32::from(!errors.is_empty())
+}
+
+/// `1 problem`, `2 problems`, `0 problems`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

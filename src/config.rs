@@ -539,6 +539,17 @@ impl Config {
         let limits = fc.limits.resolve()?;
         let events = fc.events.resolve()?;
         let auth = fc.auth.resolve(over.allow_open)?;
+        if fc.flows.kv_namespace.is_some() {
+            // One default would put every flow in one namespace: isolation is the default.
+            return Err(ConfigError(
+                "[flows] kv_namespace: a shared cxKV namespace is named in the settings file of \
+                 each flow that shares it (NAME.settings.toml), not for every flow"
+                    .into(),
+            ));
+        }
+        fc.flows
+            .check()
+            .map_err(|(_, message)| ConfigError(format!("[flows] {message}")))?;
         Ok(Config {
             listen,
             flows_dir: over

@@ -259,6 +259,14 @@ impl Engine {
                 let outcome = match run.result {
                     Ok(tree) => self.check(flow, tree),
                     Err(ScriptFailure::Rejected { code, reason }) => rejection(code, reason),
+                    Err(missing @ ScriptFailure::NoSuchFunction { .. }) => {
+                        let failure = Failure {
+                            kind: FailureKind::ScriptError,
+                            detail: missing.detail(),
+                            errors: Vec::new(),
+                        };
+                        with_fallback(failure, flow.fallback())
+                    }
                     Err(ScriptFailure::Error { kind, detail }) => {
                         let failure = Failure {
                             kind: failure_kind(kind),

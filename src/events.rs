@@ -97,7 +97,7 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
                 Err(ScriptFailure::Rejected { code, reason }) => {
                     Some(format!("postCall rejected: {code} {reason}"))
                 }
-                Err(ScriptFailure::Error { detail, .. }) => Some(detail),
+                Err(failure) => Some(failure.detail()),
             },
             // The pool is full: leave this and the rest of the batch untouched (still due, no
             // attempt counted) for the next poll.

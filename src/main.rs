@@ -178,7 +178,12 @@ fn main() -> ExitCode {
                     eprintln!("{e}");
                     1
                 }
-                Ok((engine, store)) => {
+                Ok(opened) => {
+                    let cli::RunEngine {
+                        engine,
+                        store,
+                        scratch,
+                    } = opened;
                     for problem in engine.registry().errors() {
                         eprintln!("warning: {problem}");
                     }
@@ -198,6 +203,10 @@ fn main() -> ExitCode {
                     if let Err(e) = store.flush() {
                         eprintln!("warning: {e}");
                     }
+                    // The scratch store's file must be closed before its folder goes.
+                    drop(engine);
+                    drop(store);
+                    drop(scratch);
                     code
                 }
             },

@@ -688,7 +688,8 @@ async fn run_calls_a_named_function_with_the_json_body() {
     let reply = post_json(&server.url("/run/drivers/carrier"), &json!({})).await;
     assert_eq!(reply.json()["result"], json!({"main": true}));
     let reply = post_json(&server.url("/run/drivers/carrier/nope"), &json!({})).await;
-    assert_eq!(reply.status, 500, "{}", reply.text());
+    // A function the script does not have is not found (issue 9), not a failure.
+    assert_eq!(reply.status, 404, "{}", reply.text());
     assert!(reply.json()["detail"]
         .as_str()
         .unwrap_or("")

@@ -82,6 +82,8 @@ fn flows() -> tempfile::TempDir {
         ("store.js", STORE_SCRIPT),
         ("counter.js", COUNTER),
         ("us.js", USERSPACE),
+        // Scripts change only the areas their settings name.
+        ("us.settings.toml", "userspace_write = [\"notes\"]\n"),
         ("lookup.js", LOOKUP),
         (
             "lists/vip.csv",

@@ -58,11 +58,12 @@ pub(crate) fn user_password(
     user: Option<String>,
     password: Option<Secret>,
 ) -> Result<Option<(String, Secret)>, ConfigError> {
+    if let Some(password) = &password {
+        blank(section, &format!("{prefix}_password"), password)?;
+    }
     match (user, password) {
         (None, None) => Ok(None),
-        (Some(user), Some(password))
-            if !user.is_empty() && !user.contains(':') && !password.expose().is_empty() =>
-        {
+        (Some(user), Some(password)) if !user.trim().is_empty() && !user.contains(':') => {
             Ok(Some((user, password)))
         }
         _ => Err(ConfigError(format!(
@@ -72,18 +73,28 @@ pub(crate) fn user_password(
     }
 }
 
-/// A token of section `section`: absent, or not empty.
+/// A token of section `section`: absent, or not empty nor only whitespace.
 pub(crate) fn token(
     section: &str,
     name: &str,
     token: Option<Secret>,
 ) -> Result<Option<Secret>, ConfigError> {
-    match token {
-        Some(t) if t.expose().is_empty() => Err(ConfigError(format!(
-            "[{section}] {name} is empty: set a token or remove the line"
-        ))),
-        other => Ok(other),
+    if let Some(t) = &token {
+        blank(section, name, t)?;
     }
+    Ok(token)
+}
+
+/// Refuses a secret that is empty or only whitespace: it would protect nothing (or, trimmed
+/// by a client, never match), and an operator who wrote the line meant to set one.
+fn blank(section: &str, name: &str, secret: &Secret) -> Result<(), ConfigError> {
+    if secret.expose().trim().is_empty() {
+        return Err(ConfigError(format!(
+            "[{section}] {name} is empty or only whitespace: set a secret (e.g. `openssl rand \
+             -hex 24`) or remove the line"
+        )));
+    }
+    Ok(())
 }
 
 impl AuthFileConfig {
@@ -213,6 +224,18 @@ mod tests {
             ("admin_user = \"ops\"", "go together"),
             ("pivot_password = \"x\"", "go together"),
             ("admin_token = \"\"", "admin_token is empty"),
+            (
+                "admin_token = \" \\t \"",
+                "[auth] admin_token is empty or only whitespace",
+            ),
+            (
+                "admin_user = \"ops\"\nadmin_password = \"  \"",
+                "[auth] admin_password is empty or only whitespace",
+            ),
+            (
+                "pivot_token = \"\\n\"",
+                "[auth] pivot_token is empty or only whitespace",
+            ),
             ("allow_opn = true", "unknown field"),
         ] {
             let err = parse(bad).unwrap_err().to_string();

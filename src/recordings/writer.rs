@@ -7,7 +7,8 @@
 //! over its final name (atomic on one file system: a reader sees the old file or the new one,
 //! never a partial one), and the folder fsync'd so the rename survives a crash. A [`Part`]
 //! dropped before that (client gone, size limit, full disk, a stalled sender) removes its
-//! temporary file.
+//! temporary file; one left by a crash is removed by the next start-up's sweep, which knows it
+//! from a live upload's by the lock every [`Part`] holds on its file (see `sweep`).
 //!
 //! A sender that stops, or trickles, is cut off by its [`Pace`]: the PBX uploads a finished file
 //! at LAN speed, so an upload that waits long for its next byte, or averages far below that, is a
@@ -41,6 +42,8 @@ pub const TEMP_SUFFIX: &str = ".part";
 
 /// Tells temporary files of one process apart.
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+/// Tries at a fresh temporary name when a sweep removed the file before it was locked.
+const CREATE_ATTEMPTS: usize = 8;
 
 /// Whether an I/O error means the disk (or the quota) is full: the upload may succeed later,
 /// so it is answered with 507, which the PBX retries.
@@ -77,23 +80,34 @@ pub struct Part {
 }
 
 impl Part {
-    /// Creates a new temporary file in `dir` (blocking).
+    /// Creates a new temporary file in `dir` and holds its lock until it is dropped (blocking).
+    ///
+    /// The lock (`flock`, exclusive) is what tells the start-up sweep of any process sharing the
+    /// folder that the file is being written: the sweep removes only files whose lock it can
+    /// take. A sweep can still take the lock in the instant between the file's creation and
+    /// ours and remove it; then the name no longer leads to our file, and we start again.
     pub fn create(dir: &Path) -> io::Result<Part> {
-        let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            "{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}",
-            std::process::id()
-        ));
-        // create_new: never write into a file someone else holds.
-        let file = File::options().write(true).create_new(true).open(&path)?;
-        Ok(Part {
-            file,
-            path,
-            hasher: Sha256::new(),
-            placed: false,
-            written: 0,
-            handed_to_disk: 0,
-        })
+        for _ in 0..CREATE_ATTEMPTS {
+            let path = dir.join(temp_name());
+            // create_new: never write into a file someone else holds.
+            let file = File::options().write(true).create_new(true).open(&path)?;
+            lock(&file)?;
+            if names_file(&path, &file) {
+                return Ok(Part {
+                    file,
+                    path,
+                    hasher: Sha256::new(),
+                    placed: false,
+                    written: 0,
+                    handed_to_disk: 0,
+                });
+            }
+        }
+        Err(io::Error::other(format!(
+            "temporary files in {} kept being removed as they were created ({CREATE_ATTEMPTS} \
+             tries): is another process sweeping the folder in a loop?",
+            dir.display()
+        )))
     }
 
     /// Appends bytes and feeds them to the hash (blocking).
@@ -133,6 +147,86 @@ impl Drop for Part {
                 tracing::warn!(path = %self.path.display(), error = %e, "could not remove an unfinished upload");
             }
         }
+    }
+}
+
+/// A temporary file's name: unique across processes and hosts sharing the folder (process ids
+/// repeat from one host to the next, so a random part is added).
+fn temp_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+    // A fresh RandomState is seeded from the OS's randomness.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!(
+        "{TEMP_PREFIX}{}-{n}-{random:016x}{TEMP_SUFFIX}",
+        std::process::id()
+    )
+}
+
+/// Takes the exclusive advisory lock on `file`, waiting for it (a sweep holds it an instant).
+#[cfg(target_os = "linux")]
+fn lock(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock only reads its integer arguments; the descriptor is open for as long
+        // as `file` is borrowed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Takes the exclusive advisory lock on `file` if no one holds it: false when someone does.
+/// It is released when the file is closed, or when its process dies.
+#[cfg(target_os = "linux")]
+pub(super) fn try_lock(file: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: as in `lock`.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Without `flock` (not Linux), nothing is locked…
+#[cfg(not(target_os = "linux"))]
+fn lock(_file: &File) -> io::Result<()> {
+    Ok(())
+}
+
+/// …and a temporary file counts as held until it is an hour old, as before locks.
+#[cfg(not(target_os = "linux"))]
+pub(super) fn try_lock(file: &File) -> io::Result<bool> {
+    let age = file.metadata()?.modified()?.elapsed().unwrap_or_default();
+    Ok(age >= std::time::Duration::from_secs(3600))
+}
+
+/// Whether `path` still leads to the open `file` (same device and inode): false once the file
+/// was removed, or its name taken by another file.
+pub(super) fn names_file(path: &Path, file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
     }
 }
 

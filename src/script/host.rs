@@ -154,9 +154,24 @@ fn ttl(seconds: f64) -> Option<u64> {
     (seconds > 0.0).then_some((seconds * 1000.0) as u64)
 }
 
-/// Builds the `host` object the prelude receives.
+/// Refuses a userspace change the flow's settings do not allow. The area's name is checked
+/// first, so a bad name gets the rule it broke rather than advice to allow it.
+fn check_write(settings: &FlowSettings, flow: &str, area: &str) -> Result<(), String> {
+    crate::store::check_area(area).map_err(|e| e.to_string())?;
+    if settings.may_write(area) {
+        return Ok(());
+    }
+    Err(format!(
+        "this flow may not change userspace area `{area}` (lists are operator data, read-only \
+         to scripts): add it to userspace_write in {flow}.settings.toml, e.g. \
+         userspace_write = [\"{area}\"]"
+    ))
+}
+
+/// Builds the `host` object the prelude receives for flow `flow`.
 pub fn install<'js>(
     ctx: &Ctx<'js>,
+    flow: &str,
     services: &Arc<HostServices>,
     settings: &Arc<FlowSettings>,
     state: &Rc<RefCell<CallState>>,
@@ -165,6 +180,9 @@ pub fn install<'js>(
     let host = Object::new(ctx.clone())?;
     let store = || services.store.clone();
     let fail = |ctx: &Ctx<'js>, e: &dyn std::fmt::Display| throw(ctx, &e.to_string());
+    // Every cxKV call of this sandbox goes to this one namespace: a script can't name another.
+    let space: Arc<str> = settings.kv_space(flow).into();
+    let flow: Arc<str> = flow.into();
 
     let st = state.clone();
     host.set(
@@ -174,16 +192,16 @@ pub fn install<'js>(
         })?,
     )?;
 
-    let s = store();
+    let (s, ns) = (store(), space.clone());
     host.set(
         "kvGet",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
-            s.kv_get(&key, now_ms())
+            s.kv_get(&ns, &key, now_ms())
                 .map(|v| v.map(|v| v.to_string()))
                 .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
-    let s = store();
+    let (s, ns) = (store(), space.clone());
     host.set(
         "kvSet",
         Function::new(
@@ -191,44 +209,44 @@ pub fn install<'js>(
             move |ctx: Ctx<'js>, key: String, json: String, seconds: f64| {
                 let value: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
-                s.kv_set(&key, &value, ttl(seconds), now_ms())
+                s.kv_set(&ns, &key, &value, ttl(seconds), now_ms())
                     .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let s = store();
+    let (s, ns) = (store(), space.clone());
     host.set(
         "kvDelete",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
-            s.kv_delete(&key).map_err(|e| fail(&ctx, &e))
+            s.kv_delete(&ns, &key).map_err(|e| fail(&ctx, &e))
         })?,
     )?;
-    let s = store();
+    let (s, ns) = (store(), space.clone());
     host.set(
         "kvIncr",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, key: String, by: f64, seconds: f64| {
-                s.kv_incr(&key, by as i64, ttl(seconds), now_ms())
+                s.kv_incr(&ns, &key, by as i64, ttl(seconds), now_ms())
                     .map(|n| n as f64)
                     .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let s = store();
+    let (s, ns) = (store(), space.clone());
     host.set(
         "kvKeys",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_keys(now_ms(), 10_000)
+            s.kv_keys(&ns, now_ms(), 10_000)
                 .map(|k| serde_json::to_string(&k).unwrap_or_default())
                 .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
-    let s = store();
+    let (s, ns) = (store(), space.clone());
     host.set(
         "kvUsage",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_usage(now_ms())
+            s.kv_usage(&ns, now_ms())
                 .map(|u| serde_json::to_string(&u).unwrap_or_default())
                 .map_err(|e| fail(&ctx, &e))
         })?,
@@ -245,24 +263,26 @@ pub fn install<'js>(
             },
         )?,
     )?;
-    let s = store();
+    let (s, allowed, name) = (store(), settings.clone(), flow.clone());
     host.set(
         "usPut",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, area: String, key: String, json: String| {
+                check_write(&allowed, &name, &area).map_err(|e| fail(&ctx, &e))?;
                 let value: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
                 s.us_put(&area, &key, &value).map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let s = store();
+    let (s, allowed, name) = (store(), settings.clone(), flow.clone());
     host.set(
         "usDelete",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, area: String, key: String| {
+                check_write(&allowed, &name, &area).map_err(|e| fail(&ctx, &e))?;
                 s.us_delete(&area, &key).map_err(|e| fail(&ctx, &e))
             },
         )?,

@@ -55,6 +55,14 @@ pub enum ScriptFailure {
         /// Reason phrase.
         reason: String,
     },
+    /// The script has no function of its own by that name (`/run` asked for a typo, a
+    /// built-in such as `constructor`, or a flow has no `main`).
+    NoSuchFunction {
+        /// The name asked for.
+        function: String,
+        /// The functions the script defines or exports, sorted.
+        functions: Vec<String>,
+    },
     /// Anything else that went wrong.
     Error {
         /// What kind of failure.
@@ -69,6 +77,33 @@ impl ScriptFailure {
     pub fn error(kind: ScriptErrorKind, detail: String) -> ScriptFailure {
         ScriptFailure::Error { kind, detail }
     }
+
+    /// What went wrong, for people (a log line, a fallback's detail, `postCall`'s last error).
+    pub fn detail(&self) -> String {
+        match self {
+            ScriptFailure::Rejected { code, reason } => format!("rejected: {code} {reason}"),
+            ScriptFailure::NoSuchFunction {
+                function,
+                functions,
+            } => no_such_function(function, functions),
+            ScriptFailure::Error { detail, .. } => detail.clone(),
+        }
+    }
+}
+
+/// The message for a function the script does not have, naming those it has.
+pub fn no_such_function(function: &str, functions: &[String]) -> String {
+    // Echo only a prefix: the name comes from a URL.
+    let shown: String = function.chars().take(64).collect();
+    let own = if functions.is_empty() {
+        "it defines none".to_owned()
+    } else {
+        format!("its functions: {}", functions.join(", "))
+    };
+    format!(
+        "the script has no function `{shown}`: define `function {shown}(data)`, export it, or \
+         set module.exports.{shown} ({own})"
+    )
 }
 
 /// The kinds of script failure.

@@ -242,23 +242,54 @@
   };
   const moduleObject = { exports: {} };
   let builtinNames = new Set();
-  const userGlobal = (name) => Object.prototype.hasOwnProperty.call(G, name)
+  // Captured now: a script may replace Object.prototype.hasOwnProperty in its own context.
+  const ownProperty = Object.prototype.hasOwnProperty;
+  const hasOwn = (o, k) => o !== null && (typeof o === 'object' || typeof o === 'function')
+    && ownProperty.call(o, k);
+  // Only own members count: `exports.constructor` or `exports.toString` are Object's, and
+  // `/run/flow/constructor` must not call them.
+  const own = (o, k) => (hasOwn(o, k) ? o[k] : undefined);
+  const userGlobal = (name) => hasOwn(G, name)
     && !builtinNames.has(name) && !String(name).startsWith('__');
   const entry = (name) => {
     const ns = G.__pf_namespace;
     const ex = moduleObject.exports;
     const candidates = [
-      ns && ns[name],
-      ns && ns.default && ns.default[name],
+      own(ns, name),
+      own(ns && ns.default, name),
       name === 'main' && ns && ns.default,
-      ex && ex[name],
+      own(ex, name),
       name === 'main' && ex,
-      moduleObject.export && moduleObject.export[name],
+      own(moduleObject.export, name),
       // Only the script's own top-level functions: never a built-in (`eval`, `fetch`, …), an
       // inherited name or one of ours.
       userGlobal(name) ? G[name] : undefined,
     ];
     return candidates.find((f) => typeof f === 'function');
+  };
+  // Every name `entry` resolves, for the error that names what can be called.
+  const functionNames = () => {
+    const names = new Set();
+    const add = (o) => {
+      if (o === null || (typeof o !== 'object' && typeof o !== 'function')) return;
+      // A getter that throws, or a module binding not yet initialised, names nothing.
+      try {
+        for (const k of Object.keys(o)) {
+          try { if (typeof o[k] === 'function') names.add(k); } catch (e) { /* skipped */ }
+        }
+      } catch (e) { /* skipped */ }
+    };
+    const ns = G.__pf_namespace;
+    add(ns);
+    add(ns && ns.default);
+    add(moduleObject.exports);
+    add(moduleObject.export);
+    if (ns && typeof ns.default === 'function') names.add('main');
+    if (typeof moduleObject.exports === 'function') names.add('main');
+    for (const k of Object.getOwnPropertyNames(G)) {
+      if (userGlobal(k) && typeof G[k] === 'function') names.add(k);
+    }
+    return [...names].sort();
   };
   // The flow's vars are parsed and frozen once per sandbox and shared by every call: a call
   // can't change what the next one sees, and no call pays for copying them.
@@ -277,6 +308,9 @@
   const run = (name, argJson, nowMs, varsMode) => {
     clockOffset = typeof nowMs === 'number' ? nowMs - RealDate.now() : 0;
     const arg = JSON.parse(argJson);
+    // The request leaves out an empty `Digits` (it keeps the exchange log small), but scripts
+    // are promised an object on every call step, so `data.Digits.x` never throws.
+    if (varsMode === 1 && isObject(arg) && !isObject(arg.Digits)) arg.Digits = {};
     if (hasVars && varsMode !== 0 && isObject(arg) && (varsMode === 1 || !('vars' in arg))) arg.vars = flowVars;
     call.data = arg;
     timers.clear();
@@ -285,9 +319,10 @@
     let early = null;
     call.settle = (r) => { if (early === null) early = r; };
     let out, threw = false, thrown;
+    let f;
+    try { f = entry(name); } catch (e) { return settle({ fail: e }); }
+    if (!f) return JSON.stringify({ type: 'missing', name: String(name), functions: functionNames() });
     try {
-      const f = entry(name);
-      if (!f) throw new Error(`the script has no function \`${name}\`: define \`function ${name}(data)\`, export it, or set module.exports.${name}`);
       out = f(arg);
     } catch (e) {
       threw = true;

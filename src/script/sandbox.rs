@@ -110,8 +110,8 @@ impl Sandbox {
             let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| {
                 exception(ctx, e, deadline, ScriptErrorKind::Compile)
             };
-            let host =
-                host::install(&ctx, services, &settings, &state, &tx).map_err(|e| fail(&ctx, e))?;
+            let host = host::install(&ctx, &flow.name, services, &settings, &state, &tx)
+                .map_err(|e| fail(&ctx, e))?;
             let env = Object::new(ctx.clone()).map_err(|e| fail(&ctx, e))?;
             for (k, v) in &settings.env {
                 env.set(k.as_str(), v.as_str()).map_err(|e| fail(&ctx, e))?;
@@ -401,6 +401,19 @@ fn settled(text: &str) -> Result<serde_json::Value, ScriptFailure> {
     };
     match v.get("type").and_then(serde_json::Value::as_str) {
         Some("value") => Ok(v.get("value").cloned().unwrap_or(serde_json::Value::Null)),
+        Some("missing") => Err(ScriptFailure::NoSuchFunction {
+            function: field("name"),
+            functions: v
+                .get("functions")
+                .and_then(serde_json::Value::as_array)
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(|n| n.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
         Some("reject") => Err(ScriptFailure::Rejected {
             code: v
                 .get("code")

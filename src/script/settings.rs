@@ -31,6 +31,26 @@ pub struct FlowSettings {
     pub allow_hosts: Vec<String>,
     /// `data.vars`.
     pub vars: serde_json::Map<String, Value>,
+    /// A shared cxKV namespace the flow uses instead of its own (`kv_namespace`).
+    pub kv_namespace: Option<String>,
+    /// Userspace areas the flow's script may change (`userspace_write`); every area is readable.
+    pub userspace_write: Vec<String>,
+}
+
+impl FlowSettings {
+    /// The cxKV namespace of flow `flow`: `shared:NAME` when it names one, else its own
+    /// `flow:FLOW`. The prefixes keep the two apart, so no shared name reaches a flow's keys.
+    pub fn kv_space(&self, flow: &str) -> String {
+        match &self.kv_namespace {
+            Some(shared) => format!("shared:{shared}"),
+            None => format!("flow:{flow}"),
+        }
+    }
+
+    /// Whether the script may change userspace area `area`.
+    pub fn may_write(&self, area: &str) -> bool {
+        self.userspace_write.iter().any(|a| a == area)
+    }
 }
 
 impl Default for FlowSettings {
@@ -42,6 +62,8 @@ impl Default for FlowSettings {
             env: BTreeMap::new(),
             allow_hosts: Vec::new(),
             vars: serde_json::Map::new(),
+            kv_namespace: None,
+            userspace_write: Vec::new(),
         }
     }
 }
@@ -62,6 +84,10 @@ pub struct RawSettings {
     pub allow_hosts: Option<Vec<String>>,
     /// See [`FlowSettings::vars`].
     pub vars: Option<serde_json::Map<String, Value>>,
+    /// See [`FlowSettings::kv_namespace`].
+    pub kv_namespace: Option<String>,
+    /// See [`FlowSettings::userspace_write`].
+    pub userspace_write: Option<Vec<String>>,
 }
 
 impl RawSettings {
@@ -86,6 +112,12 @@ impl RawSettings {
         if let Some(vars) = &self.vars {
             out.vars.extend(vars.clone());
         }
+        if let Some(ns) = &self.kv_namespace {
+            out.kv_namespace = Some(ns.clone());
+        }
+        if let Some(areas) = &self.userspace_write {
+            out.userspace_write = areas.clone();
+        }
         out.timeout_ms = out.timeout_ms.clamp(1, MAX_TIMEOUT_MS);
         out.memory_mb = out.memory_mb.clamp(1, 4096);
         out
@@ -109,7 +141,49 @@ pub fn load(file: &Path, base: &FlowSettings) -> Result<FlowSettings, LoadError>
         let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         LoadError::new(file, line, e.message().trim().to_owned())
     })?;
+    raw.check()
+        .map_err(|(key, message)| LoadError::new(file, line_of(&text, key), message))?;
     Ok(raw.apply(base))
+}
+
+impl RawSettings {
+    /// Checks the names in `kv_namespace` and `userspace_write`; the error names its key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(ns) = &self.kv_namespace {
+            if !plain_name(ns) {
+                let shown: String = ns.chars().take(64).collect();
+                return Err((
+                    "kv_namespace",
+                    format!(
+                        "kv_namespace {shown:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '_' \
+                         or '-' (a name flows share, e.g. \"callers\")"
+                    ),
+                ));
+            }
+        }
+        for area in self.userspace_write.iter().flatten() {
+            if let Err(e) = crate::store::check_area(area) {
+                return Err(("userspace_write", format!("userspace_write: {e}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[A-Za-z0-9_-]{1,64}`.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The line where `key` is set, for an error about its value.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(key))
+        .map(|i| i + 1)
 }
 
 /// True when `host:port` is allowed by `patterns`: `name` or `*.domain` allow the scheme's

@@ -9,9 +9,10 @@ use super::error::ApiError;
 use super::AppState;
 use crate::engine::RunError;
 use crate::flows::valid_flow_name;
-use crate::script::ScriptFailure;
+use crate::script::{no_such_function, ScriptFailure};
 
-/// The handler. 200 `{result, logs}`; a rejection 422 `{code, reason, logs}`; a failure 500
+/// The handler. 200 `{result, logs}`; a rejection 422 `{code, reason, logs}`; a function the
+/// script does not define or export 404 `{error, detail, functions, logs}`; a failure 500
 /// `{error, detail, logs}`.
 pub async fn run(
     req: HttpRequest,
@@ -73,6 +74,15 @@ pub async fn run(
         Ok(result) => HttpResponse::Ok().json(json!({"result": result, "logs": run.logs})),
         Err(ScriptFailure::Rejected { code, reason }) => HttpResponse::UnprocessableEntity()
             .json(json!({"code": code, "reason": reason, "logs": run.logs})),
+        Err(ScriptFailure::NoSuchFunction {
+            function,
+            functions,
+        }) => HttpResponse::NotFound().json(json!({
+            "error": "no such function",
+            "detail": no_such_function(&function, &functions),
+            "functions": functions,
+            "logs": run.logs,
+        })),
         Err(ScriptFailure::Error { kind, detail }) => HttpResponse::InternalServerError()
             .json(json!({"error": kind, "detail": detail, "logs": run.logs})),
     })

@@ -27,8 +27,8 @@ use redb::{
 use serde_json::Value;
 
 use super::{
-    calls, check_area, check_key, encode_value, kv, queue, recordings, userspace, KvUsage,
-    QueuedEvent, Store, StoreError,
+    calls, check_area, check_key, check_kv, encode_value, kv, queue, recordings, userspace,
+    KvUsage, QueuedEvent, Store, StoreError,
 };
 use crate::calls::{CallSummary, StepRecord};
 use crate::recordings::{Recording, RecordingQuery};
@@ -91,6 +91,18 @@ impl EmbeddedStore {
             db,
             dirty: AtomicBool::new(false),
         });
+        let legacy = shared
+            .db
+            .begin_read()
+            .map_err(db_error)
+            .and_then(|txn| kv::legacy_keys(&txn))?;
+        if legacy > 0 {
+            tracing::warn!(
+                keys = legacy,
+                "cxKV keys written before per-flow namespaces are kept in the old table but no \
+                 script can reach them; set them again from the flow that owns them"
+            );
+        }
         let flusher = start_flusher(Arc::clone(&shared))?;
         tracing::info!(path = %path.display(), "store opened");
         Ok(EmbeddedStore {
@@ -220,46 +232,50 @@ impl Store for EmbeddedStore {
         self.shared.flush_if_dirty()
     }
 
-    fn kv_get(&self, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
-        check_key("kv key", key)?;
-        self.read(|txn| kv::get(txn, key, now_ms))
+    fn kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
+        check_kv(ns, key)?;
+        self.read(|txn| kv::get(txn, ns, key, now_ms))
     }
 
     fn kv_set(
         &self,
+        ns: &str,
         key: &str,
         value: &Value,
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        check_key("kv key", key)?;
+        check_kv(ns, key)?;
         let text = encode_value(value)?;
-        self.write(false, |txn| kv::set(txn, key, &text, ttl_ms, now_ms))
+        self.write(false, |txn| kv::set(txn, ns, key, &text, ttl_ms, now_ms))
     }
 
-    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
-        check_key("kv key", key)?;
-        self.write(false, |txn| kv::delete(txn, key))
+    fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+        check_kv(ns, key)?;
+        self.write(false, |txn| kv::delete(txn, ns, key))
     }
 
     fn kv_incr(
         &self,
+        ns: &str,
         key: &str,
         by: i64,
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        check_key("kv key", key)?;
+        check_kv(ns, key)?;
         // redb runs one write transaction at a time, so the read-add-write inside is atomic.
-        self.write(false, |txn| kv::incr(txn, key, by, ttl_ms, now_ms))
+        self.write(false, |txn| kv::incr(txn, ns, key, by, ttl_ms, now_ms))
     }
 
-    fn kv_keys(&self, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.read(|txn| kv::keys(txn, now_ms, limit))
+    fn kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        check_key("kv namespace", ns)?;
+        self.read(|txn| kv::keys(txn, ns, now_ms, limit))
     }
 
-    fn kv_usage(&self, now_ms: i64) -> Result<KvUsage, StoreError> {
-        self.read(|txn| kv::usage(txn, now_ms))
+    fn kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
+        check_key("kv namespace", ns)?;
+        self.read(|txn| kv::usage(txn, ns, now_ms))
     }
 
     fn us_get(&self, area: &str, key: &str) -> Result<Option<Value>, StoreError> {
@@ -460,7 +476,7 @@ mod tests {
         let s = EmbeddedStore::open(std::path::Path::new(&dir)).unwrap();
         s.us_put("dnc", "durable", &json!(true)).unwrap();
         s.event_push("f", &json!({"n": 1}), 0).unwrap();
-        s.kv_set("soft", &json!(wait), None, 0).unwrap();
+        s.kv_set("flow:t", "soft", &json!(wait), None, 0).unwrap();
         std::thread::sleep(Duration::from_millis(wait));
         // No destructors, no close: as close to a crash as a test can get.
         std::process::abort();
@@ -487,7 +503,7 @@ mod tests {
             // Durable writes always survive.
             assert_eq!(s.us_get("dnc", "durable").unwrap(), Some(json!(true)));
             assert_eq!(s.events_pending().unwrap(), 1);
-            let soft = s.kv_get("soft", 0).unwrap();
+            let soft = s.kv_get("flow:t", "soft", 0).unwrap();
             if wait_ms > 0 {
                 // The flusher had time to make the cxKV write durable.
                 assert_eq!(soft, Some(json!(wait_ms)));
@@ -523,28 +539,61 @@ mod tests {
     }
 
     #[test]
+    fn keys_from_before_namespaces_are_kept_but_reach_no_flow() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What an older version wrote: the same value layout, no namespace.
+            let legacy: redb::TableDefinition<&str, (Option<i64>, &str)> =
+                redb::TableDefinition::new("kv");
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(legacy)
+                .unwrap()
+                .insert("blocked:+14155550100", (None, "\"3\""))
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        let txn = s.shared.db.begin_read().unwrap();
+        assert_eq!(kv::legacy_keys(&txn).unwrap(), 1, "kept");
+        for ns in ["flow:honeypot", "shared:honeypot", "flow:"] {
+            assert_eq!(s.kv_get(ns, "blocked:+14155550100", 0).unwrap(), None);
+            assert!(s.kv_keys(ns, 0, 10).unwrap().is_empty());
+        }
+    }
+
+    #[test]
     fn everything_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let (pending, dead) = {
             let s = EmbeddedStore::open(dir.path()).unwrap();
-            s.kv_set("greeting", &json!("hello"), None, 0).unwrap();
-            s.kv_set("otp", &json!("1"), Some(1_000), 0).unwrap();
-            assert_eq!(s.kv_incr("hits", 3, None, 0).unwrap(), 3);
+            s.kv_set("flow:t", "greeting", &json!("hello"), None, 0)
+                .unwrap();
+            s.kv_set("flow:t", "otp", &json!("1"), Some(1_000), 0)
+                .unwrap();
+            assert_eq!(s.kv_incr("flow:t", "hits", 3, None, 0).unwrap(), 3);
             s.us_put("dnc", "+15550100", &json!(true)).unwrap();
             let pending = s.event_push("sales", &json!({"call_id": "a"}), 5).unwrap();
             let dead = s.event_push("sales", &json!({"call_id": "b"}), 6).unwrap();
             s.event_retry(pending, 50, "down").unwrap();
             s.event_dead(dead, "gave up").unwrap();
             // The last write is non-durable: closing must still keep it.
-            s.kv_set("last", &json!({"n": 1}), None, 0).unwrap();
+            s.kv_set("flow:t", "last", &json!({"n": 1}), None, 0)
+                .unwrap();
             (pending, dead)
         };
         let s = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(s.kv_get("greeting", 0).unwrap(), Some(json!("hello")));
-        assert_eq!(s.kv_get("otp", 999).unwrap(), Some(json!("1")));
-        assert_eq!(s.kv_get("otp", 1_000).unwrap(), None);
-        assert_eq!(s.kv_get("hits", 0).unwrap(), Some(json!(3)));
-        assert_eq!(s.kv_get("last", 0).unwrap(), Some(json!({"n": 1})));
+        assert_eq!(
+            s.kv_get("flow:t", "greeting", 0).unwrap(),
+            Some(json!("hello"))
+        );
+        assert_eq!(s.kv_get("flow:t", "otp", 999).unwrap(), Some(json!("1")));
+        assert_eq!(s.kv_get("flow:t", "otp", 1_000).unwrap(), None);
+        assert_eq!(s.kv_get("flow:t", "hits", 0).unwrap(), Some(json!(3)));
+        assert_eq!(
+            s.kv_get("flow:t", "last", 0).unwrap(),
+            Some(json!({"n": 1}))
+        );
         assert_eq!(s.us_get("dnc", "+15550100").unwrap(), Some(json!(true)));
         assert_eq!(s.events_pending().unwrap(), 1);
         let due = s.events_due(50, 10).unwrap();
@@ -560,7 +609,7 @@ mod tests {
     fn the_flusher_makes_kv_writes_durable_without_a_close() {
         let dir = tempfile::tempdir().unwrap();
         let s = EmbeddedStore::open(dir.path()).unwrap();
-        s.kv_set("k", &json!(1), None, 0).unwrap();
+        s.kv_set("flow:t", "k", &json!(1), None, 0).unwrap();
         assert!(s.shared.dirty.load(Ordering::SeqCst));
         let deadline = std::time::Instant::now() + FLUSH_INTERVAL * 5;
         while s.shared.dirty.load(Ordering::SeqCst) {
@@ -568,7 +617,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
         }
         // A durable write settles the debt at once.
-        s.kv_set("k", &json!(2), None, 0).unwrap();
+        s.kv_set("flow:t", "k", &json!(2), None, 0).unwrap();
         s.us_put("dnc", "1", &json!(true)).unwrap();
         assert!(!s.shared.dirty.load(Ordering::SeqCst));
     }

@@ -1,10 +1,18 @@
-//! cxKV in the embedded backend: keys with optional expiry, values as JSON text.
+//! cxKV in the embedded backend: keys with optional expiry, values as JSON text, each key in a
+//! namespace (`flow:NAME` for a flow's own keys, `shared:NAME` for flows that share state).
 //!
 //! Expiry is judged against the caller's `now_ms`, never the system clock, so callers and tests
 //! control time. An expired key reads as absent at once; its row is removed later by a sweep
 //! that every write runs over the expiry index, a few keys at a time.
+//!
+//! Keys written before namespaces existed are in the old `kv` table, which nothing reads any
+//! more: which flow wrote each of them is not recorded, so they can't be moved into the right
+//! namespace, and guessing would hand one flow's keys to another. They are left in place (a
+//! downgrade finds them), counted once at start-up, and cost only their disk space.
 
-use redb::{ReadTransaction, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
+};
 use serde_json::Value;
 
 use super::embedded::db_error;
@@ -13,19 +21,30 @@ use super::{decode_value, KvUsage, StoreError};
 /// Expired keys removed per write, so no write pays for a large backlog at once.
 const SWEEP_BATCH: usize = 64;
 
-/// key → (expiry in Unix ms, or None; the value as JSON text).
-const KV: TableDefinition<&str, (Option<i64>, &str)> = TableDefinition::new("kv");
-/// Expiry index: (expiry, key) → (), so expired keys are found without a scan.
-const KV_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("kv_expiry");
+/// (namespace, key) → (expiry in Unix ms, or None; the value as JSON text).
+const KV: TableDefinition<(&str, &str), (Option<i64>, &str)> = TableDefinition::new("kv_ns");
+/// Expiry index: (expiry, namespace, key) → (), so expired keys are found without a scan.
+const KV_EXPIRY: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("kv_ns_expiry");
+/// The table of keys written before namespaces (see the module docs); only counted.
+const LEGACY_KV: TableDefinition<&str, (Option<i64>, &str)> = TableDefinition::new("kv");
 
-type KvTable<'t> = Table<'t, &'static str, (Option<i64>, &'static str)>;
-type ExpiryTable<'t> = Table<'t, (i64, &'static str), ()>;
+type KvTable<'t> = Table<'t, (&'static str, &'static str), (Option<i64>, &'static str)>;
+type ExpiryTable<'t> = Table<'t, (i64, &'static str, &'static str), ()>;
 
 /// Creates the tables, so read transactions never meet a missing one.
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(KV).map_err(db_error)?;
     txn.open_table(KV_EXPIRY).map_err(db_error)?;
     Ok(())
+}
+
+/// How many keys an older version left in the table without namespaces (0 when there is none).
+pub(super) fn legacy_keys(txn: &ReadTransaction) -> Result<u64, StoreError> {
+    match txn.open_table(LEGACY_KV) {
+        Ok(table) => table.len().map_err(db_error),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(db_error(e)),
+    }
 }
 
 /// A key is absent once its expiry is at or before now.
@@ -41,14 +60,15 @@ fn expiry(ttl_ms: Option<u64>, now_ms: i64) -> Option<i64> {
     }
 }
 
-/// The live value of `key`.
+/// The live value of `key` in `ns`.
 pub(super) fn get(
     txn: &ReadTransaction,
+    ns: &str,
     key: &str,
     now_ms: i64,
 ) -> Result<Option<Value>, StoreError> {
     let table = txn.open_table(KV).map_err(db_error)?;
-    let Some(guard) = table.get(key).map_err(db_error)? else {
+    let Some(guard) = table.get((ns, key)).map_err(db_error)? else {
         return Ok(None);
     };
     let (expires, text) = guard.value();
@@ -58,9 +78,10 @@ pub(super) fn get(
     decode_value(text).map(Some)
 }
 
-/// Stores already-encoded `text` under `key`.
+/// Stores already-encoded `text` under `key` in `ns`.
 pub(super) fn set(
     txn: &WriteTransaction,
+    ns: &str,
     key: &str,
     text: &str,
     ttl_ms: Option<u64>,
@@ -68,22 +89,23 @@ pub(super) fn set(
 ) -> Result<(), StoreError> {
     let (mut kv, mut index) = open(txn)?;
     sweep_expired(&mut kv, &mut index, now_ms)?;
-    put(&mut kv, &mut index, key, expiry(ttl_ms, now_ms), text)
+    put(&mut kv, &mut index, (ns, key), expiry(ttl_ms, now_ms), text)
 }
 
-/// Removes `key`; true when a row was removed (possibly one expired but not yet swept).
-pub(super) fn delete(txn: &WriteTransaction, key: &str) -> Result<bool, StoreError> {
+/// Removes `key` from `ns`; true when a row was removed (possibly one expired but not yet swept).
+pub(super) fn delete(txn: &WriteTransaction, ns: &str, key: &str) -> Result<bool, StoreError> {
     let (mut kv, mut index) = open(txn)?;
-    let old = kv.remove(key).map_err(db_error)?.map(|g| g.value().0);
+    let old = kv.remove((ns, key)).map_err(db_error)?.map(|g| g.value().0);
     if let Some(Some(at)) = old {
-        index.remove((at, key)).map_err(db_error)?;
+        index.remove((at, ns, key)).map_err(db_error)?;
     }
     Ok(old.is_some())
 }
 
-/// Adds `by` to the integer under `key`; see `Store::kv_incr`.
+/// Adds `by` to the integer under `key` in `ns`; see `Store::kv_incr`.
 pub(super) fn incr(
     txn: &WriteTransaction,
+    ns: &str,
     key: &str,
     by: i64,
     ttl_ms: Option<u64>,
@@ -91,7 +113,7 @@ pub(super) fn incr(
 ) -> Result<i64, StoreError> {
     let (mut kv, mut index) = open(txn)?;
     sweep_expired(&mut kv, &mut index, now_ms)?;
-    let current = kv.get(key).map_err(db_error)?.map(|g| {
+    let current = kv.get((ns, key)).map_err(db_error)?.map(|g| {
         let (expires, text) = g.value();
         (expires, text.to_owned())
     });
@@ -107,30 +129,37 @@ pub(super) fn incr(
             "incr by {by} would overflow the 64-bit counter (now {start})"
         ))
     })?;
-    put(&mut kv, &mut index, key, expires, &next.to_string())?;
+    put(&mut kv, &mut index, (ns, key), expires, &next.to_string())?;
     Ok(next)
 }
 
-/// Calls `visit(key, json_text)` on each live entry in key order until it returns false.
+/// Calls `visit(key, json_text)` on each live entry of `ns` in key order until it returns false.
 pub(super) fn scan(
     txn: &ReadTransaction,
+    ns: &str,
     now_ms: i64,
     mut visit: impl FnMut(&str, &str) -> bool,
 ) -> Result<(), StoreError> {
     let table = txn.open_table(KV).map_err(db_error)?;
-    for row in table.iter().map_err(db_error)? {
+    // "" sorts first, so the range starts at the namespace's first key.
+    for row in table.range((ns, "")..).map_err(db_error)? {
         let (key, value) = row.map_err(db_error)?;
+        let (row_ns, key) = key.value();
+        if row_ns != ns {
+            break;
+        }
         let (expires, text) = value.value();
-        if !is_expired(expires, now_ms) && !visit(key.value(), text) {
+        if !is_expired(expires, now_ms) && !visit(key, text) {
             break;
         }
     }
     Ok(())
 }
 
-/// Live keys in order, at most `limit`.
+/// Live keys of `ns` in order, at most `limit`.
 pub(super) fn keys(
     txn: &ReadTransaction,
+    ns: &str,
     now_ms: i64,
     limit: usize,
 ) -> Result<Vec<String>, StoreError> {
@@ -138,17 +167,17 @@ pub(super) fn keys(
     if limit == 0 {
         return Ok(keys);
     }
-    scan(txn, now_ms, |key, _| {
+    scan(txn, ns, now_ms, |key, _| {
         keys.push(key.to_owned());
         keys.len() < limit
     })?;
     Ok(keys)
 }
 
-/// Count and bytes (key + JSON value) of live entries.
-pub(super) fn usage(txn: &ReadTransaction, now_ms: i64) -> Result<KvUsage, StoreError> {
+/// Count and bytes (key + JSON value) of live entries of `ns`.
+pub(super) fn usage(txn: &ReadTransaction, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
     let mut usage = KvUsage { keys: 0, bytes: 0 };
-    scan(txn, now_ms, |key, text| {
+    scan(txn, ns, now_ms, |key, text| {
         usage.keys += 1;
         usage.bytes += (key.len() + text.len()) as u64;
         true
@@ -169,28 +198,34 @@ fn open(txn: &WriteTransaction) -> Result<(KvTable<'_>, ExpiryTable<'_>), StoreE
     Ok((kv, index))
 }
 
-/// Removes up to [`SWEEP_BATCH`] expired keys, so expired data does not pile up on disk.
+/// Removes up to [`SWEEP_BATCH`] expired keys, of any namespace, so expired data does not pile
+/// up on disk.
 fn sweep_expired(
     kv: &mut KvTable<'_>,
     index: &mut ExpiryTable<'_>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let mut due: Vec<(i64, String)> = Vec::new();
+    let mut due: Vec<(i64, String, String)> = Vec::new();
     for row in index
-        .range::<(i64, &str)>(..(now_ms.saturating_add(1), ""))
+        .range::<(i64, &str, &str)>(..(now_ms.saturating_add(1), "", ""))
         .map_err(db_error)?
         .take(SWEEP_BATCH)
     {
         let (entry, _) = row.map_err(db_error)?;
-        let (at, key) = entry.value();
-        due.push((at, key.to_owned()));
+        let (at, ns, key) = entry.value();
+        due.push((at, ns.to_owned(), key.to_owned()));
     }
-    for (at, key) in &due {
-        index.remove((*at, key.as_str())).map_err(db_error)?;
-        let current = kv.get(key.as_str()).map_err(db_error)?.map(|g| g.value().0);
+    for (at, ns, key) in &due {
+        index
+            .remove((*at, ns.as_str(), key.as_str()))
+            .map_err(db_error)?;
+        let current = kv
+            .get((ns.as_str(), key.as_str()))
+            .map_err(db_error)?
+            .map(|g| g.value().0);
         // The index and the table move together, but only drop a key still carrying this expiry.
         if current == Some(Some(*at)) {
-            kv.remove(key.as_str()).map_err(db_error)?;
+            kv.remove((ns.as_str(), key.as_str())).map_err(db_error)?;
         }
     }
     Ok(())
@@ -200,19 +235,19 @@ fn sweep_expired(
 fn put(
     kv: &mut KvTable<'_>,
     index: &mut ExpiryTable<'_>,
-    key: &str,
+    (ns, key): (&str, &str),
     expires: Option<i64>,
     text: &str,
 ) -> Result<(), StoreError> {
     let old = kv
-        .insert(key, (expires, text))
+        .insert((ns, key), (expires, text))
         .map_err(db_error)?
         .and_then(|g| g.value().0);
     if let Some(at) = old {
-        index.remove((at, key)).map_err(db_error)?;
+        index.remove((at, ns, key)).map_err(db_error)?;
     }
     if let Some(at) = expires {
-        index.insert((at, key), ()).map_err(db_error)?;
+        index.insert((at, ns, key), ()).map_err(db_error)?;
     }
     Ok(())
 }
@@ -236,91 +271,93 @@ mod tests {
 
     use crate::store::{temp_store as store, Store, StoreError};
 
+    const NS: &str = "flow:test";
+
     #[test]
     fn set_get_delete_strings_and_objects() {
         let (_dir, s) = store();
-        assert_eq!(s.kv_get("missing", 0).unwrap(), None);
-        s.kv_set("greeting", &json!("hello"), None, 0).unwrap();
-        s.kv_set("caller", &json!({"name": "Ann", "n": 2}), None, 0)
+        assert_eq!(s.kv_get(NS, "missing", 0).unwrap(), None);
+        s.kv_set(NS, "greeting", &json!("hello"), None, 0).unwrap();
+        s.kv_set(NS, "caller", &json!({"name": "Ann", "n": 2}), None, 0)
             .unwrap();
-        assert_eq!(s.kv_get("greeting", 0).unwrap(), Some(json!("hello")));
+        assert_eq!(s.kv_get(NS, "greeting", 0).unwrap(), Some(json!("hello")));
         assert_eq!(
-            s.kv_get("caller", 0).unwrap(),
+            s.kv_get(NS, "caller", 0).unwrap(),
             Some(json!({"name": "Ann", "n": 2}))
         );
-        s.kv_set("greeting", &json!("bye"), None, 0).unwrap();
-        assert_eq!(s.kv_get("greeting", 0).unwrap(), Some(json!("bye")));
-        assert!(s.kv_delete("greeting").unwrap());
-        assert!(!s.kv_delete("greeting").unwrap());
-        assert_eq!(s.kv_get("greeting", 0).unwrap(), None);
+        s.kv_set(NS, "greeting", &json!("bye"), None, 0).unwrap();
+        assert_eq!(s.kv_get(NS, "greeting", 0).unwrap(), Some(json!("bye")));
+        assert!(s.kv_delete(NS, "greeting").unwrap());
+        assert!(!s.kv_delete(NS, "greeting").unwrap());
+        assert_eq!(s.kv_get(NS, "greeting", 0).unwrap(), None);
     }
 
     #[test]
     fn ttl_expires_at_now_ms() {
         let (_dir, s) = store();
-        s.kv_set("otp", &json!("1234"), Some(1_000), 10_000)
+        s.kv_set(NS, "otp", &json!("1234"), Some(1_000), 10_000)
             .unwrap();
-        assert_eq!(s.kv_get("otp", 10_999).unwrap(), Some(json!("1234")));
-        assert_eq!(s.kv_get("otp", 11_000).unwrap(), None);
-        assert_eq!(s.kv_keys(10_999, 10).unwrap(), vec!["otp"]);
-        assert!(s.kv_keys(11_000, 10).unwrap().is_empty());
-        assert_eq!(s.kv_usage(11_000).unwrap().keys, 0);
+        assert_eq!(s.kv_get(NS, "otp", 10_999).unwrap(), Some(json!("1234")));
+        assert_eq!(s.kv_get(NS, "otp", 11_000).unwrap(), None);
+        assert_eq!(s.kv_keys(NS, 10_999, 10).unwrap(), vec!["otp"]);
+        assert!(s.kv_keys(NS, 11_000, 10).unwrap().is_empty());
+        assert_eq!(s.kv_usage(NS, 11_000).unwrap().keys, 0);
         // Setting again without a TTL clears the expiry.
-        s.kv_set("otp", &json!("5678"), None, 10_500).unwrap();
-        assert_eq!(s.kv_get("otp", i64::MAX).unwrap(), Some(json!("5678")));
+        s.kv_set(NS, "otp", &json!("5678"), None, 10_500).unwrap();
+        assert_eq!(s.kv_get(NS, "otp", i64::MAX).unwrap(), Some(json!("5678")));
         // A TTL of 0 means no expiry, as in scripts.
-        s.kv_set("forever", &json!(1), Some(0), 0).unwrap();
-        assert_eq!(s.kv_get("forever", i64::MAX).unwrap(), Some(json!(1)));
+        s.kv_set(NS, "forever", &json!(1), Some(0), 0).unwrap();
+        assert_eq!(s.kv_get(NS, "forever", i64::MAX).unwrap(), Some(json!(1)));
         // A huge TTL saturates instead of overflowing.
-        s.kv_set("long", &json!(1), Some(u64::MAX), 5).unwrap();
-        assert_eq!(s.kv_get("long", i64::MAX - 1).unwrap(), Some(json!(1)));
+        s.kv_set(NS, "long", &json!(1), Some(u64::MAX), 5).unwrap();
+        assert_eq!(s.kv_get(NS, "long", i64::MAX - 1).unwrap(), Some(json!(1)));
     }
 
     #[test]
     fn expired_rows_are_swept_by_later_writes() {
         let (_dir, s) = store();
-        s.kv_set("old", &json!("x"), Some(10), 0).unwrap();
-        s.kv_set("other", &json!("y"), None, 100).unwrap();
+        s.kv_set(NS, "old", &json!("x"), Some(10), 0).unwrap();
+        s.kv_set(NS, "other", &json!("y"), None, 100).unwrap();
         // The sweep removed the row, so there is nothing left to delete.
-        assert!(!s.kv_delete("old").unwrap());
-        assert!(s.kv_delete("other").unwrap());
+        assert!(!s.kv_delete(NS, "old").unwrap());
+        assert!(s.kv_delete(NS, "other").unwrap());
     }
 
     #[test]
     fn incr_counts_from_zero_and_rejects_non_integers() {
         let (_dir, s) = store();
-        assert_eq!(s.kv_incr("n", 1, None, 0).unwrap(), 1);
-        assert_eq!(s.kv_incr("n", 5, None, 0).unwrap(), 6);
-        assert_eq!(s.kv_incr("n", -10, None, 0).unwrap(), -4);
-        assert_eq!(s.kv_get("n", 0).unwrap(), Some(json!(-4)));
-        s.kv_set("name", &json!("Ann"), None, 0).unwrap();
-        let err = s.kv_incr("name", 1, None, 0).unwrap_err();
+        assert_eq!(s.kv_incr(NS, "n", 1, None, 0).unwrap(), 1);
+        assert_eq!(s.kv_incr(NS, "n", 5, None, 0).unwrap(), 6);
+        assert_eq!(s.kv_incr(NS, "n", -10, None, 0).unwrap(), -4);
+        assert_eq!(s.kv_get(NS, "n", 0).unwrap(), Some(json!(-4)));
+        s.kv_set(NS, "name", &json!("Ann"), None, 0).unwrap();
+        let err = s.kv_incr(NS, "name", 1, None, 0).unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)));
         assert!(err.to_string().contains("not an integer"), "{err}");
         // The failed incr changed nothing.
-        assert_eq!(s.kv_get("name", 0).unwrap(), Some(json!("Ann")));
-        s.kv_set("big", &json!(i64::MAX), None, 0).unwrap();
-        let err = s.kv_incr("big", 1, None, 0).unwrap_err();
+        assert_eq!(s.kv_get(NS, "name", 0).unwrap(), Some(json!("Ann")));
+        s.kv_set(NS, "big", &json!(i64::MAX), None, 0).unwrap();
+        let err = s.kv_incr(NS, "big", 1, None, 0).unwrap_err();
         assert!(err.to_string().contains("overflow"), "{err}");
     }
 
     #[test]
     fn incr_window_is_fixed_at_creation() {
         let (_dir, s) = store();
-        assert_eq!(s.kv_incr("calls", 1, Some(1_000), 0).unwrap(), 1);
+        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 0).unwrap(), 1);
         // A later TTL does not push the window out (EXPIRE NX).
-        assert_eq!(s.kv_incr("calls", 1, Some(1_000), 600).unwrap(), 2);
-        assert_eq!(s.kv_incr("calls", 1, Some(1_000), 999).unwrap(), 3);
-        assert_eq!(s.kv_get("calls", 999).unwrap(), Some(json!(3)));
+        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 600).unwrap(), 2);
+        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 999).unwrap(), 3);
+        assert_eq!(s.kv_get(NS, "calls", 999).unwrap(), Some(json!(3)));
         // At 1000 the window is over: a new one starts at 0 and runs to 2000.
-        assert_eq!(s.kv_get("calls", 1_000).unwrap(), None);
-        assert_eq!(s.kv_incr("calls", 1, Some(1_000), 1_000).unwrap(), 1);
-        assert_eq!(s.kv_incr("calls", 1, Some(1_000), 1_999).unwrap(), 2);
-        assert_eq!(s.kv_incr("calls", 1, Some(1_000), 2_000).unwrap(), 1);
+        assert_eq!(s.kv_get(NS, "calls", 1_000).unwrap(), None);
+        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 1_000).unwrap(), 1);
+        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 1_999).unwrap(), 2);
+        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 2_000).unwrap(), 1);
         // Without a TTL the counter never expires, and an expired non-integer restarts at 0.
-        s.kv_set("tmp", &json!("text"), Some(5), 0).unwrap();
-        assert_eq!(s.kv_incr("tmp", 2, None, 5).unwrap(), 2);
-        assert_eq!(s.kv_get("tmp", i64::MAX).unwrap(), Some(json!(2)));
+        s.kv_set(NS, "tmp", &json!("text"), Some(5), 0).unwrap();
+        assert_eq!(s.kv_incr(NS, "tmp", 2, None, 5).unwrap(), 2);
+        assert_eq!(s.kv_get(NS, "tmp", i64::MAX).unwrap(), Some(json!(2)));
     }
 
     #[test]
@@ -332,7 +369,7 @@ mod tests {
                 let s = Arc::clone(&s);
                 std::thread::spawn(move || {
                     for _ in 0..200 {
-                        s.kv_incr("hits", 1, Some(3_600_000), 0).unwrap();
+                        s.kv_incr(NS, "hits", 1, Some(3_600_000), 0).unwrap();
                     }
                 })
             })
@@ -340,23 +377,46 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(s.kv_get("hits", 0).unwrap(), Some(json!(1600)));
+        assert_eq!(s.kv_get(NS, "hits", 0).unwrap(), Some(json!(1600)));
     }
 
     #[test]
     fn keys_are_sorted_limited_and_usage_counts_bytes() {
         let (_dir, s) = store();
         for key in ["b", "a", "c"] {
-            s.kv_set(key, &json!("xy"), None, 0).unwrap();
+            s.kv_set(NS, key, &json!("xy"), None, 0).unwrap();
         }
-        s.kv_set("gone", &json!("z"), Some(1), 0).unwrap();
-        assert_eq!(s.kv_keys(10, 10).unwrap(), vec!["a", "b", "c"]);
-        assert_eq!(s.kv_keys(10, 2).unwrap(), vec!["a", "b"]);
-        assert!(s.kv_keys(10, 0).unwrap().is_empty());
+        s.kv_set(NS, "gone", &json!("z"), Some(1), 0).unwrap();
+        assert_eq!(s.kv_keys(NS, 10, 10).unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(s.kv_keys(NS, 10, 2).unwrap(), vec!["a", "b"]);
+        assert!(s.kv_keys(NS, 10, 0).unwrap().is_empty());
         // Each live entry: a 1-byte key and `"xy"` (4 bytes of JSON).
         assert_eq!(
-            s.kv_usage(10).unwrap(),
+            s.kv_usage(NS, 10).unwrap(),
             crate::store::KvUsage { keys: 3, bytes: 15 }
+        );
+    }
+
+    #[test]
+    fn namespaces_never_see_each_other() {
+        let (_dir, s) = store();
+        let (a, b) = ("flow:a", "flow:b");
+        s.kv_set(a, "k", &json!("a's"), None, 0).unwrap();
+        s.kv_set(b, "k", &json!("b's"), Some(10), 0).unwrap();
+        s.kv_set("flow:a/sub", "other", &json!(1), None, 0).unwrap();
+        assert_eq!(s.kv_get(a, "k", 0).unwrap(), Some(json!("a's")));
+        assert_eq!(s.kv_get(b, "k", 0).unwrap(), Some(json!("b's")));
+        assert_eq!(s.kv_keys(a, 0, 10).unwrap(), vec!["k"]);
+        assert_eq!(s.kv_usage(a, 0).unwrap().keys, 1);
+        assert_eq!(s.kv_incr("flow:c", "k", 1, None, 0).unwrap(), 1);
+        // b's key expires and is swept by a write in another namespace; a's stays.
+        s.kv_set(a, "later", &json!(2), None, 20).unwrap();
+        assert!(!s.kv_delete(b, "k").unwrap());
+        assert!(s.kv_delete(a, "k").unwrap());
+        assert_eq!(s.kv_keys(a, 20, 10).unwrap(), vec!["later"]);
+        assert!(
+            s.kv_get("", "k", 0).is_err(),
+            "an empty namespace is refused"
         );
     }
 
@@ -366,21 +426,25 @@ mod tests {
         let long = "k".repeat(1025);
         for key in ["", long.as_str()] {
             for err in [
-                s.kv_get(key, 0).unwrap_err(),
-                s.kv_set(key, &json!(1), None, 0).unwrap_err(),
-                s.kv_delete(key).unwrap_err(),
-                s.kv_incr(key, 1, None, 0).unwrap_err(),
+                s.kv_get(NS, key, 0).unwrap_err(),
+                s.kv_set(NS, key, &json!(1), None, 0).unwrap_err(),
+                s.kv_delete(NS, key).unwrap_err(),
+                s.kv_incr(NS, key, 1, None, 0).unwrap_err(),
             ] {
                 assert!(matches!(err, StoreError::Invalid(_)));
                 assert!(err.to_string().contains("1 to 1024 bytes"), "{err}");
             }
         }
         let huge = json!("x".repeat(1024 * 1024));
-        let err = s.kv_set("k", &huge, None, 0).unwrap_err();
+        let err = s.kv_set(NS, "k", &huge, None, 0).unwrap_err();
         assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
-        assert_eq!(s.kv_get("k", 0).unwrap(), None);
+        assert_eq!(s.kv_get(NS, "k", 0).unwrap(), None);
         // Keys are database keys, never paths: anything within the length limit is fine.
-        s.kv_set("../../etc/passwd\0", &json!(1), None, 0).unwrap();
-        assert_eq!(s.kv_get("../../etc/passwd\0", 0).unwrap(), Some(json!(1)));
+        s.kv_set(NS, "../../etc/passwd\0", &json!(1), None, 0)
+            .unwrap();
+        assert_eq!(
+            s.kv_get(NS, "../../etc/passwd\0", 0).unwrap(),
+            Some(json!(1))
+        );
     }
 }

@@ -112,32 +112,35 @@ pub struct QueuedEvent {
 /// The state every node shares (scripts' cxKV and cxUserspace, the postCall event queue,
 /// recording metadata, the exchange log).
 pub trait Store: Send + Sync {
-    /// cxKV read: the value, or `None` when missing or expired (expiry <= `now_ms`).
-    fn kv_get(&self, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError>;
+    /// cxKV read in namespace `ns` (`flow:NAME` or `shared:NAME`): the value, or `None` when
+    /// missing or expired (expiry <= `now_ms`).
+    fn kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError>;
     /// cxKV write (`kv.set` stores strings, `ko.set` objects); `ttl_ms` None or 0 = no expiry.
     fn kv_set(
         &self,
+        ns: &str,
         key: &str,
         value: &Value,
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Removes a key; true when a stored entry was removed (one expired but not yet swept counts).
-    fn kv_delete(&self, key: &str) -> Result<bool, StoreError>;
+    fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError>;
     /// Atomic add (in one write transaction); a missing or expired key starts at 0 and, when
     /// ttl_ms is given, gets that expiry at creation only (a fixed window, like Redis INCR +
     /// EXPIRE NX). A non-integer existing value is an error.
     fn kv_incr(
         &self,
+        ns: &str,
         key: &str,
         by: i64,
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<i64, StoreError>;
-    /// Live keys, sorted, at most `limit`.
-    fn kv_keys(&self, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError>;
-    /// Count and size of live keys.
-    fn kv_usage(&self, now_ms: i64) -> Result<KvUsage, StoreError>;
+    /// Live keys of `ns`, sorted, at most `limit`.
+    fn kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Count and size of the live keys of `ns`.
+    fn kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError>;
     /// cxUserspace read: the record under `key` in `area` (e.g. "dnc").
     fn us_get(&self, area: &str, key: &str) -> Result<Option<Value>, StoreError>;
     /// cxUserspace upsert; true when created, false when replaced.
@@ -219,6 +222,12 @@ pub(crate) fn check_key(what: &str, key: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Checks a cxKV namespace and key: each 1 to [`MAX_KEY_BYTES`] bytes.
+pub(crate) fn check_kv(ns: &str, key: &str) -> Result<(), StoreError> {
+    check_key("kv namespace", ns)?;
+    check_key("kv key", key)
 }
 
 /// Checks a userspace area name: `[A-Za-z0-9_-]{1,64}`.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::calls::Masker;
 use crate::clock::Clock;
 use crate::config::EventsConfig;
 use crate::engine::{Engine, RunError};
@@ -55,12 +56,14 @@ impl Doorbell {
 
 /// Removes the old dead letters once before returning, then starts the worker thread, which
 /// removes them hourly too; it ends once the engine or the store is gone (the server stopped).
+/// A postCall error is logged and kept with `masker`'s credentials masked.
 pub fn start(
     engine: &Arc<Engine>,
     store: &Arc<dyn Store>,
     doorbell: Doorbell,
     clock: Arc<dyn Clock>,
     config: EventsConfig,
+    masker: Masker,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -78,7 +81,8 @@ pub fn start(
                 expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
                 next_sweep = Instant::now() + SWEEP_EVERY;
             }
-            let worked = runtime.block_on(run_due(&engine, store.as_ref(), clock.as_ref()));
+            let worked =
+                runtime.block_on(run_due(&engine, store.as_ref(), clock.as_ref(), &masker));
             drop((engine, store));
             if !worked {
                 doorbell.wait(IDLE);
@@ -123,7 +127,12 @@ pub fn call_id_of(event: &Value) -> &str {
 }
 
 /// Runs every due event once; true when there was any. A dead letter is stamped by `clock`.
-pub async fn run_due(engine: &Engine, store: &dyn Store, clock: &dyn Clock) -> bool {
+pub async fn run_due(
+    engine: &Engine,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    masker: &Masker,
+) -> bool {
     let due = match store.events_due(Utc::now().timestamp_millis(), BATCH) {
         Ok(due) => due,
         Err(e) => {
@@ -149,6 +158,8 @@ pub async fn run_due(engine: &Engine, store: &dyn Store, clock: &dyn Clock) -> b
             Err(RunError::Overloaded(_)) => break,
             Err(e) => Some(e.to_string()),
         };
+        // A script's error may quote a credential: mask it before it is logged or kept.
+        let error = error.map(|e| masker.mask(&e).unwrap_or(e));
         let result = match error {
             None => {
                 tracing::info!(flow = %event.flow, event_id = event.id, call_id, "postCall done");

@@ -31,13 +31,18 @@ upload_user = "rec"
 upload_password = "upl-pass-9931cc"
 "#;
 
-/// Logs its pivot node and the password alone; with `boom`, throws an Error quoting both.
+/// Logs its pivot node and the password alone; with `boom`, throws an Error quoting both; its
+/// postCall throws quoting the password.
 const LEAKY: &str = r#"
 const pf = require('pivotforge');
+const secret = (url) => url.split('://')[1].split('@')[0].split(':')[1];
+function postCall(event) {
+  throw new Error('cannot post with ' + secret(pf.pivot('next').data.voice_url));
+}
 function main(data) {
   const node = pf.pivot('next');
   const url = node.data.voice_url;
-  const password = url.split('://')[1].split('@')[0].split(':')[1];
+  const password = secret(url);
   console.log('built', JSON.stringify(node));
   console.warn('the password is ' + password + ', reversed ' + password.split('').reverse().join(''));
   if (data.boom) throw new Error('could not reach ' + url + ' (password ' + password + ')');
@@ -145,6 +150,20 @@ async fn credentials_never_show_in_calls_the_store_or_the_log() {
     });
     let failed = pivot(&server, &params).await;
     assert_eq!(failed.status, 500, "{}", failed.text());
+    // A post-call event whose postCall fails quoting the password: logged and kept for a retry.
+    let event = common::client()
+        .post(server.url("/events/leaky"))
+        .header("Authorization", basic())
+        .json(&json!({"Call-ID": "leak-1"}))
+        .send()
+        .await
+        .expect("event");
+    assert!(event.status().is_success(), "{}", event.status());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.output_text().contains("postCall failed") {
+        assert!(std::time::Instant::now() < deadline, "postCall never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let live = shown(&server).await;
     let step = serde_json::from_str::<Value>(&live[1].1).unwrap();

@@ -103,48 +103,71 @@ fn ends_value(c: char) -> bool {
     matches!(c, '/' | '?' | '#' | '"' | '\\' | '\'' | '<' | '>') || c.is_whitespace()
 }
 
-/// `s` with every URL user password and `auth_token` value masked, or `None` when it holds none.
+/// `s` with every URL user password and `auth_token` value masked, or `None` when it holds none
+/// (found without copying `s`: most text holds URLs without credentials).
 fn mask_urls(s: &str) -> Option<String> {
-    let mut out = s.to_owned();
-    let mut changed = false;
-    let mut from = 0;
-    while let Some(found) = out[from..].find("://") {
-        let start = from + found + 3;
-        let authority_end = out[start..]
-            .find(ends_value)
-            .map_or(out.len(), |e| start + e);
-        from = authority_end;
-        let Some(at) = out[start..authority_end].rfind('@') else {
-            continue;
-        };
-        let userinfo = &out[start..start + at];
-        let Some((user, password)) = userinfo.split_once(':') else {
-            continue;
-        };
-        if password == MASK {
+    let mut spans = password_spans(s);
+    spans.extend(token_spans(s));
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    for (start, end) in spans {
+        if start < copied {
             continue;
         }
-        let replacement = format!("{user}:{MASK}");
-        out.replace_range(start..start + at, &replacement);
-        from = start + replacement.len() + 1;
-        changed = true;
+        out.push_str(&s[copied..start]);
+        out.push_str(MASK);
+        copied = end;
     }
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
+/// Byte ranges of the passwords in `scheme://user:password@host` URLs of `s`.
+fn password_spans(s: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = out[from..].find("auth_token=") {
+    while let Some(found) = s[from..].find("://") {
+        let start = from + found + 3;
+        let end = s[start..].find(ends_value).map_or(s.len(), |e| start + e);
+        from = end.max(start);
+        let Some(at) = s[start..end].rfind('@') else {
+            continue;
+        };
+        let Some(colon) = s[start..start + at].find(':') else {
+            continue;
+        };
+        let password = (start + colon + 1, start + at);
+        if &s[password.0..password.1] != MASK {
+            spans.push(password);
+        }
+    }
+    spans
+}
+
+/// Byte ranges of the values of `auth_token=` query parameters in `s`.
+fn token_spans(s: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(found) = s[from..].find("auth_token=") {
         let at = from + found;
         let start = at + "auth_token=".len();
-        // Only the query parameter itself, not e.g. `my_auth_token=`.
-        let preceded_ok = at == 0 || matches!(out.as_bytes()[at - 1], b'?' | b'&');
-        let end = out[start..]
-            .find(|c: char| c == '&' || ends_value(c))
-            .map_or(out.len(), |e| start + e);
-        if preceded_ok && end > start && &out[start..end] != MASK {
-            out.replace_range(start..end, MASK);
-            changed = true;
-        }
         from = start;
+        // Only the query parameter itself, not e.g. `my_auth_token=`.
+        if at > 0 && !matches!(s.as_bytes()[at - 1], b'?' | b'&') {
+            continue;
+        }
+        let end = s[start..]
+            .find(|c: char| c == '&' || ends_value(c))
+            .map_or(s.len(), |e| start + e);
+        if end > start && &s[start..end] != MASK {
+            spans.push((start, end));
+        }
     }
-    changed.then_some(out)
+    spans
 }
 
 /// `s` with every byte but `A-Z a-z 0-9 - . _ ~` as `%XX` (how `encodeURIComponent` and Kazoo
@@ -185,6 +208,11 @@ mod tests {
         let clean = Masker::default().mask(line).unwrap();
         assert!(!clean.contains("pw1") && !clean.contains("pw2"), "{clean}");
         assert!(clean.contains("kazoo:***@h/pivot/x"), "{clean}");
+        let both = "http://k:pw@h/pivot/x?auth_token=t0k&b=2 then auth_token=t1";
+        assert_eq!(
+            Masker::default().mask(both).unwrap(),
+            "http://k:***@h/pivot/x?auth_token=***&b=2 then auth_token=t1"
+        );
     }
 
     #[test]
@@ -194,6 +222,7 @@ mod tests {
             "mail me at a@b.c, see http://x/y@z",
             "my_auth_token=1",
             "http://user@host/no-password",
+            "already masked: http://kazoo:***@h/pivot/x?auth_token=***&a=1",
         ] {
             assert_eq!(m.mask(clean), None, "{clean}");
         }

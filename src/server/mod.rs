@@ -140,7 +140,8 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
     let metrics = Arc::new(Metrics::new(engine.clone()));
     let masker = crate::calls::Masker::new(config.secrets());
     let calls = Arc::new(
-        CallLog::start(store.clone(), clock.clone(), &config.calls, masker).map_err(io_error)?,
+        CallLog::start(store.clone(), clock.clone(), &config.calls, masker.clone())
+            .map_err(io_error)?,
     );
     metrics.track_calls(calls.clone());
     let doorbell = Doorbell::default();
@@ -150,6 +151,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         doorbell.clone(),
         clock.clone(),
         config.events,
+        masker,
     )?;
     if let Err(e) = crate::reload::watch(&engine, store.clone()) {
         tracing::warn!(error = %e, "flow files are not watched: restart to pick up changes");

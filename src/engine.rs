@@ -93,7 +93,7 @@ impl Answer {
     /// An answer whose reply size is measured now (a fallback or a rejection: off the usual
     /// path, where `check` has measured the tree already).
     fn measured(outcome: Outcome) -> Answer {
-        let reply_bytes = outcome.tree().map_or(0, json_size);
+        let (outcome, reply_bytes) = measured(outcome);
         Answer {
             reply_bytes,
             ..Answer::new(outcome)
@@ -283,7 +283,17 @@ impl Engine {
                         }
                     }
                     Err(ScriptFailure::Rejected { code, reason }) => {
-                        Answer::measured(rejection(code, reason))
+                        let (outcome, reply_bytes) = measured(rejection(code, reason));
+                        match self.oversized(reply_bytes) {
+                            // A reason phrase can be as large as a tree: the same bound holds.
+                            Some(failure) => {
+                                Answer::measured(with_fallback(failure, flow.fallback()))
+                            }
+                            None => Answer {
+                                reply_bytes,
+                                ..Answer::new(outcome)
+                            },
+                        }
                     }
                     Err(ScriptFailure::Error { kind, detail }) => {
                         let failure = Failure {
@@ -338,17 +348,7 @@ impl Engine {
     /// a huge tree costs one pass, not a validation too.
     fn check(&self, flow: &Flow, tree: Value) -> (Outcome, usize) {
         let bytes = json_size(&tree);
-        if bytes > self.options.max_reply_bytes {
-            let failure = Failure {
-                kind: FailureKind::InvalidTree,
-                detail: format!(
-                    "the reply is {bytes} bytes of JSON, over the limit of {} bytes \
-                     ([limits] max_reply_bytes)",
-                    self.options.max_reply_bytes
-                ),
-                errors: Vec::new(),
-            };
-            drop(tree);
+        if let Some(failure) = self.oversized(bytes) {
             return measured(with_fallback(failure, flow.fallback()));
         }
         match self.schemas.validate(&tree) {
@@ -369,6 +369,19 @@ impl Engine {
                 measured(with_fallback(failure, flow.fallback()))
             }
         }
+    }
+
+    /// The failure of a reply of `bytes` over `[limits] max_reply_bytes`, if it is.
+    fn oversized(&self, bytes: usize) -> Option<Failure> {
+        let limit = self.options.max_reply_bytes;
+        (bytes > limit).then(|| Failure {
+            kind: FailureKind::InvalidTree,
+            detail: format!(
+                "the reply is {bytes} bytes of JSON, over the limit of {limit} bytes \
+                 ([limits] max_reply_bytes)"
+            ),
+            errors: Vec::new(),
+        })
     }
 }
 

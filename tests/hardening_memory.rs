@@ -159,3 +159,26 @@ async fn replies_over_the_limit_are_refused_and_many_near_it_stay_bounded() {
     );
     server.stop();
 }
+
+/// A rejection is a tree too: a reason phrase over the limit gets the fallback, like a tree.
+#[tokio::test]
+async fn a_rejection_over_the_limit_is_an_invalid_tree() {
+    let flows = flows_dir(&[
+        (
+            "reject.js",
+            "function main(data) { throw [486, 'x'.repeat(Number(data.n))]; }",
+        ),
+        ("reject.settings.toml", FALLBACK),
+    ]);
+    let server = common::serve(flows.path(), common::at("2026-11-17T15:00:00Z"));
+    let url = server.url("/pivot/reject");
+    let small = post_json(&url, &json!({"n": "4"})).await;
+    common::assert_tree(
+        &small,
+        &json!({"module": "response", "data": {"code": 486, "message": "xxxx"}}),
+        "a small rejection",
+    );
+    let large = post_json(&url, &json!({"n": "300000"})).await;
+    let fallback = json!({"module": "tts", "data": {"text": "Sorry, please hold."}});
+    common::assert_tree(&large, &fallback, "a rejection over the limit");
+}

@@ -436,6 +436,37 @@ mod tests {
     }
 
     #[test]
+    fn the_pending_bound_counts_bytes_stored_and_frees_them_when_taken() {
+        let (_dir, s) = store();
+        let event = json!({"pad": "x".repeat(200)});
+        let first = s.event_push("f", &event, 0, 600).unwrap();
+        let one = s.events_pending_bytes().unwrap();
+        assert!(one > 200 && one < 300, "{one}");
+        s.event_push("f", &event, 0, 600).unwrap();
+        let err = s.event_push("f", &event, 0, 600).unwrap_err();
+        assert!(
+            matches!(err, StoreError::QueueFull { limit: 600, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            s.events_pending().unwrap(),
+            2,
+            "a refused event is not stored"
+        );
+        // Done, retried and dead events give their bytes back (a retry keeps its new size).
+        s.event_done(first).unwrap();
+        assert_eq!(s.events_pending_bytes().unwrap(), one);
+        let third = s.event_push("f", &event, 0, 600).unwrap();
+        s.event_retry(third, 5, "e").unwrap();
+        s.event_dead(third, "gave up", 7).unwrap();
+        assert_eq!(s.events_pending_bytes().unwrap(), one);
+        // Dead letters expire by when they died.
+        assert_eq!(s.events_expire_dead(7, 10).unwrap(), 0);
+        assert_eq!(s.events_expire_dead(8, 10).unwrap(), 1);
+        assert!(s.events_dead(10).unwrap().is_empty());
+    }
+
+    #[test]
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate("abc", 5), "abc");
         assert_eq!(truncate("abc", 2), "ab");

@@ -158,7 +158,7 @@ impl CallLog {
         if exchange.call_id.is_empty() {
             exchange.call_id = format!("{NO_CALL_ID}{seq}");
         }
-        let step = Arc::new(Step::new(seq, exchange));
+        let step = Arc::new(Step::new(seq, exchange, &self.masker));
         if self.persist {
             self.writer.send(step.clone());
         }

@@ -145,8 +145,9 @@ impl Recorded {
 
 impl Step {
     /// Numbers an exchange and keeps it within [`MAX_STEP_BYTES`], cutting its largest parts
-    /// (the rare, slow path: a step that fits costs a few additions).
-    pub fn new(seq: u64, mut exchange: Exchange) -> Step {
+    /// (the rare, slow path: a step that fits costs a few additions). A part is masked by
+    /// `masker` before it is cut, so that a cut never leaves half a credential unmasked.
+    pub fn new(seq: u64, mut exchange: Exchange, masker: &Masker) -> Step {
         let log_bytes = |logs: &[LogLine]| -> usize {
             logs.iter().map(|l| l.message.len() + LINE_OVERHEAD).sum()
         };
@@ -159,7 +160,7 @@ impl Step {
         let mut cut = Cut::default();
         if sizes.iter().sum::<usize>() > MAX_STEP_BYTES {
             let shares = shares(sizes, MAX_STEP_BYTES);
-            cut = cut_parts(&mut exchange, sizes, shares);
+            cut = cut_parts(&mut exchange, sizes, shares, masker);
         }
         let kept = cut.request.as_ref().map_or(sizes[0], String::len)
             + cut.reply.as_ref().map_or(sizes[1], String::len)
@@ -247,18 +248,24 @@ fn shares<const N: usize>(sizes: [usize; N], budget: usize) -> [usize; N] {
     out
 }
 
-/// Cuts each part of `exchange` larger than its share, freeing what was cut.
-fn cut_parts(exchange: &mut Exchange, sizes: [usize; 4], shares: [usize; 4]) -> Cut {
+/// Cuts each part of `exchange` larger than its share, masked first, freeing what was cut.
+fn cut_parts(
+    exchange: &mut Exchange,
+    sizes: [usize; 4],
+    shares: [usize; 4],
+    masker: &Masker,
+) -> Cut {
+    let mask = |text: String| masker.mask(&text).unwrap_or(text);
     let mut cut = Cut::default();
     if sizes[0] > shares[0] {
-        let text = serde_json::to_string(&exchange.request).unwrap_or_default();
+        let text = masker.mask_json(serde_json::to_string(&exchange.request).unwrap_or_default());
         cut.request = Some(prefix(&text, shares[0]));
         cut.truncated.push("request");
         exchange.request = PivotRequest::default();
     }
     if sizes[1] > shares[1] {
         if let Some(tree) = exchange.result.reply_mut() {
-            let text = serde_json::to_string(&*tree).unwrap_or_default();
+            let text = masker.mask_json(serde_json::to_string(&*tree).unwrap_or_default());
             cut.reply = Some(prefix(&text, shares[1]));
             cut.truncated.push("reply");
             *tree = Value::Null;
@@ -266,11 +273,14 @@ fn cut_parts(exchange: &mut Exchange, sizes: [usize; 4], shares: [usize; 4]) -> 
     }
     if sizes[3] > shares[3] {
         if let Some(detail) = exchange.result.detail_mut() {
-            *detail = prefix(detail, shares[3]);
+            *detail = prefix(&mask(std::mem::take(detail)), shares[3]);
             cut.truncated.push("detail");
         }
     }
     if sizes[2] > shares[2] {
+        for line in &mut exchange.logs {
+            line.message = mask(std::mem::take(&mut line.message));
+        }
         cut_logs(&mut exchange.logs, shares[2]);
         cut.truncated.push("logs");
     }
@@ -358,6 +368,7 @@ mod tests {
                     total: Duration::from_nanos(3500),
                 },
             },
+            &Masker::default(),
         )
     }
 
@@ -444,12 +455,26 @@ mod tests {
         s.exchange.reply_bytes = 200_000;
         let mut exchange = s.exchange;
         exchange.result = Recorded::Outcome(Outcome::Tree(json!("y".repeat(200_000))));
-        let s = Step::new(1, exchange);
+        let s = Step::new(1, exchange, &Masker::default());
         let view = s.to_json(1, &Masker::default());
         assert_eq!(view["truncated"], json!(["reply", "logs"]));
         let logs = view["logs"].as_array().unwrap();
         assert!(!logs.is_empty() && logs.len() < 8, "{}", logs.len());
         assert!(s.bytes <= MAX_STEP_BYTES + STEP_OVERHEAD, "{}", s.bytes);
+
+        // Parts are masked before they are cut: wherever a cut falls, no half secret is kept.
+        let dense = |n: usize| "s3cr3t-pw ".repeat(n);
+        let mut exchange = s.exchange;
+        exchange.logs = (0..8).map(|_| line(0)).collect();
+        exchange
+            .logs
+            .iter_mut()
+            .for_each(|l| l.message = dense(800));
+        exchange.result = Recorded::Outcome(Outcome::Tree(json!(dense(20_000))));
+        let masker = Masker::new(["s3cr3t-pw"]);
+        let view = Step::new(2, exchange, &masker).to_json(1, &masker);
+        assert_eq!(view["truncated"], json!(["reply", "logs"]));
+        assert!(!view.to_string().contains("s3c"), "{view}");
     }
 
     #[test]

@@ -584,6 +584,25 @@ impl Config {
         PivotLink::new(&self.public_url, &self.auth)
     }
 
+    /// Every configured credential's value (`[auth]`, `[recordings]`): what the exchange log
+    /// and the log lines about calls mask wherever it is printed.
+    pub fn secrets(&self) -> Vec<&str> {
+        let (auth, rec) = (&self.auth, &self.recordings);
+        let pairs = [&auth.pivot_basic, &auth.admin_basic, &rec.upload_basic];
+        let tokens = [
+            &auth.pivot_token,
+            &auth.admin_token,
+            &rec.upload_token,
+            &rec.admin_token,
+        ];
+        pairs
+            .into_iter()
+            .flatten()
+            .map(|(_, password)| password.expose())
+            .chain(tokens.into_iter().flatten().map(Secret::expose))
+            .collect()
+    }
+
     /// The folder recordings are stored in: `[recordings] dir`, else `DATA_DIR/recordings`
     /// (read when needed, so a data folder set after resolving is followed).
     pub fn recordings_dir(&self) -> PathBuf {

@@ -30,6 +30,8 @@ pub struct EngineOptions {
     pub pivot_link: PivotLink,
     /// Settings every script flow starts from.
     pub script_defaults: FlowSettings,
+    /// The largest reply tree, in bytes of JSON (`[limits] max_reply_bytes`).
+    pub max_reply_bytes: usize,
 }
 
 impl EngineOptions {
@@ -40,6 +42,7 @@ impl EngineOptions {
             public_url: public_url.to_owned(),
             pivot_link: PivotLink::plain(public_url),
             script_defaults: FlowSettings::default(),
+            max_reply_bytes: crate::config::LimitsConfig::default().max_reply_bytes,
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Answer {
     pub validate: Duration,
     /// For scripts: time the script ran on its JS thread.
     pub script: Option<Duration>,
+    /// Bytes of JSON of the tree sent (0 when none), measured once for the limit and the log.
+    pub reply_bytes: usize,
 }
 
 impl Answer {
@@ -81,6 +86,17 @@ impl Answer {
             run: Duration::ZERO,
             validate: Duration::ZERO,
             script: None,
+            reply_bytes: 0,
+        }
+    }
+
+    /// An answer whose reply size is measured now (a fallback or a rejection: off the usual
+    /// path, where `check` has measured the tree already).
+    fn measured(outcome: Outcome) -> Answer {
+        let (outcome, reply_bytes) = measured(outcome);
+        Answer {
+            reply_bytes,
+            ..Answer::new(outcome)
         }
     }
 }
@@ -137,6 +153,7 @@ impl Engine {
             public_url: config.public_url.clone(),
             pivot_link: config.pivot_link(),
             script_defaults: config.script_defaults.clone(),
+            max_reply_bytes: config.limits.max_reply_bytes,
         };
         let engine = Engine::load(options)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
@@ -218,7 +235,7 @@ impl Engine {
                     errors: Vec::new(),
                 };
                 let outcome = with_fallback(failure, entry.broken_fallback.as_ref());
-                return Ok(Answer::new(outcome));
+                return Ok(Answer::measured(outcome));
             }
         };
         match flow {
@@ -226,11 +243,12 @@ impl Engine {
                 let started = Instant::now();
                 let eval = rules.evaluate(req, now);
                 let ran = Instant::now();
-                let outcome = self.check(flow, eval.tree);
+                let (outcome, reply_bytes) = self.check(flow, eval.tree);
                 Ok(Answer {
                     rule: eval.rule.map(str::to_owned),
                     run: ran - started,
                     validate: ran.elapsed(),
+                    reply_bytes,
                     ..Answer::new(outcome)
                 })
             }
@@ -241,7 +259,7 @@ impl Engine {
                         detail: "scripts can't run here: no JS pool was started".into(),
                         errors: Vec::new(),
                     };
-                    return Ok(Answer::new(with_fallback(failure, flow.fallback())));
+                    return Ok(Answer::measured(with_fallback(failure, flow.fallback())));
                 };
                 // Straight to JSON text: the sandbox parses it and adds the flow's vars itself.
                 let data = serde_json::to_string(req).unwrap_or_else(|_| "{}".into());
@@ -256,16 +274,34 @@ impl Engine {
                     .await?;
                 let ran = Instant::now();
                 let script = Some(run.run_time);
-                let outcome = match run.result {
-                    Ok(tree) => self.check(flow, tree),
-                    Err(ScriptFailure::Rejected { code, reason }) => rejection(code, reason),
+                let answer = match run.result {
+                    Ok(tree) => {
+                        let (outcome, reply_bytes) = self.check(flow, tree);
+                        Answer {
+                            reply_bytes,
+                            ..Answer::new(outcome)
+                        }
+                    }
+                    Err(ScriptFailure::Rejected { code, reason }) => {
+                        let (outcome, reply_bytes) = measured(rejection(code, reason));
+                        match self.oversized(reply_bytes) {
+                            // A reason phrase can be as large as a tree: the same bound holds.
+                            Some(failure) => {
+                                Answer::measured(with_fallback(failure, flow.fallback()))
+                            }
+                            None => Answer {
+                                reply_bytes,
+                                ..Answer::new(outcome)
+                            },
+                        }
+                    }
                     Err(missing @ ScriptFailure::NoSuchFunction { .. }) => {
                         let failure = Failure {
                             kind: FailureKind::ScriptError,
                             detail: missing.detail(),
                             errors: Vec::new(),
                         };
-                        with_fallback(failure, flow.fallback())
+                        Answer::measured(with_fallback(failure, flow.fallback()))
                     }
                     Err(ScriptFailure::Error { kind, detail }) => {
                         let failure = Failure {
@@ -273,7 +309,7 @@ impl Engine {
                             detail,
                             errors: Vec::new(),
                         };
-                        with_fallback(failure, flow.fallback())
+                        Answer::measured(with_fallback(failure, flow.fallback()))
                     }
                 };
                 Ok(Answer {
@@ -281,7 +317,7 @@ impl Engine {
                     run: ran - started,
                     validate: ran.elapsed(),
                     script,
-                    ..Answer::new(outcome)
+                    ..answer
                 })
             }
         }
@@ -315,10 +351,16 @@ impl Engine {
             .await?)
     }
 
-    /// Validates a produced tree; an invalid one is never sent.
-    fn check(&self, flow: &Flow, tree: Value) -> Outcome {
+    /// Validates a produced tree and gives the outcome with the size of the tree it sends; an
+    /// invalid or oversized tree is never sent. The size is measured before the schemas so that
+    /// a huge tree costs one pass, not a validation too.
+    fn check(&self, flow: &Flow, tree: Value) -> (Outcome, usize) {
+        let bytes = json_size(&tree);
+        if let Some(failure) = self.oversized(bytes) {
+            return measured(with_fallback(failure, flow.fallback()));
+        }
         match self.schemas.validate(&tree) {
-            Ok(()) => classify(tree),
+            Ok(()) => (classify(tree), bytes),
             Err(errors) => {
                 let failure = Failure {
                     kind: FailureKind::InvalidTree,
@@ -332,10 +374,47 @@ impl Engine {
                     ),
                     errors,
                 };
-                with_fallback(failure, flow.fallback())
+                measured(with_fallback(failure, flow.fallback()))
             }
         }
     }
+
+    /// The failure of a reply of `bytes` over `[limits] max_reply_bytes`, if it is.
+    fn oversized(&self, bytes: usize) -> Option<Failure> {
+        let limit = self.options.max_reply_bytes;
+        (bytes > limit).then(|| Failure {
+            kind: FailureKind::InvalidTree,
+            detail: format!(
+                "the reply is {bytes} bytes of JSON, over the limit of {limit} bytes \
+                 ([limits] max_reply_bytes)"
+            ),
+            errors: Vec::new(),
+        })
+    }
+}
+
+/// An outcome with the size of the tree it sends.
+fn measured(outcome: Outcome) -> (Outcome, usize) {
+    let bytes = outcome.tree().map_or(0, json_size);
+    (outcome, bytes)
+}
+
+/// Bytes of `value` as compact JSON, counted without building the text.
+pub fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 fn load_context<'a>(schemas: &'a Schemas, options: &'a EngineOptions) -> LoadContext<'a> {

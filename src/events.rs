@@ -1,13 +1,20 @@
 //! Post-call events: the PBX's end-of-call POSTs are stored durably first (the HTTP answer is 202
 //! only once they are on disk), then a worker runs each flow's `postCall(event)` from the queue,
-//! retrying with backoff. An accepted event is never lost: it ends done, or in the dead letters.
+//! retrying with backoff. An accepted event is never lost: it ends done, or in the dead letters,
+//! which are kept `[events] dead_letter_days` by the service clock and then removed.
+//!
+//! Due times are the machine's clock (the HTTP handler stamps them with it); the dead-letter
+//! retention is the service clock's, so tests and `--at` runs can age dead letters.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::calls::Masker;
+use crate::clock::Clock;
+use crate::config::EventsConfig;
 use crate::engine::{Engine, RunError};
 use crate::script::ScriptFailure;
 use crate::store::Store;
@@ -18,6 +25,10 @@ const BACKOFF_MS: [i64; 7] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000,
 const BATCH: usize = 16;
 /// Longest sleep between polls when nothing wakes the worker.
 const IDLE: Duration = Duration::from_millis(500);
+/// How often old dead letters are removed (and once at start-up).
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Most dead letters removed per transaction.
+const SWEEP_CHUNK: usize = 1000;
 
 /// Wakes the worker when an event arrives, so it need not wait for its next poll.
 #[derive(Default, Clone)]
@@ -43,15 +54,22 @@ impl Doorbell {
     }
 }
 
-/// Starts the worker thread; it ends once the engine or the store is gone (the server stopped).
+/// Removes the old dead letters once before returning, then starts the worker thread, which
+/// removes them hourly too; it ends once the engine or the store is gone (the server stopped).
+/// A postCall error is logged and kept with `masker`'s credentials masked.
 pub fn start(
     engine: &Arc<Engine>,
     store: &Arc<dyn Store>,
     doorbell: Doorbell,
+    clock: Arc<dyn Clock>,
+    config: EventsConfig,
+    masker: Masker,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
+    expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
+    let mut next_sweep = Instant::now() + SWEEP_EVERY;
     let (engine, store) = (Arc::downgrade(engine), Arc::downgrade(store));
     std::thread::Builder::new()
         .name("pivotforge-events".into())
@@ -59,13 +77,44 @@ pub fn start(
             let (Some(engine), Some(store)) = (engine.upgrade(), store.upgrade()) else {
                 return;
             };
-            let worked = runtime.block_on(run_due(&engine, store.as_ref()));
+            if Instant::now() >= next_sweep {
+                expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
+                next_sweep = Instant::now() + SWEEP_EVERY;
+            }
+            let worked =
+                runtime.block_on(run_due(&engine, store.as_ref(), clock.as_ref(), &masker));
             drop((engine, store));
             if !worked {
                 doorbell.wait(IDLE);
             }
         })?;
     Ok(())
+}
+
+/// Removes dead letters older than `days` by `clock`, a chunk per transaction.
+pub fn expire_dead(store: &dyn Store, clock: &dyn Clock, days: u32) {
+    let cutoff = clock
+        .now()
+        .timestamp_millis()
+        .saturating_sub(i64::from(days) * 86_400_000);
+    let mut removed = 0;
+    loop {
+        match store.events_expire_dead(cutoff, SWEEP_CHUNK) {
+            Ok(n) => {
+                removed += n;
+                if n < SWEEP_CHUNK {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "old dead letters not removed; will retry at the next sweep");
+                break;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, dead_letter_days = days, "old dead letters removed");
+    }
 }
 
 /// The call an event is about, for log lines: Kazoo's `Call-ID` (a pivot's `cdr_url`) or
@@ -77,8 +126,13 @@ pub fn call_id_of(event: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Runs every due event once; true when there was any.
-pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
+/// Runs every due event once; true when there was any. A dead letter is stamped by `clock`.
+pub async fn run_due(
+    engine: &Engine,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    masker: &Masker,
+) -> bool {
     let due = match store.events_due(Utc::now().timestamp_millis(), BATCH) {
         Ok(due) => due,
         Err(e) => {
@@ -104,6 +158,8 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
             Err(RunError::Overloaded(_)) => break,
             Err(e) => Some(e.to_string()),
         };
+        // A script's error may quote a credential: mask it before it is logged or kept.
+        let error = error.map(|e| masker.mask(&e).unwrap_or(e));
         let result = match error {
             None => {
                 tracing::info!(flow = %event.flow, event_id = event.id, call_id, "postCall done");
@@ -118,7 +174,7 @@ pub async fn run_due(engine: &Engine, store: &dyn Store) -> bool {
                     }
                     None => {
                         tracing::error!(flow = %event.flow, event_id = event.id, call_id, error = %error, "postCall failed for good; kept in the dead letters");
-                        store.event_dead(event.id, &error)
+                        store.event_dead(event.id, &error, clock.now().timestamp_millis())
                     }
                 }
             }

@@ -93,6 +93,24 @@ impl Outcome {
         }
     }
 
+    /// The tree that goes to the PBX, to change it (the exchange log cuts a runaway one).
+    pub fn tree_mut(&mut self) -> Option<&mut Value> {
+        match self {
+            Outcome::Tree(tree)
+            | Outcome::Rejected { tree, .. }
+            | Outcome::Fallback { tree, .. } => Some(tree),
+            Outcome::Failed(_) => None,
+        }
+    }
+
+    /// The failure behind a fallback or an error, to change it.
+    pub fn failure_mut(&mut self) -> Option<&mut Failure> {
+        match self {
+            Outcome::Fallback { failure, .. } | Outcome::Failed(failure) => Some(failure),
+            _ => None,
+        }
+    }
+
     /// The failure behind a fallback or an error.
     pub fn failure(&self) -> Option<&Failure> {
         match self {

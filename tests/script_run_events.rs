@@ -271,7 +271,12 @@ async fn an_event_that_keeps_failing_ends_in_the_dead_letters() {
         let store = open_store(data.path());
         let now = chrono::Utc::now().timestamp_millis();
         let id = store
-            .event_push("ev", &json!({"Call-ID": "dead1", "fail": 99}), now)
+            .event_push(
+                "ev",
+                &json!({"Call-ID": "dead1", "fail": 99}),
+                now,
+                u64::MAX,
+            )
             .expect("push");
         for _ in 0..7 {
             store

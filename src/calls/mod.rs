@@ -9,7 +9,7 @@
 
 pub mod cli;
 pub mod query;
-mod redact;
+pub mod redact;
 mod ring;
 mod step;
 mod summary;
@@ -31,7 +31,8 @@ use crate::script::LogLine;
 use crate::store::{Store, StoreError};
 
 pub use query::CallQuery;
-pub use step::Step;
+pub use redact::Masker;
+pub use step::{Step, MAX_STEP_BYTES};
 pub use summary::{rfc3339_ms, CallSummary, StepFacts, StepRecord};
 
 /// The prefix of the id given to steps that came without a Call-ID.
@@ -50,8 +51,12 @@ pub struct Exchange {
     pub at: DateTime<Utc>,
     /// The parsed request.
     pub request: PivotRequest,
+    /// Bytes the request came in (query and body): the measure of its size in the log.
+    pub request_bytes: usize,
     /// What was answered.
     pub result: Recorded,
+    /// Bytes of JSON of the tree sent (0 when none), as the engine measured it.
+    pub reply_bytes: usize,
     /// The HTTP status sent.
     pub status: u16,
     /// The rule that matched, for rule flows.
@@ -92,17 +97,20 @@ pub struct CallLog {
     /// False when retention is 0 days: nothing goes to disk.
     persist: bool,
     writer: writer::Writer,
+    masker: Arc<Masker>,
 }
 
 impl CallLog {
     /// Opens the log over `store`: continues its step numbering and starts the writer thread,
-    /// which applies the retention of `config` at once and then hourly, by `clock`.
+    /// which applies the retention of `config` at once and then hourly, by `clock`. Steps are
+    /// shown and stored with `masker`'s credentials masked.
     pub fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: &CallsConfig,
+        masker: Masker,
     ) -> Result<CallLog, StoreError> {
-        CallLog::open(store, clock, config, writer::QUEUE)
+        CallLog::open(store, clock, config, writer::QUEUE, masker)
     }
 
     fn open(
@@ -110,25 +118,36 @@ impl CallLog {
         clock: Arc<dyn Clock>,
         config: &CallsConfig,
         queue: usize,
+        masker: Masker,
     ) -> Result<CallLog, StoreError> {
         let next_seq = store.calls_next_seq()?;
-        let retention = writer::Retention {
-            days: config.retention_days,
+        let masker = Arc::new(masker);
+        let limits = writer::Limits {
+            retention: writer::Retention {
+                days: config.retention_days,
+            },
+            steps: queue,
+            bytes: config.memory_bytes,
         };
-        let writer =
-            writer::Writer::start(store.clone(), clock, retention, queue).map_err(|source| {
-                StoreError::Io {
-                    context: "starting the call log writer thread".into(),
-                    source,
-                }
-            })?;
+        let writer = writer::Writer::start(store.clone(), clock, limits, masker.clone()).map_err(
+            |source| StoreError::Io {
+                context: "starting the call log writer thread".into(),
+                source,
+            },
+        )?;
         Ok(CallLog {
-            ring: ring::Ring::new(config.memory_steps),
+            ring: ring::Ring::new(config.memory_steps, config.memory_bytes),
             next_seq: AtomicU64::new(next_seq),
             store,
             persist: config.retention_days > 0,
             writer,
+            masker,
         })
+    }
+
+    /// What masks credentials in this log's steps (also for the lines logged about them).
+    pub fn masker(&self) -> &Masker {
+        &self.masker
     }
 
     /// Keeps one exchange: in memory at once, in the store soon after. Never blocks on the
@@ -139,7 +158,7 @@ impl CallLog {
         if exchange.call_id.is_empty() {
             exchange.call_id = format!("{NO_CALL_ID}{seq}");
         }
-        let step = Arc::new(Step { seq, exchange });
+        let step = Arc::new(Step::new(seq, exchange, &self.masker));
         if self.persist {
             self.writer.send(step.clone());
         }
@@ -154,6 +173,11 @@ impl CallLog {
     /// Steps held in memory now.
     pub fn in_memory(&self) -> usize {
         self.ring.held()
+    }
+
+    /// Bytes the steps held in memory count, about.
+    pub fn in_memory_bytes(&self) -> usize {
+        self.ring.held_bytes()
     }
 
     /// `{"call_id", "steps": [...]}` for one call, from memory and the store; `None` when
@@ -179,8 +203,8 @@ impl CallLog {
         for (i, (_, source)) in all.into_iter().enumerate() {
             let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
             steps.push(match source {
-                Source::Memory(step) => step.to_json(number),
-                Source::Stored(text) => step::stored_to_json(text, number)?,
+                Source::Memory(step) => step.to_json(number, &self.masker),
+                Source::Stored(text) => step::stored_to_json(text, number, &self.masker)?,
             });
         }
         Ok(Some(json!({"call_id": call_id, "steps": steps})))
@@ -257,7 +281,9 @@ mod tests {
             version: "v1".into(),
             at: Utc.with_ymd_and_hms(2026, 11, 17, 15, 0, 0).unwrap(),
             request: PivotRequest::default(),
+            request_bytes: 0,
             result: Recorded::Outcome(Outcome::Tree(json!({"module": "hangup", "data": {}}))),
+            reply_bytes: 30,
             status: 200,
             rule: None,
             logs: Vec::new(),
@@ -275,7 +301,7 @@ mod tests {
             memory_steps: 1000,
             ..CallsConfig::default()
         };
-        let log = CallLog::open(store.clone(), clock, &config, queue).unwrap();
+        let log = CallLog::open(store.clone(), clock, &config, queue, Masker::default()).unwrap();
         (store, log)
     }
 

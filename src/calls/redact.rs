@@ -1,75 +1,187 @@
-//! Keeps credentials out of the exchange log: pivot nodes the service builds carry the `/pivot`
-//! credentials in their `voice_url` (`user:password@` or `auth_token=`), and the log is shown in
-//! the console, the terminal and the store.
-
-use std::borrow::Cow;
+//! Keeps credentials out of everything a step shows or keeps (`/calls`, the store, the console,
+//! the server's log lines): pivot nodes the service builds carry the `/pivot` credentials in
+//! their `voice_url` (`user:password@` or `auth_token=`), and a script may print such a node, throw
+//! an error quoting it, or a request may carry a secret in a parameter. So a [`Masker`] masks
+//! both the URL shapes and every configured secret's value, wherever it appears in a string.
 
 use serde_json::Value;
 
-/// The tree with every password in a URL's user part and every `auth_token` value masked;
-/// borrowed when there was nothing to mask (the usual case).
-pub fn redact(tree: &Value) -> Cow<'_, Value> {
-    if !holds_secret(tree) {
-        return Cow::Borrowed(tree);
-    }
-    let mut owned = tree.clone();
-    mask(&mut owned);
-    Cow::Owned(owned)
+/// What a masked credential is replaced with.
+pub const MASK: &str = "***";
+
+/// Masks credentials in text: URL user passwords, `auth_token=` values and the configured
+/// secrets (as written, JSON-escaped and percent-encoded).
+#[derive(Default, Clone)]
+pub struct Masker {
+    /// Every form a secret may be printed in, longest first so that a secret containing
+    /// another is masked whole.
+    needles: Vec<String>,
 }
 
-fn holds_secret(v: &Value) -> bool {
-    match v {
-        Value::String(s) => masked(s).is_some(),
-        Value::Array(items) => items.iter().any(holds_secret),
-        Value::Object(map) => map.values().any(holds_secret),
-        _ => false,
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("secrets", &self.needles.len())
+            .finish()
     }
 }
 
-fn mask(v: &mut Value) {
-    match v {
-        Value::String(s) => {
-            if let Some(clean) = masked(s) {
-                *s = clean;
+impl Masker {
+    /// A masker for these secret values (empty ones are ignored).
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Masker {
+        let mut needles: Vec<String> = Vec::new();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            let escaped = serde_json::to_string(secret).unwrap_or_default();
+            let escaped = escaped
+                .strip_prefix('"')
+                .and_then(|e| e.strip_suffix('"'))
+                .unwrap_or(secret);
+            for form in [
+                secret.to_owned(),
+                escaped.to_owned(),
+                percent_encode(secret),
+            ] {
+                if !needles.contains(&form) {
+                    needles.push(form);
+                }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(mask),
-        Value::Object(map) => map.values_mut().for_each(mask),
-        _ => {}
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        Masker { needles }
+    }
+
+    /// `text` with its credentials masked, or `None` when it holds none (the usual case, which
+    /// costs a few substring searches and no allocation).
+    pub fn mask(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
+        for needle in &self.needles {
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(needle.as_str()) {
+                out = Some(current.replace(needle.as_str(), MASK));
+            }
+        }
+        match mask_urls(out.as_deref().unwrap_or(text)) {
+            Some(clean) => Some(clean),
+            None => out,
+        }
+    }
+
+    /// Masks every string inside `value` (not object keys: they are the view's own names or
+    /// parameter names, never where a credential goes).
+    pub fn mask_value(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => {
+                if let Some(clean) = self.mask(s) {
+                    *s = clean;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_value(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.mask_value(v)),
+            _ => {}
+        }
+    }
+
+    /// JSON text with its credentials masked: unchanged (no copy) when it holds none; else
+    /// masked string by string, so that the JSON structure itself is never touched.
+    pub fn mask_json(&self, text: String) -> String {
+        if self.mask(&text).is_none() {
+            return text;
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(mut value) => {
+                self.mask_value(&mut value);
+                value.to_string()
+            }
+            // Not JSON after all: mask it as plain text.
+            Err(_) => self.mask(&text).unwrap_or(text),
+        }
     }
 }
 
-/// `s` with its secrets masked, or `None` when it holds none.
-fn masked(s: &str) -> Option<String> {
-    let mut out = s.to_owned();
-    let mut changed = false;
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            let userinfo = &rest[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let replacement = format!("{user}:***");
-            out.replace_range(scheme_end + 3..scheme_end + 3 + at, &replacement);
-            changed = true;
+/// Characters that end a URL's authority or a query value in plain or JSON text.
+fn ends_value(c: char) -> bool {
+    matches!(c, '/' | '?' | '#' | '"' | '\\' | '\'' | '<' | '>') || c.is_whitespace()
+}
+
+/// `s` with every URL user password and `auth_token` value masked, or `None` when it holds none
+/// (found without copying `s`: most text holds URLs without credentials).
+fn mask_urls(s: &str) -> Option<String> {
+    let mut spans = password_spans(s);
+    spans.extend(token_spans(s));
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    for (start, end) in spans {
+        if start < copied {
+            continue;
+        }
+        out.push_str(&s[copied..start]);
+        out.push_str(MASK);
+        copied = end;
+    }
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
+/// Byte ranges of the passwords in `scheme://user:password@host` URLs of `s`.
+fn password_spans(s: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(found) = s[from..].find("://") {
+        let start = from + found + 3;
+        let end = s[start..].find(ends_value).map_or(s.len(), |e| start + e);
+        from = end.max(start);
+        let Some(at) = s[start..end].rfind('@') else {
+            continue;
+        };
+        let Some(colon) = s[start..start + at].find(':') else {
+            continue;
+        };
+        let password = (start + colon + 1, start + at);
+        if &s[password.0..password.1] != MASK {
+            spans.push(password);
         }
     }
+    spans
+}
+
+/// Byte ranges of the values of `auth_token=` query parameters in `s`.
+fn token_spans(s: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = out[from..].find("auth_token=") {
+    while let Some(found) = s[from..].find("auth_token=") {
         let at = from + found;
         let start = at + "auth_token=".len();
-        // Only the query parameter itself, not e.g. `my_auth_token=`.
-        let preceded_ok = at == 0 || matches!(out.as_bytes()[at - 1], b'?' | b'&');
-        let end = out[start..]
-            .find(['&', '#'])
-            .map_or(out.len(), |e| start + e);
-        if preceded_ok && &out[start..end] != "***" {
-            out.replace_range(start..end, "***");
-            changed = true;
-        }
         from = start;
+        // Only the query parameter itself, not e.g. `my_auth_token=`.
+        if at > 0 && !matches!(s.as_bytes()[at - 1], b'?' | b'&') {
+            continue;
+        }
+        let end = s[start..]
+            .find(|c: char| c == '&' || ends_value(c))
+            .map_or(s.len(), |e| start + e);
+        if end > start && &s[start..end] != MASK {
+            spans.push((start, end));
+        }
     }
-    changed.then_some(out)
+    spans
+}
+
+/// `s` with every byte but `A-Z a-z 0-9 - . _ ~` as `%XX` (how `encodeURIComponent` and Kazoo
+/// write a value into a URL).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -79,28 +191,56 @@ mod tests {
 
     #[test]
     fn passwords_and_tokens_in_urls_are_masked() {
-        let tree = json!({"module": "pivot", "data": {
+        let mut tree = json!({"module": "pivot", "data": {
             "voice_url": "https://kazoo:s3cret@pivot.example.com/pivot/next?x=1&auth_token=tok&y=2"
         }, "children": {"_": {"module": "pivot", "data": {
             "voice_url": "http://h/pivot/a?auth_token=abc"}}}});
-        let clean = redact(&tree);
+        Masker::default().mask_value(&mut tree);
         assert_eq!(
-            clean["data"]["voice_url"],
+            tree["data"]["voice_url"],
             "https://kazoo:***@pivot.example.com/pivot/next?x=1&auth_token=***&y=2"
         );
         assert_eq!(
-            clean["children"]["_"]["data"]["voice_url"],
+            tree["children"]["_"]["data"]["voice_url"],
             "http://h/pivot/a?auth_token=***"
         );
-        assert!(!clean.to_string().contains("s3cret"));
-        assert!(!clean.to_string().contains("tok&"));
+        let line = "node {\"voice_url\":\"http://kazoo:pw1@h/pivot/x\"} and http://u:pw2@h2 too";
+        let clean = Masker::default().mask(line).unwrap();
+        assert!(!clean.contains("pw1") && !clean.contains("pw2"), "{clean}");
+        assert!(clean.contains("kazoo:***@h/pivot/x"), "{clean}");
+        let both = "http://k:pw@h/pivot/x?auth_token=t0k&b=2 then auth_token=t1";
+        assert_eq!(
+            Masker::default().mask(both).unwrap(),
+            "http://k:***@h/pivot/x?auth_token=***&b=2 then auth_token=t1"
+        );
     }
 
     #[test]
-    fn a_tree_without_secrets_is_borrowed_as_it_is() {
-        let tree = json!({"module": "tts", "data": {"text": "mail me at a@b.c, see http://x/y@z"}});
-        assert!(matches!(redact(&tree), Cow::Borrowed(_)));
-        let not_a_param = json!({"module": "tts", "data": {"text": "my_auth_token=1"}});
-        assert!(matches!(redact(&not_a_param), Cow::Borrowed(_)));
+    fn text_without_secrets_is_left_alone() {
+        let m = Masker::new(["hunter2-secret"]);
+        for clean in [
+            "mail me at a@b.c, see http://x/y@z",
+            "my_auth_token=1",
+            "http://user@host/no-password",
+            "already masked: http://kazoo:***@h/pivot/x?auth_token=***&a=1",
+        ] {
+            assert_eq!(m.mask(clean), None, "{clean}");
+        }
+        let text = json!({"a": "b"}).to_string();
+        assert_eq!(m.mask_json(text.clone()), text);
+    }
+
+    #[test]
+    fn configured_secrets_are_masked_in_any_shape() {
+        let m = Masker::new(["pw-1/\"x\"", "tok"]);
+        assert_eq!(m.mask("say pw-1/\"x\" now").unwrap(), "say *** now");
+        assert_eq!(m.mask("enc pw-1%2F%22x%22").unwrap(), "enc ***");
+        let text = json!({"k": "a pw-1/\"x\" b", "tok": 1}).to_string();
+        let clean = m.mask_json(text);
+        assert_eq!(clean, json!({"k": "a *** b", "tok": 1}).to_string());
+        // The JSON structure is never masked, even when a secret looks like a key.
+        let m = Masker::new(["step"]);
+        let clean = m.mask_json(json!({"step": "one step"}).to_string());
+        assert_eq!(clean, json!({"step": "one ***"}).to_string());
     }
 }

@@ -1,18 +1,33 @@
 //! One recorded call step and its JSON view, the shape `/calls/{call_id}` answers with and the
 //! store keeps. The view borrows from the exchange, so writing it costs one serialisation and no
 //! copy of the request or the tree.
+//!
+//! A step is sized once, when it is built (from sizes its parts already know), and keeps at
+//! most [`MAX_STEP_BYTES`] of request, reply, logs and detail: a part over its share is cut to
+//! a prefix of its JSON text and named in the view's `truncated`, and the original is freed at
+//! once, so neither the memory ring nor the store holds a runaway reply.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::redact::Masker;
 use super::summary::{rfc3339_ms, StepFacts};
 use super::{Exchange, Recorded};
 use crate::callflow::SchemaError;
 use crate::request::PivotRequest;
 use crate::script::LogLine;
 use crate::store::StoreError;
+
+/// Most bytes of request, reply, logs and detail a step keeps together.
+pub const MAX_STEP_BYTES: usize = 64 * 1024;
+/// What a console line costs beyond its message (time, level, allocation).
+const LINE_OVERHEAD: usize = 64;
+/// What a step costs beyond its parts (the struct, names, timings, allocations).
+const STEP_OVERHEAD: usize = 512;
+/// Ends a cut part's text.
+const ELLIPSIS: &str = "…";
 
 /// An exchange with its place in the log.
 #[derive(Debug)]
@@ -21,6 +36,27 @@ pub struct Step {
     pub seq: u64,
     /// What was asked and answered (its `call_id` is never empty here).
     pub exchange: Exchange,
+    /// Parts cut to fit [`MAX_STEP_BYTES`].
+    cut: Cut,
+    /// Bytes the step holds, about: what the memory ring and the writer queue count.
+    pub bytes: usize,
+}
+
+/// The parts of a step that were cut, as prefixes of their JSON text.
+#[derive(Debug, Default)]
+struct Cut {
+    request: Option<String>,
+    reply: Option<String>,
+    /// Names of the cut parts, in view order.
+    truncated: Vec<&'static str>,
+}
+
+/// A part of the view: whole, or the prefix of its JSON text that was kept.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Part<'a, T: Serialize> {
+    Whole(&'a T),
+    Cut(&'a str),
 }
 
 /// The JSON view of one step; fields in the order the console shows them.
@@ -30,8 +66,8 @@ struct View<'a> {
     at: String,
     flow: &'a str,
     version: &'a str,
-    request: &'a PivotRequest,
-    reply: Option<std::borrow::Cow<'a, Value>>,
+    request: Part<'a, PivotRequest>,
+    reply: Option<Part<'a, Value>>,
     outcome: &'static str,
     status: u16,
     rule: Option<&'a str>,
@@ -39,6 +75,8 @@ struct View<'a> {
     errors: &'a [SchemaError],
     logs: &'a [LogLine],
     timings: TimingsView,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    truncated: &'a [&'static str],
 }
 
 /// Timings in whole microseconds.
@@ -80,6 +118,22 @@ impl Recorded {
         }
     }
 
+    /// The tree sent, to cut it.
+    fn reply_mut(&mut self) -> Option<&mut Value> {
+        match self {
+            Recorded::Outcome(outcome) => outcome.tree_mut(),
+            Recorded::Refused(_) => None,
+        }
+    }
+
+    /// Why the flow failed or the request was refused, to cut it.
+    fn detail_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Recorded::Outcome(outcome) => outcome.failure_mut().map(|f| &mut f.detail),
+            Recorded::Refused(why) => Some(why),
+        }
+    }
+
     /// The schema errors of an invalid tree.
     pub fn errors(&self) -> &[SchemaError] {
         match self {
@@ -90,6 +144,36 @@ impl Recorded {
 }
 
 impl Step {
+    /// Numbers an exchange and keeps it within [`MAX_STEP_BYTES`], cutting its largest parts
+    /// (the rare, slow path: a step that fits costs a few additions). A part is masked by
+    /// `masker` before it is cut, so that a cut never leaves half a credential unmasked.
+    pub fn new(seq: u64, mut exchange: Exchange, masker: &Masker) -> Step {
+        let log_bytes = |logs: &[LogLine]| -> usize {
+            logs.iter().map(|l| l.message.len() + LINE_OVERHEAD).sum()
+        };
+        let sizes = [
+            exchange.request_bytes,
+            exchange.reply_bytes,
+            log_bytes(&exchange.logs),
+            exchange.result.detail().map_or(0, str::len),
+        ];
+        let mut cut = Cut::default();
+        if sizes.iter().sum::<usize>() > MAX_STEP_BYTES {
+            let shares = shares(sizes, MAX_STEP_BYTES);
+            cut = cut_parts(&mut exchange, sizes, shares, masker);
+        }
+        let kept = cut.request.as_ref().map_or(sizes[0], String::len)
+            + cut.reply.as_ref().map_or(sizes[1], String::len)
+            + log_bytes(&exchange.logs)
+            + exchange.result.detail().map_or(0, str::len);
+        Step {
+            seq,
+            exchange,
+            cut,
+            bytes: kept + STEP_OVERHEAD,
+        }
+    }
+
     /// What the call's summary needs of this step.
     pub fn facts(&self) -> StepFacts<'_> {
         let e = &self.exchange;
@@ -109,8 +193,14 @@ impl Step {
             at: rfc3339_ms(e.at.timestamp_millis()),
             flow: &e.flow,
             version: &e.version,
-            request: &e.request,
-            reply: e.result.reply().map(super::redact::redact),
+            request: match &self.cut.request {
+                Some(text) => Part::Cut(text),
+                None => Part::Whole(&e.request),
+            },
+            reply: match &self.cut.reply {
+                Some(text) => Some(Part::Cut(text)),
+                None => e.result.reply().map(Part::Whole),
+            },
             outcome: e.result.label(),
             status: e.status,
             rule: e.rule.as_deref(),
@@ -123,26 +213,114 @@ impl Step {
                 validate_us: micros(e.timings.validate),
                 total_us: micros(e.timings.total),
             },
+            truncated: &self.cut.truncated,
         }
     }
 
-    /// The view as stored: numbered 0, since a step's number is its place among the call's
-    /// steps, known only when they are read back together.
-    pub fn stored_json(&self) -> Result<String, StoreError> {
+    /// The view as stored, credentials masked: numbered 0, since a step's number is its place
+    /// among the call's steps, known only when they are read back together.
+    pub fn stored_json(&self, masker: &Masker) -> Result<String, StoreError> {
         serde_json::to_string(&self.view(0))
+            .map(|text| masker.mask_json(text))
             .map_err(|e| StoreError::Invalid(format!("call step can't be serialised: {e}")))
     }
 
-    /// The view as step `number` of its call.
-    pub fn to_json(&self, number: u32) -> Value {
-        serde_json::to_value(self.view(number)).unwrap_or(Value::Null)
+    /// The view as step `number` of its call, credentials masked.
+    pub fn to_json(&self, number: u32, masker: &Masker) -> Value {
+        let mut value = serde_json::to_value(self.view(number)).unwrap_or(Value::Null);
+        masker.mask_value(&mut value);
+        value
     }
 }
 
-/// A stored view renumbered as step `number`.
-pub fn stored_to_json(text: &str, number: u32) -> Result<Value, StoreError> {
+/// How `budget` bytes are shared among parts of `sizes`: a part that fits in an equal share of
+/// what is left keeps all it has, and what it leaves goes to the larger parts.
+fn shares<const N: usize>(sizes: [usize; N], budget: usize) -> [usize; N] {
+    let mut order: Vec<usize> = (0..N).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let mut out = [0; N];
+    let mut left = budget;
+    for (done, &i) in order.iter().enumerate() {
+        let share = left / (N - done);
+        out[i] = sizes[i].min(share);
+        left -= out[i];
+    }
+    out
+}
+
+/// Cuts each part of `exchange` larger than its share, masked first, freeing what was cut.
+fn cut_parts(
+    exchange: &mut Exchange,
+    sizes: [usize; 4],
+    shares: [usize; 4],
+    masker: &Masker,
+) -> Cut {
+    let mask = |text: String| masker.mask(&text).unwrap_or(text);
+    let mut cut = Cut::default();
+    if sizes[0] > shares[0] {
+        let text = masker.mask_json(serde_json::to_string(&exchange.request).unwrap_or_default());
+        cut.request = Some(prefix(&text, shares[0]));
+        cut.truncated.push("request");
+        exchange.request = PivotRequest::default();
+    }
+    if sizes[1] > shares[1] {
+        if let Some(tree) = exchange.result.reply_mut() {
+            let text = masker.mask_json(serde_json::to_string(&*tree).unwrap_or_default());
+            cut.reply = Some(prefix(&text, shares[1]));
+            cut.truncated.push("reply");
+            *tree = Value::Null;
+        }
+    }
+    if sizes[3] > shares[3] {
+        if let Some(detail) = exchange.result.detail_mut() {
+            *detail = prefix(&mask(std::mem::take(detail)), shares[3]);
+            cut.truncated.push("detail");
+        }
+    }
+    if sizes[2] > shares[2] {
+        for line in &mut exchange.logs {
+            line.message = mask(std::mem::take(&mut line.message));
+        }
+        cut_logs(&mut exchange.logs, shares[2]);
+        cut.truncated.push("logs");
+    }
+    cut
+}
+
+/// Keeps the console lines that fit in `budget`, the last one cut.
+fn cut_logs(logs: &mut Vec<LogLine>, budget: usize) {
+    let mut left = budget;
+    let mut keep = 0;
+    for line in logs.iter_mut() {
+        let room = left.saturating_sub(LINE_OVERHEAD);
+        if room == 0 {
+            break;
+        }
+        if line.message.len() > room {
+            line.message = prefix(&line.message, room);
+        }
+        left -= (line.message.len() + LINE_OVERHEAD).min(left);
+        keep += 1;
+    }
+    logs.truncate(keep);
+    logs.shrink_to_fit();
+}
+
+/// The longest prefix of `text` within `max` bytes (on a character boundary), with an ellipsis.
+fn prefix(text: &str, max: usize) -> String {
+    let mut end = max.saturating_sub(ELLIPSIS.len()).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..end])
+}
+
+/// A stored view renumbered as step `number`, credentials masked (again: a secret configured
+/// after the step was stored is masked too).
+pub fn stored_to_json(text: &str, number: u32, masker: &Masker) -> Result<Value, StoreError> {
     let mut value: Value = serde_json::from_str(text)
         .map_err(|e| StoreError::Corrupt(format!("stored call step: {e}")))?;
+    masker.mask_value(&mut value);
     match value.as_object_mut() {
         // Replacing a key keeps its place, so `step` stays first.
         Some(map) => {
@@ -163,11 +341,12 @@ mod tests {
     use super::*;
     use crate::calls::Timings;
     use crate::outcome::{Failure, FailureKind, Outcome};
+    use crate::script::LogLine;
 
     fn step(result: Recorded) -> Step {
-        Step {
-            seq: 9,
-            exchange: Exchange {
+        Step::new(
+            9,
+            Exchange {
                 call_id: "c@h".into(),
                 flow: "greet".into(),
                 version: "v1".into(),
@@ -176,6 +355,8 @@ mod tests {
                     call_id: Some("c@h".into()),
                     ..PivotRequest::default()
                 },
+                request_bytes: 12,
+                reply_bytes: result.reply().map_or(0, crate::engine::json_size),
                 result,
                 status: 200,
                 rule: None,
@@ -187,7 +368,8 @@ mod tests {
                     total: Duration::from_nanos(3500),
                 },
             },
-        }
+            &Masker::default(),
+        )
     }
 
     #[test]
@@ -204,8 +386,9 @@ mod tests {
             failure,
             tree: json!({"module": "hangup", "data": {}}),
         }));
-        let live = s.to_json(3);
-        let stored = stored_to_json(&s.stored_json().unwrap(), 3).unwrap();
+        let m = Masker::default();
+        let live = s.to_json(3, &m);
+        let stored = stored_to_json(&s.stored_json(&m).unwrap(), 3, &m).unwrap();
         assert_eq!(live, stored);
         let keys: Vec<&str> = stored
             .as_object()
@@ -233,12 +416,71 @@ mod tests {
     #[test]
     fn a_refusal_has_no_reply_and_says_why() {
         let s = step(Recorded::Refused("no flow named `x`".into()));
-        let view = s.to_json(1);
+        let m = Masker::default();
+        let view = s.to_json(1, &m);
         assert_eq!(view["reply"], Value::Null);
         assert_eq!(view["outcome"], "refused");
         assert_eq!(view["detail"], "no flow named `x`");
         assert_eq!(view["errors"], json!([]));
-        assert!(stored_to_json("[1]", 1).is_err());
-        assert!(stored_to_json("{", 1).is_err());
+        assert!(stored_to_json("[1]", 1, &m).is_err());
+        assert!(stored_to_json("{", 1, &m).is_err());
+    }
+
+    #[test]
+    fn a_step_over_the_bound_keeps_a_marked_prefix_of_its_largest_parts() {
+        let tree = json!({"module": "tts", "data": {"text": "é".repeat(100_000)}});
+        let mut s = step(Recorded::Outcome(Outcome::Tree(tree)));
+        assert!(s.bytes < MAX_STEP_BYTES + STEP_OVERHEAD, "{}", s.bytes);
+        assert!(
+            s.exchange.result.reply().unwrap().is_null(),
+            "the tree is freed"
+        );
+        let view = s.to_json(1, &Masker::default());
+        assert_eq!(view["truncated"], json!(["reply"]));
+        let kept = view["reply"].as_str().unwrap();
+        assert!(kept.starts_with("{\"module\":\"tts\"") && kept.ends_with('…'));
+        assert!(kept.len() <= MAX_STEP_BYTES);
+        assert_eq!(
+            view["request"],
+            json!({"Call-ID": "c@h"}),
+            "the small part stays whole"
+        );
+        // Logs share the bound: each large part gets its share, the lines are cut, not lost.
+        let line = |n: usize| LogLine {
+            ts: Utc::now(),
+            level: "log".into(),
+            message: "x".repeat(n),
+        };
+        s.exchange.logs = (0..8).map(|_| line(8000)).collect();
+        s.exchange.reply_bytes = 200_000;
+        let mut exchange = s.exchange;
+        exchange.result = Recorded::Outcome(Outcome::Tree(json!("y".repeat(200_000))));
+        let s = Step::new(1, exchange, &Masker::default());
+        let view = s.to_json(1, &Masker::default());
+        assert_eq!(view["truncated"], json!(["reply", "logs"]));
+        let logs = view["logs"].as_array().unwrap();
+        assert!(!logs.is_empty() && logs.len() < 8, "{}", logs.len());
+        assert!(s.bytes <= MAX_STEP_BYTES + STEP_OVERHEAD, "{}", s.bytes);
+
+        // Parts are masked before they are cut: wherever a cut falls, no half secret is kept.
+        let dense = |n: usize| "s3cr3t-pw ".repeat(n);
+        let mut exchange = s.exchange;
+        exchange.logs = (0..8).map(|_| line(0)).collect();
+        exchange
+            .logs
+            .iter_mut()
+            .for_each(|l| l.message = dense(800));
+        exchange.result = Recorded::Outcome(Outcome::Tree(json!(dense(20_000))));
+        let masker = Masker::new(["s3cr3t-pw"]);
+        let view = Step::new(2, exchange, &masker).to_json(1, &masker);
+        assert_eq!(view["truncated"], json!(["reply", "logs"]));
+        assert!(!view.to_string().contains("s3c"), "{view}");
+    }
+
+    #[test]
+    fn shares_give_small_parts_all_they_have() {
+        assert_eq!(shares([10, 1000, 50, 0], 400), [10, 340, 50, 0]);
+        assert_eq!(shares([500, 1000, 50, 0], 400), [175, 175, 50, 0]);
+        assert_eq!(shares([1, 2, 3, 4], 400), [1, 2, 3, 4]);
     }
 }

@@ -8,13 +8,14 @@
 //! CPU priority: when the machine is saturated it is the log that falls behind (and sheds steps),
 //! not the replies.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 
+use super::redact::Masker;
 use super::step::Step;
 use super::StepRecord;
 use crate::clock::Clock;
@@ -48,43 +49,80 @@ impl Retention {
     }
 }
 
+/// What the writer keeps and may hold waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long steps are kept on disk.
+    pub retention: Retention,
+    /// Most steps waiting.
+    pub steps: usize,
+    /// Most bytes of steps waiting: an evicted step still queued holds its memory.
+    pub bytes: usize,
+}
+
 /// The sending side, owned by the call log; dropping it drains the queue and stops the thread.
 pub struct Writer {
     queue: Sender<Arc<Step>>,
+    /// Bytes of the steps waiting, shared with the thread, which takes off what it wrote.
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
     dropped: AtomicU64,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// What the thread works with.
+struct Context {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+    masker: Arc<Masker>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
 impl Writer {
-    /// Starts the thread, with room for `queue` steps waiting.
+    /// Starts the thread, with room for `limits` of steps waiting; steps are stored with
+    /// `masker`'s credentials masked.
     pub fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        retention: Retention,
-        queue: usize,
+        limits: Limits,
+        masker: Arc<Masker>,
     ) -> std::io::Result<Writer> {
-        let (queue, steps) = crossbeam_channel::bounded(queue);
+        let (queue, steps) = crossbeam_channel::bounded(limits.steps);
         let (stop, stopped) = mpsc::channel();
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let cx = Context {
+            store,
+            clock,
+            retention: limits.retention,
+            masker,
+            queued_bytes: queued_bytes.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("calls-writer".into())
             .spawn(move || {
                 lower_priority();
-                run(&steps, &stopped, store.as_ref(), clock.as_ref(), retention);
+                run(&steps, &stopped, &cx);
             })?;
         Ok(Writer {
             queue,
+            queued_bytes,
+            max_bytes: limits.bytes,
             dropped: AtomicU64::new(0),
             stop: Some(stop),
             thread: Some(thread),
         })
     }
 
-    /// Queues a step for the store, or counts it as dropped when the queue is full.
+    /// Queues a step for the store, or counts it as dropped when the queue is full (in steps
+    /// or in bytes).
     pub fn send(&self, step: Arc<Step>) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.queue.try_send(step)
-        {
+        let bytes = step.bytes;
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let full = before + bytes > self.max_bytes && before > 0;
+        if full || self.queue.try_send(step).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -106,27 +144,21 @@ impl Drop for Writer {
     }
 }
 
-fn run(
-    steps: &Receiver<Arc<Step>>,
-    stopped: &mpsc::Receiver<()>,
-    store: &dyn Store,
-    clock: &dyn Clock,
-    retention: Retention,
-) {
+fn run(steps: &Receiver<Arc<Step>>, stopped: &mpsc::Receiver<()>, cx: &Context) {
     let mut next_sweep = Instant::now();
     loop {
         if Instant::now() >= next_sweep {
-            sweep(steps, store, clock, retention);
+            sweep(steps, cx);
             next_sweep = Instant::now() + SWEEP_EVERY;
         }
-        drain(steps, store);
+        drain(steps, cx);
         // Sleeping instead of blocking on the channel means senders never have a waiting
         // receiver to wake: a send stays a few atomic operations.
         match stopped.recv_timeout(INTERVAL) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             // The log is closing: what is queued is written before the store closes.
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                drain(steps, store);
+                drain(steps, cx);
                 return;
             }
         }
@@ -134,26 +166,28 @@ fn run(
 }
 
 /// Writes everything queued, [`BATCH`] steps per transaction.
-fn drain(steps: &Receiver<Arc<Step>>, store: &dyn Store) {
+fn drain(steps: &Receiver<Arc<Step>>, cx: &Context) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         batch.extend(steps.try_iter().take(BATCH));
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = write(&batch, store) {
+        if let Err(e) = write(&batch, cx) {
             tracing::warn!(error = %e, steps = batch.len(), "call steps not stored");
         }
+        let bytes: usize = batch.iter().map(|s| s.bytes).sum();
+        cx.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         batch.clear();
     }
 }
 
 /// Writes one batch in one transaction.
-fn write(batch: &[Arc<Step>], store: &dyn Store) -> Result<(), StoreError> {
+fn write(batch: &[Arc<Step>], cx: &Context) -> Result<(), StoreError> {
     let mut records = Vec::with_capacity(batch.len());
     for step in batch {
         // One step that can't be serialised must not cost the others their place.
-        match step.stored_json() {
+        match step.stored_json(&cx.masker) {
             Ok(json) => records.push(StepRecord {
                 call_id: &step.exchange.call_id,
                 facts: step.facts(),
@@ -162,15 +196,16 @@ fn write(batch: &[Arc<Step>], store: &dyn Store) -> Result<(), StoreError> {
             Err(e) => tracing::warn!(error = %e, seq = step.seq, "call step not stored"),
         }
     }
-    store.calls_append(&records)
+    cx.store.calls_append(&records)
 }
 
 /// Removes calls past the retention, a chunk per transaction, writing queued steps in between.
-fn sweep(steps: &Receiver<Arc<Step>>, store: &dyn Store, clock: &dyn Clock, retention: Retention) {
-    let cutoff = retention.cutoff_ms(clock.now().timestamp_millis());
+fn sweep(steps: &Receiver<Arc<Step>>, cx: &Context) {
+    let retention = cx.retention;
+    let cutoff = retention.cutoff_ms(cx.clock.now().timestamp_millis());
     let mut removed = 0;
     loop {
-        match store.calls_expire(cutoff, SWEEP_CHUNK) {
+        match cx.store.calls_expire(cutoff, SWEEP_CHUNK) {
             Ok(n) => {
                 removed += n;
                 if n < SWEEP_CHUNK {
@@ -182,7 +217,7 @@ fn sweep(steps: &Receiver<Arc<Step>>, store: &dyn Store, clock: &dyn Clock, rete
                 break;
             }
         }
-        drain(steps, store);
+        drain(steps, cx);
     }
     if removed > 0 {
         tracing::info!(

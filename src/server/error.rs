@@ -75,6 +75,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         match e {
             crate::store::StoreError::Invalid(m) => ApiError::BadRequest(m),
+            e @ crate::store::StoreError::QueueFull { .. } => ApiError::Overloaded(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -62,7 +62,8 @@ pub async fn accept(
     // due times with it.
     let now = chrono::Utc::now().timestamp_millis();
     let f = flow.clone();
-    let id = with_store(state, move |store| store.event_push(&f, &value, now)).await?;
+    let max = state.config.events.max_pending_bytes;
+    let id = with_store(state, move |store| store.event_push(&f, &value, now, max)).await?;
     state.doorbell.ring();
     tracing::info!(flow = %flow, event_id = id, call_id, "post-call event stored");
     Ok(HttpResponse::Accepted().json(json!({"id": id, "flow": flow})))

@@ -140,11 +140,21 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         clock.clone(),
     )?;
     let metrics = Arc::new(Metrics::new(engine.clone()));
-    let calls =
-        Arc::new(CallLog::start(store.clone(), clock.clone(), &config.calls).map_err(io_error)?);
+    let masker = crate::calls::Masker::new(config.secrets());
+    let calls = Arc::new(
+        CallLog::start(store.clone(), clock.clone(), &config.calls, masker.clone())
+            .map_err(io_error)?,
+    );
     metrics.track_calls(calls.clone());
     let doorbell = Doorbell::default();
-    crate::events::start(&engine, &store, doorbell.clone())?;
+    crate::events::start(
+        &engine,
+        &store,
+        doorbell.clone(),
+        clock.clone(),
+        config.events,
+        masker,
+    )?;
     if let Err(e) = crate::reload::watch(&engine, store.clone()) {
         tracing::warn!(error = %e, "flow files are not watched: restart to pick up changes");
     }

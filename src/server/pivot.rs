@@ -33,11 +33,11 @@ pub async fn pivot(
     let flow = req.path().strip_prefix("/pivot/").unwrap_or("").to_owned();
     let parsed = read_request(&req, payload, &state).await;
     let parse = started.elapsed();
-    let pivot_req = match parsed {
-        Ok(pivot_req) => pivot_req,
+    let (pivot_req, request_bytes) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let result = Err(e);
-            log(&flow, "", None, &result, started);
+            log(&state, &flow, "", None, &result, started);
             state
                 .metrics
                 .pivot(&flow, "refused", started.elapsed(), None);
@@ -63,14 +63,15 @@ pub async fn pivot(
                     answer.run,
                     answer.validate,
                     answer.script,
+                    answer.reply_bytes,
                 ));
                 Ok(outcome)
             }
         }
     };
     let response = reply::respond(&result);
-    let (rule, logs, version, run, validate, script) = answered.unwrap_or_default();
-    log(&flow, &call_id, rule.as_deref(), &result, started);
+    let (rule, logs, version, run, validate, script, reply_bytes) = answered.unwrap_or_default();
+    log(&state, &flow, &call_id, rule.as_deref(), &result, started);
     let total = started.elapsed();
     let status = reply::status_of(&result);
     let result = match result {
@@ -88,7 +89,9 @@ pub async fn pivot(
         version,
         at,
         request: pivot_req,
+        request_bytes,
         result,
+        reply_bytes,
         status,
         rule,
         logs,
@@ -102,7 +105,10 @@ pub async fn pivot(
     response
 }
 
+/// The one log line of a call step; a failure's reason is masked like the exchange log, since
+/// a script's error may quote a credential.
 fn log(
+    state: &AppState,
     flow: &str,
     call_id: &str,
     rule: Option<&str>,
@@ -111,9 +117,12 @@ fn log(
 ) {
     let status = reply::status_of(result);
     let duration_us = started.elapsed().as_micros() as u64;
+    let masker = state.calls.masker();
     match result {
         Ok(outcome) => {
             let reason = outcome.failure().map(|f| f.detail.as_str()).unwrap_or("");
+            let masked = masker.mask(reason);
+            let reason = masked.as_deref().unwrap_or(reason);
             tracing::info!(
                 flow,
                 call_id,
@@ -126,24 +135,37 @@ fn log(
             );
         }
         Err(e) => {
-            tracing::info!(flow, call_id, outcome = "refused", status, duration_us, reason = %e, "pivot")
+            let reason = e.to_string();
+            let reason = masker.mask(&reason).unwrap_or(reason);
+            tracing::info!(
+                flow,
+                call_id,
+                outcome = "refused",
+                status,
+                duration_us,
+                reason,
+                "pivot"
+            )
         }
     }
 }
 
-/// Reads the query string and, for POST, the body within `max_body_bytes` and the deadline.
+/// Reads the query string and, for POST, the body within `max_body_bytes` and the deadline;
+/// gives the request and the bytes it came in.
 async fn read_request(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<PivotRequest, ApiError> {
+) -> Result<(PivotRequest, usize), ApiError> {
     let (format, body) = read_body(req, payload, state).await?;
     let body: &[u8] = if req.method() == actix_web::http::Method::POST {
         &body
     } else {
         &[]
     };
-    Ok(PivotRequest::parse(req.query_string(), body, format)?)
+    let query = req.query_string();
+    let parsed = PivotRequest::parse(query, body, format)?;
+    Ok((parsed, query.len() + body.len()))
 }
 
 /// Reads a form or JSON body within `max_body_bytes` and the body deadline; the format comes

@@ -318,10 +318,18 @@ impl Store for EmbeddedStore {
         self.read(|txn| userspace::list(txn, area, limit))
     }
 
-    fn event_push(&self, flow: &str, event: &Value, now_ms: i64) -> Result<u64, StoreError> {
+    fn event_push(
+        &self,
+        flow: &str,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<u64, StoreError> {
         check_key("flow name", flow)?;
         encode_value(event)?;
-        self.write(true, |txn| queue::push(txn, flow, event, now_ms))
+        self.write(true, |txn| {
+            queue::push(txn, flow, event, now_ms, max_pending_bytes)
+        })
     }
 
     fn events_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
@@ -336,8 +344,16 @@ impl Store for EmbeddedStore {
         self.write(true, |txn| queue::retry(txn, id, next_at_ms, error))
     }
 
-    fn event_dead(&self, id: u64, error: &str) -> Result<(), StoreError> {
-        self.write(true, |txn| queue::dead(txn, id, error))
+    fn event_dead(&self, id: u64, error: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.write(true, |txn| queue::dead(txn, id, error, now_ms))
+    }
+
+    fn events_expire_dead(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(true, |txn| queue::expire_dead(txn, before_ms, max))
+    }
+
+    fn events_pending_bytes(&self) -> Result<u64, StoreError> {
+        self.read(queue::pending_bytes)
     }
 
     fn events_dead(&self, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
@@ -475,7 +491,7 @@ mod tests {
             .unwrap();
         let s = EmbeddedStore::open(std::path::Path::new(&dir)).unwrap();
         s.us_put("dnc", "durable", &json!(true)).unwrap();
-        s.event_push("f", &json!({"n": 1}), 0).unwrap();
+        s.event_push("f", &json!({"n": 1}), 0, u64::MAX).unwrap();
         s.kv_set("flow:t", "soft", &json!(wait), None, 0).unwrap();
         std::thread::sleep(Duration::from_millis(wait));
         // No destructors, no close: as close to a crash as a test can get.
@@ -573,10 +589,14 @@ mod tests {
                 .unwrap();
             assert_eq!(s.kv_incr("flow:t", "hits", 3, None, 0).unwrap(), 3);
             s.us_put("dnc", "+15550100", &json!(true)).unwrap();
-            let pending = s.event_push("sales", &json!({"call_id": "a"}), 5).unwrap();
-            let dead = s.event_push("sales", &json!({"call_id": "b"}), 6).unwrap();
+            let pending = s
+                .event_push("sales", &json!({"call_id": "a"}), 5, u64::MAX)
+                .unwrap();
+            let dead = s
+                .event_push("sales", &json!({"call_id": "b"}), 6, u64::MAX)
+                .unwrap();
             s.event_retry(pending, 50, "down").unwrap();
-            s.event_dead(dead, "gave up").unwrap();
+            s.event_dead(dead, "gave up", 0).unwrap();
             // The last write is non-durable: closing must still keep it.
             s.kv_set("flow:t", "last", &json!({"n": 1}), None, 0)
                 .unwrap();
@@ -602,7 +622,7 @@ mod tests {
         assert_eq!(due[0].event, json!({"call_id": "a"}));
         assert_eq!(s.events_dead(10).unwrap()[0].id, dead);
         // The id counter survived too: no id is handed out twice.
-        assert!(s.event_push("sales", &json!({}), 7).unwrap() > dead);
+        assert!(s.event_push("sales", &json!({}), 7, u64::MAX).unwrap() > dead);
     }
 
     #[test]

@@ -73,6 +73,17 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
+    /// The post-call queue is at its bound in bytes: the event is refused (callers answer 503).
+    #[error(
+        "the post-call queue holds {pending} bytes of events waiting and this one would pass its \
+         bound of {limit} bytes ([events] max_pending_bytes): the event is not stored"
+    )]
+    QueueFull {
+        /// Bytes of events waiting.
+        pending: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// `event_retry` or `event_dead` named an event that is not queued.
     #[error("no queued event with id {0} (already done or dead-lettered, or never pushed)")]
     NoSuchEvent(u64),
@@ -162,16 +173,27 @@ pub trait Store: Send + Sync {
     fn us_delete(&self, area: &str, key: &str) -> Result<bool, StoreError>;
     /// Records of an area, sorted by key, at most `limit`.
     fn us_list(&self, area: &str, limit: usize) -> Result<Vec<(String, Value)>, StoreError>;
-    /// Queues an event for `flow`; returns only after it is on disk (fsync'd commit).
-    fn event_push(&self, flow: &str, event: &Value, now_ms: i64) -> Result<u64, StoreError>;
+    /// Queues an event for `flow`; returns only after it is on disk (fsync'd commit). Refuses
+    /// it with [`StoreError::QueueFull`] when the pending events would pass `max_pending_bytes`.
+    fn event_push(
+        &self,
+        flow: &str,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<u64, StoreError>;
     /// Pending events with `next_at_ms <= now_ms`, soonest due first (ties: oldest first).
     fn events_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Removes a handled event (no error when it is already gone).
     fn event_done(&self, id: u64) -> Result<(), StoreError>;
     /// Records a failed attempt (attempts += 1) and when to try again.
     fn event_retry(&self, id: u64, next_at_ms: i64, error: &str) -> Result<(), StoreError>;
-    /// Records a final failed attempt and moves the event to the dead-letter table.
-    fn event_dead(&self, id: u64, error: &str) -> Result<(), StoreError>;
+    /// Records a final failed attempt and moves the event to the dead-letter table at `now_ms`.
+    fn event_dead(&self, id: u64, error: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Removes up to `max` dead letters that went dead before `before_ms`; returns how many.
+    fn events_expire_dead(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
+    /// Bytes of the pending events, as the queue's bound counts them.
+    fn events_pending_bytes(&self) -> Result<u64, StoreError>;
     /// Dead-lettered events, oldest first, at most `limit`.
     fn events_dead(&self, limit: usize) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Number of queued (not dead) events.

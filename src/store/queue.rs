@@ -3,8 +3,13 @@
 //! Events live in `events` (id → record) with a due index (next_at_ms, id) → (), so a poll reads
 //! only what is due. Ids come from a counter in `meta` and are never reused, even after the
 //! newest event is done, so an id in a log always means one event. Failed-for-good events move
-//! to `events_dead` under the same id. Every change here is committed with full durability by
-//! the caller: "none may be lost".
+//! to `events_dead` under the same id, and are removed once older than the dead-letter
+//! retention. Every change here is committed with full durability by the caller: "none may be
+//! lost" once accepted.
+//!
+//! The bytes of pending records are counted in `meta` as they are stored and taken, so a push
+//! can refuse an event that would take the queue past its bound without reading the queue.
+//! (A queue written before the count existed starts it at zero: its events are not counted.)
 
 use redb::{
     ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -25,6 +30,8 @@ const EVENTS_DEAD: TableDefinition<u64, &str> = TableDefinition::new("events_dea
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The `meta` entry holding the next event id.
 const NEXT_ID: &str = "next_event_id";
+/// The `meta` entry holding the bytes of pending records.
+const PENDING_BYTES: &str = "pending_event_bytes";
 /// Longest error kept per event: a runaway error message must not bloat every record.
 const MAX_ERROR_BYTES: usize = 4096;
 
@@ -37,6 +44,9 @@ struct Record {
     next_at_ms: i64,
     last_error: Option<String>,
     received_at_ms: i64,
+    /// When it went to the dead letters (absent on pending events and older dead letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dead_at_ms: Option<i64>,
 }
 
 impl Record {
@@ -68,13 +78,32 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Queues an event, due at once; returns its id.
+/// Queues an event, due at once, unless the pending records would then pass `max_bytes`;
+/// returns its id.
 pub(super) fn push(
     txn: &WriteTransaction,
     flow: &str,
     event: &Value,
     now_ms: i64,
+    max_bytes: u64,
 ) -> Result<u64, StoreError> {
+    let record = Record {
+        flow: flow.to_owned(),
+        event: event.clone(),
+        attempts: 0,
+        next_at_ms: now_ms,
+        last_error: None,
+        received_at_ms: now_ms,
+        dead_at_ms: None,
+    };
+    let size = encode(&record)?.len() as u64;
+    let pending = counter(txn, PENDING_BYTES)?;
+    if pending.saturating_add(size) > max_bytes {
+        return Err(StoreError::QueueFull {
+            pending,
+            limit: max_bytes,
+        });
+    }
     let mut meta = txn.open_table(META).map_err(db_error)?;
     let id = meta
         .get(NEXT_ID)
@@ -84,16 +113,34 @@ pub(super) fn push(
         .checked_add(1)
         .ok_or_else(|| StoreError::Corrupt("event id counter is exhausted".into()))?;
     meta.insert(NEXT_ID, next).map_err(db_error)?;
-    let record = Record {
-        flow: flow.to_owned(),
-        event: event.clone(),
-        attempts: 0,
-        next_at_ms: now_ms,
-        last_error: None,
-        received_at_ms: now_ms,
-    };
+    drop(meta);
     store(txn, id, &record)?;
     Ok(id)
+}
+
+/// A `meta` counter (0 when never set).
+fn counter(txn: &WriteTransaction, name: &str) -> Result<u64, StoreError> {
+    let meta = txn.open_table(META).map_err(db_error)?;
+    let value = meta.get(name).map_err(db_error)?.map_or(0, |g| g.value());
+    Ok(value)
+}
+
+/// Adds `delta` bytes to the pending count (never below zero).
+fn count_pending(txn: &WriteTransaction, delta: i64) -> Result<(), StoreError> {
+    let value = counter(txn, PENDING_BYTES)?.saturating_add_signed(delta);
+    let mut meta = txn.open_table(META).map_err(db_error)?;
+    meta.insert(PENDING_BYTES, value).map_err(db_error)?;
+    Ok(())
+}
+
+/// Bytes of the pending records, as counted.
+pub(super) fn pending_bytes(txn: &ReadTransaction) -> Result<u64, StoreError> {
+    let meta = txn.open_table(META).map_err(db_error)?;
+    let value = meta
+        .get(PENDING_BYTES)
+        .map_err(db_error)?
+        .map_or(0, |g| g.value());
+    Ok(value)
 }
 
 /// Pending events due at `now_ms`: soonest due first, then oldest.
@@ -142,10 +189,16 @@ pub(super) fn retry(
     store(txn, id, &record)
 }
 
-/// Records a final failed attempt and moves the event to the dead letters.
-pub(super) fn dead(txn: &WriteTransaction, id: u64, error: &str) -> Result<(), StoreError> {
+/// Records a final failed attempt and moves the event to the dead letters at `now_ms`.
+pub(super) fn dead(
+    txn: &WriteTransaction,
+    id: u64,
+    error: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let mut record = take(txn, id)?.ok_or(StoreError::NoSuchEvent(id))?;
     record.fail(error);
+    record.dead_at_ms = Some(now_ms);
     let text = encode(&record)?;
     let mut dead = txn.open_table(EVENTS_DEAD).map_err(db_error)?;
     dead.insert(id, text.as_str()).map_err(db_error)?;
@@ -169,6 +222,31 @@ pub(super) fn dead_list(
     Ok(out)
 }
 
+/// Removes up to `max` dead letters that died before `before_ms` (those from before the time
+/// was kept count from when they were received); returns how many.
+pub(super) fn expire_dead(
+    txn: &WriteTransaction,
+    before_ms: i64,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let mut dead = txn.open_table(EVENTS_DEAD).map_err(db_error)?;
+    let mut old = Vec::new();
+    for row in dead.iter().map_err(db_error)? {
+        if old.len() >= max {
+            break;
+        }
+        let (id, text) = row.map_err(db_error)?;
+        let record = decode(text.value())?;
+        if record.dead_at_ms.unwrap_or(record.received_at_ms) < before_ms {
+            old.push(id.value());
+        }
+    }
+    for id in &old {
+        dead.remove(*id).map_err(db_error)?;
+    }
+    Ok(old.len())
+}
+
 /// Number of pending events.
 pub(super) fn pending(txn: &ReadTransaction) -> Result<u64, StoreError> {
     let events = txn.open_table(EVENTS).map_err(db_error)?;
@@ -184,7 +262,8 @@ fn store(txn: &WriteTransaction, id: u64, record: &Record) -> Result<(), StoreEr
     index
         .insert((record.next_at_ms, id), ())
         .map_err(db_error)?;
-    Ok(())
+    drop((events, index));
+    count_pending(txn, i64::try_from(text.len()).unwrap_or(i64::MAX))
 }
 
 /// Removes a pending record and its due-index entry, returning the record.
@@ -200,6 +279,8 @@ fn take(txn: &WriteTransaction, id: u64) -> Result<Option<Record>, StoreError> {
     let record = decode(&text)?;
     let mut index = txn.open_table(EVENTS_DUE).map_err(db_error)?;
     index.remove((record.next_at_ms, id)).map_err(db_error)?;
+    drop((events, index));
+    count_pending(txn, -i64::try_from(text.len()).unwrap_or(i64::MAX))?;
     Ok(Some(record))
 }
 
@@ -236,10 +317,10 @@ mod tests {
         let (_dir, s) = store();
         assert_eq!(s.events_pending().unwrap(), 0);
         let a = s
-            .event_push("sales", &json!({"call_id": "a"}), 1_000)
+            .event_push("sales", &json!({"call_id": "a"}), 1_000, u64::MAX)
             .unwrap();
         let b = s
-            .event_push("support", &json!({"call_id": "b"}), 2_000)
+            .event_push("support", &json!({"call_id": "b"}), 2_000, u64::MAX)
             .unwrap();
         assert!(b > a);
         assert_eq!(s.events_pending().unwrap(), 2);
@@ -261,15 +342,15 @@ mod tests {
         assert_eq!(s.events_due(2_000, 10).unwrap()[0].id, b);
         // Ids are never reused, even once the newest event is gone.
         s.event_done(b).unwrap();
-        let c = s.event_push("sales", &json!({}), 3_000).unwrap();
+        let c = s.event_push("sales", &json!({}), 3_000, u64::MAX).unwrap();
         assert!(c > b);
     }
 
     #[test]
     fn retry_reschedules_and_counts() {
         let (_dir, s) = store();
-        let first = s.event_push("f", &json!(1), 0).unwrap();
-        let second = s.event_push("f", &json!(2), 0).unwrap();
+        let first = s.event_push("f", &json!(1), 0, u64::MAX).unwrap();
+        let second = s.event_push("f", &json!(2), 0, u64::MAX).unwrap();
         s.event_retry(first, 5_000, "postCall threw: boom").unwrap();
         let due = s.events_due(4_999, 10).unwrap();
         assert_eq!(due.iter().map(|e| e.id).collect::<Vec<_>>(), [second]);
@@ -302,10 +383,14 @@ mod tests {
     #[test]
     fn dead_letters_are_kept_for_inspection() {
         let (_dir, s) = store();
-        let id = s.event_push("f", &json!({"call_id": "x"}), 10).unwrap();
-        let other = s.event_push("f", &json!({"call_id": "y"}), 10).unwrap();
+        let id = s
+            .event_push("f", &json!({"call_id": "x"}), 10, u64::MAX)
+            .unwrap();
+        let other = s
+            .event_push("f", &json!({"call_id": "y"}), 10, u64::MAX)
+            .unwrap();
         s.event_retry(id, 20, "first failure").unwrap();
-        s.event_dead(id, "gave up").unwrap();
+        s.event_dead(id, "gave up", 0).unwrap();
         assert_eq!(s.events_pending().unwrap(), 1);
         assert_eq!(
             s.events_due(i64::MAX, 10)
@@ -321,7 +406,7 @@ mod tests {
         assert_eq!(dead[0].attempts, 2);
         assert_eq!(dead[0].event, json!({"call_id": "x"}));
         assert_eq!(dead[0].last_error.as_deref(), Some("gave up"));
-        s.event_dead(other, "no postCall").unwrap();
+        s.event_dead(other, "no postCall", 0).unwrap();
         assert_eq!(s.events_dead(10).unwrap().len(), 2);
         assert_eq!(s.events_dead(1).unwrap()[0].id, id);
         assert_eq!(s.events_pending().unwrap(), 0);
@@ -334,20 +419,51 @@ mod tests {
             s.event_retry(42, 0, "e"),
             Err(StoreError::NoSuchEvent(42))
         ));
-        let err = s.event_dead(42, "e").unwrap_err();
+        let err = s.event_dead(42, "e", 0).unwrap_err();
         assert!(
             err.to_string().contains("no queued event with id 42"),
             "{err}"
         );
         s.event_done(42).unwrap();
-        let err = s.event_push("", &json!({}), 0).unwrap_err();
+        let err = s.event_push("", &json!({}), 0, u64::MAX).unwrap_err();
         assert!(err
             .to_string()
             .contains("flow name must be 1 to 1024 bytes"));
         let huge = json!({"body": "x".repeat(1024 * 1024)});
-        let err = s.event_push("f", &huge, 0).unwrap_err();
+        let err = s.event_push("f", &huge, 0, u64::MAX).unwrap_err();
         assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
         assert_eq!(s.events_pending().unwrap(), 0);
+    }
+
+    #[test]
+    fn the_pending_bound_counts_bytes_stored_and_frees_them_when_taken() {
+        let (_dir, s) = store();
+        let event = json!({"pad": "x".repeat(200)});
+        let first = s.event_push("f", &event, 0, 600).unwrap();
+        let one = s.events_pending_bytes().unwrap();
+        assert!(one > 200 && one < 300, "{one}");
+        s.event_push("f", &event, 0, 600).unwrap();
+        let err = s.event_push("f", &event, 0, 600).unwrap_err();
+        assert!(
+            matches!(err, StoreError::QueueFull { limit: 600, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            s.events_pending().unwrap(),
+            2,
+            "a refused event is not stored"
+        );
+        // Done, retried and dead events give their bytes back (a retry keeps its new size).
+        s.event_done(first).unwrap();
+        assert_eq!(s.events_pending_bytes().unwrap(), one);
+        let third = s.event_push("f", &event, 0, 600).unwrap();
+        s.event_retry(third, 5, "e").unwrap();
+        s.event_dead(third, "gave up", 7).unwrap();
+        assert_eq!(s.events_pending_bytes().unwrap(), one);
+        // Dead letters expire by when they died.
+        assert_eq!(s.events_expire_dead(7, 10).unwrap(), 0);
+        assert_eq!(s.events_expire_dead(8, 10).unwrap(), 1);
+        assert!(s.events_dead(10).unwrap().is_empty());
     }
 
     #[test]

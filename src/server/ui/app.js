@@ -156,6 +156,8 @@ function renderReply(reply) {
     return el('p', { class: 'no-tree muted',
       text: 'No tree was sent: the PBX runs the pivot node’s “_” branch.' });
   }
+  // A reply the exchange log cut is the start of its JSON text.
+  if (typeof reply === 'string') return el('pre', { class: 'reply-json', text: reply });
   return el('pre', { class: 'reply-json', text: JSON.stringify(reply, null, 2) });
 }
 
@@ -210,6 +212,10 @@ function renderStep(step) {
     el('span', { class: 'http-status', text: `HTTP ${step.status}` }),
     step.rule ? el('span', { class: 'rule', text: `rule: ${step.rule}` }) : null));
   if (step.detail) card.append(el('p', { class: 'detail', text: step.detail }));
+  if (Array.isArray(step.truncated) && step.truncated.length) {
+    card.append(el('p', { class: 'muted truncated',
+      text: `Kept cut to 64 KiB: ${step.truncated.join(', ')}` }));
+  }
   card.append(
     renderTimings(step.timings) || '',
     renderRequest(step.request) || '',

@@ -2,6 +2,8 @@
 //! each script in its own QuickJS sandbox with a time limit, a memory limit and no access to the
 //! host beyond the modules it is given.
 
+pub mod breaker;
+pub mod bulkhead;
 pub mod fetch;
 pub mod host;
 pub mod pool;
@@ -15,8 +17,9 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 use serde::Serialize;
 
+pub use breaker::BreakerState;
 pub use host::{HostServices, LogLine};
-pub use pool::{JsPool, Overloaded, RunResult};
+pub use pool::{FlowIsolation, Isolation, JsPool, Overloaded, RunResult};
 pub use settings::FlowSettings;
 
 use crate::callflow::Schemas;
@@ -43,6 +46,9 @@ pub struct ScriptFlow {
     pub settings: FlowSettings,
     /// The files it imports, as they were when it loaded.
     pub imports: Arc<sandbox::Imports>,
+    /// The flow's bulkhead and breaker in the pool, kept here once found so that a call needs
+    /// no look-up by name.
+    pub(crate) guard: OnceLock<Arc<pool::FlowGuard>>,
 }
 
 /// Why a script call did not give a value.
@@ -174,6 +180,7 @@ pub fn load(
         version: hasher.finish(),
         settings,
         imports: Arc::new(imported),
+        guard: OnceLock::new(),
     })
 }
 

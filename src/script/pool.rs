@@ -1,15 +1,21 @@
 //! The JS pool: a fixed set of threads, each owning the sandboxes it has warmed, taking jobs from
 //! one bounded queue. Scripts never run on an HTTP worker; a full queue is refused at once.
+//!
+//! Each flow has a guard ([`FlowGuard`]): a bulkhead that keeps a flow whose calls run long to
+//! its share of the threads and of the queue, and a circuit breaker that answers a flow which
+//! keeps timing out at once until a test call succeeds.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use serde_json::Value;
 
+use super::breaker::{Admit, Breaker, BreakerState};
+use super::bulkhead::{Admitted, Bulkhead, Share};
 use super::host::{HostServices, LogLine};
 use super::sandbox::{Sandbox, Vars};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
@@ -23,10 +29,255 @@ const THREAD_STACK: usize = 16 * 1024 * 1024;
 /// never polls it (e.g. `new Array(5e7).join()`) is still running after this.
 const GRACE: Duration = Duration::from_millis(60);
 
-/// The queue was full: the caller answers 503 at once.
+/// Why a call was not run: answered at once, with the flow's fallback for the flow's own
+/// reasons, or 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("all script threads are busy and the queue is full")]
-pub struct Overloaded;
+pub enum Overloaded {
+    /// Every thread busy and the shared queue full.
+    #[error("all script threads are busy and the queue is full")]
+    QueueFull,
+    /// The flow's calls run long and it already holds its share of the threads and queue.
+    #[error("this flow's calls run long and it holds its share of the script threads and queue")]
+    Confined,
+    /// The flow's circuit breaker is open.
+    #[error("this flow's circuit breaker is open after repeated timeouts or memory-limit hits")]
+    Tripped,
+}
+
+/// How the pool keeps one flow from starving the others (`[scripts]` in the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Isolation {
+    /// A call that runs this long marks its flow slow, which confines it to its share.
+    pub slow: Duration,
+    /// Threads a slow flow may hold (its share of the queue is the same proportion).
+    pub max_threads_per_flow: usize,
+    /// Consecutive timeouts or memory-limit hits that open a flow's breaker.
+    pub trip_after: u32,
+    /// How long an open breaker answers at once before one call tests the flow.
+    pub trip_for: Duration,
+}
+
+impl Isolation {
+    /// The defaults for a pool of `threads` threads: 100 ms, half the pool, 5 in a row, 30 s.
+    pub fn for_threads(threads: usize) -> Isolation {
+        Isolation {
+            slow: Duration::from_millis(100),
+            max_threads_per_flow: (threads / 2).max(1),
+            trip_after: 5,
+            trip_for: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One flow's isolation state, as `/flows` and `/metrics` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowIsolation {
+    /// The circuit breaker.
+    pub breaker: BreakerState,
+    /// Times the breaker opened.
+    pub trips: u64,
+    /// True while the flow's calls run long, so it is held to its share.
+    pub slow: bool,
+    /// Calls admitted and not done (waiting or running).
+    pub in_flight: usize,
+    /// Calls answered at once because the flow held its share.
+    pub refused_bulkhead: u64,
+    /// Calls answered at once because the breaker was open.
+    pub refused_breaker: u64,
+}
+
+/// A flow's bulkhead and breaker, shared by every version of the flow.
+pub struct FlowGuard {
+    name: Box<str>,
+    id: u64,
+    version: AtomicU64,
+    breaker: Breaker,
+    bulkhead: Bulkhead<Job>,
+    refused_bulkhead: AtomicU64,
+    refused_breaker: AtomicU64,
+}
+
+impl std::fmt::Debug for FlowGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowGuard")
+            .field("name", &self.name)
+            .field("breaker", &self.breaker.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowGuard {
+    fn snapshot(&self) -> FlowIsolation {
+        FlowIsolation {
+            breaker: self.breaker.state(),
+            trips: self.breaker.trips(),
+            slow: self.bulkhead.is_slow(),
+            in_flight: self.bulkhead.in_flight(),
+            refused_bulkhead: self.refused_bulkhead.load(Ordering::Relaxed),
+            refused_breaker: self.refused_breaker.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A new version of the flow starts with a closed breaker and no slow mark.
+    fn check_version(&self, version: u64) {
+        if self.version.load(Ordering::Relaxed) == version {
+            return;
+        }
+        let before = self.version.swap(version, Ordering::Relaxed);
+        if before != 0 && before != version {
+            self.bulkhead.clear_slow();
+            if self.breaker.reset() {
+                tracing::info!(
+                    flow = %self.name,
+                    breaker = "closed",
+                    "circuit breaker closed: a new version of the flow loaded"
+                );
+            }
+        }
+    }
+}
+
+/// A job's place in its flow's bulkhead: released when the job is done or dropped, whatever
+/// path it took. A probe that is dropped without having run lets the next call test the flow.
+struct Ticket {
+    guard: Arc<FlowGuard>,
+    probe: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.guard.bulkhead.release();
+        if self.probe {
+            self.guard.breaker.abandon_probe();
+        }
+    }
+}
+
+/// What a thread is running, for spotting a call that runs long before it ends.
+#[derive(Default)]
+struct Slot {
+    taken: AtomicBool,
+    /// The id of the running job's flow; 0 when idle.
+    flow: AtomicU64,
+    since_us: AtomicU64,
+    /// The thread's CPU clock, and its reading when the job started.
+    clock: cpu::Clock,
+    cpu_since_ns: AtomicU64,
+}
+
+/// Thread CPU time. A call that has run long by the wall clock may only have been waiting for a
+/// core on a loaded machine, when every thread is late alike; only one that also used the CPU
+/// for a good part of that time is a flow looping.
+mod cpu {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// A thread's CPU clock id, set by the thread itself (none before, or off Linux).
+    pub(super) struct Clock(AtomicI64);
+
+    const NONE: i64 = i64::MIN;
+
+    impl Default for Clock {
+        fn default() -> Clock {
+            Clock(AtomicI64::new(NONE))
+        }
+    }
+
+    impl Clock {
+        /// Takes the calling thread's CPU clock.
+        pub(super) fn set_to_current_thread(&self) {
+            self.0
+                .store(current().map_or(NONE, i64::from), Ordering::Release);
+        }
+
+        /// Nanoseconds of CPU the clock's thread has used; `None` when unknown.
+        pub(super) fn read(&self) -> Option<u64> {
+            let id = self.0.load(Ordering::Acquire);
+            if id == NONE {
+                return None;
+            }
+            read(i32::try_from(id).ok()?)
+        }
+
+        /// Forgets the clock (its thread is ending).
+        pub(super) fn clear(&self) {
+            self.0.store(NONE, Ordering::Release);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn current() -> Option<i32> {
+        let mut id: libc::clockid_t = 0;
+        // SAFETY: `pthread_self` is always valid for the calling thread, and `id` is a valid
+        // place for the result.
+        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
+        (rc == 0).then_some(id)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn read(id: i32) -> Option<u64> {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec to write. A clock whose thread has ended is refused
+        // with EINVAL, not undefined behaviour.
+        let rc = unsafe { libc::clock_gettime(id, &mut t) };
+        let secs = u64::try_from(t.tv_sec).ok()?;
+        let nanos = u64::try_from(t.tv_nsec).ok()?;
+        (rc == 0).then(|| secs * 1_000_000_000 + nanos)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn current() -> Option<i32> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read(_: i32) -> Option<u64> {
+        None
+    }
+}
+
+/// What the threads share with the callers (never the queue's sender: the threads end when the
+/// pool is dropped).
+struct Core {
+    isolation: Isolation,
+    share: Share,
+    epoch: Instant,
+    slots: Box<[Slot]>,
+}
+
+impl Core {
+    fn us(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        self.us(at) / 1000
+    }
+
+    /// True when a thread has been running a call of flow `id` for at least `slow`, and used
+    /// the CPU for half of it (where CPU time is known).
+    fn running_long(&self, id: u64, now: Instant) -> bool {
+        let (now, slow) = (self.us(now), self.isolation.slow.as_micros() as u64);
+        self.slots.iter().any(|s| {
+            s.flow.load(Ordering::Acquire) == id
+                && now.saturating_sub(s.since_us.load(Ordering::Acquire)) >= slow
+                && s.clock.read().is_none_or(|cpu| {
+                    let used = cpu.saturating_sub(s.cpu_since_ns.load(Ordering::Acquire));
+                    used / 1000 >= slow / 2
+                })
+        })
+    }
+
+    fn claim_slot(&self) -> Option<&Slot> {
+        self.slots.iter().find(|s| {
+            s.taken
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+}
 
 /// What running a script function gave.
 #[derive(Debug, Clone)]
@@ -47,8 +298,19 @@ struct Job {
     deadline: Instant,
     now_ms: Option<i64>,
     /// Set by the thread when it takes the job: only a job that started can be stuck.
-    started: Arc<std::sync::atomic::AtomicBool>,
-    reply: tokio::sync::oneshot::Sender<RunResult>,
+    started: Arc<AtomicBool>,
+    ticket: Ticket,
+    reply: tokio::sync::oneshot::Sender<Result<RunResult, Overloaded>>,
+}
+
+impl Job {
+    /// Answers without running: the place in the bulkhead is given back first, so the caller's
+    /// next call sees it free.
+    fn refuse(self, why: Overloaded) {
+        let Job { ticket, reply, .. } = self;
+        drop(ticket);
+        let _ = reply.send(Err(why));
+    }
 }
 
 /// Counters for metrics.
@@ -66,30 +328,49 @@ pub struct PoolStats {
     pub rejected: AtomicU64,
 }
 
+type Guards = HashMap<Box<str>, Arc<FlowGuard>>;
+
 /// The pool of JS threads.
 pub struct JsPool {
     tx: Sender<Job>,
     rx: Receiver<Job>,
     threads: usize,
     services: Arc<HostServices>,
+    core: Arc<Core>,
+    /// Every flow's guard by name: looked up once per loaded version of a flow, which keeps it.
+    guards: RwLock<Guards>,
+    next_id: AtomicU64,
     /// Live counters.
     pub stats: Arc<PoolStats>,
 }
 
 impl JsPool {
-    /// Starts `threads` JS threads behind a queue of `queue` jobs.
+    /// Starts `threads` JS threads behind a queue of `queue` jobs, isolating flows by
+    /// `isolation`.
     pub fn new(
         threads: usize,
         queue: usize,
+        isolation: Isolation,
         services: Arc<HostServices>,
     ) -> std::io::Result<JsPool> {
         let threads = threads.max(1);
-        let (tx, rx) = bounded::<Job>(queue.max(1));
+        let queue = queue.max(1);
+        let (tx, rx) = bounded::<Job>(queue);
+        let core = Core {
+            share: Share::of(threads, queue, isolation.max_threads_per_flow),
+            isolation,
+            epoch: Instant::now(),
+            // Stuck threads are replaced up to twice the pool; a spare slot or two for races.
+            slots: (0..2 * threads + 2).map(|_| Slot::default()).collect(),
+        };
         let pool = JsPool {
             tx,
             rx,
             threads,
             services,
+            core: Arc::new(core),
+            guards: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
             stats: Arc::new(PoolStats::default()),
         };
         for _ in 0..threads {
@@ -100,12 +381,13 @@ impl JsPool {
 
     fn spawn_worker(&self) -> std::io::Result<()> {
         let (rx, services, stats) = (self.rx.clone(), self.services.clone(), self.stats.clone());
+        let core = self.core.clone();
         let n = self.stats.alive.fetch_add(1, Ordering::SeqCst);
         let target = self.threads;
         std::thread::Builder::new()
             .name(format!("pivotforge-js-{n}"))
             .stack_size(THREAD_STACK)
-            .spawn(move || worker(rx, services, stats, target))
+            .spawn(move || worker(rx, services, stats, core, target))
             .map(drop)
             .inspect_err(|_| {
                 self.stats.alive.fetch_sub(1, Ordering::SeqCst);
@@ -122,6 +404,57 @@ impl JsPool {
         self.tx.len()
     }
 
+    /// How the pool isolates flows.
+    pub fn isolation(&self) -> Isolation {
+        self.core.isolation
+    }
+
+    /// The bulkhead and breaker state of flow `name`; `None` before its first call.
+    pub fn flow_isolation(&self, name: &str) -> Option<FlowIsolation> {
+        let guards = self.guards.read().unwrap_or_else(PoisonError::into_inner);
+        guards.get(name).map(|g| g.snapshot())
+    }
+
+    fn guard_of(&self, flow: &ScriptFlow) -> Arc<FlowGuard> {
+        if let Some(guard) = flow.guard.get() {
+            return guard.clone();
+        }
+        let found = {
+            let guards = self.guards.read().unwrap_or_else(PoisonError::into_inner);
+            guards.get(flow.name.as_str()).cloned()
+        };
+        let guard = found.unwrap_or_else(|| {
+            let mut guards = self.guards.write().unwrap_or_else(PoisonError::into_inner);
+            guards
+                .entry(flow.name.as_str().into())
+                .or_insert_with(|| {
+                    let isolation = self.core.isolation;
+                    Arc::new(FlowGuard {
+                        name: flow.name.as_str().into(),
+                        id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                        version: AtomicU64::new(0),
+                        breaker: Breaker::new(isolation.trip_after, isolation.trip_for),
+                        bulkhead: Bulkhead::default(),
+                        refused_bulkhead: AtomicU64::new(0),
+                        refused_breaker: AtomicU64::new(0),
+                    })
+                })
+                .clone()
+        });
+        flow.guard.get_or_init(|| guard).clone()
+    }
+
+    /// Sends a job to the shared queue, or answers it 503 when the queue is full.
+    fn dispatch(&self, job: Job) {
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                job.refuse(Overloaded::QueueFull);
+            }
+        }
+    }
+
     /// Runs `function` of `flow` with `arg` (JSON text), within the flow's time limit counted
     /// from now. `now_ms` sets the script's clock (`Date`), for a service with an injected clock.
     pub async fn run(
@@ -132,9 +465,31 @@ impl JsPool {
         now_ms: Option<i64>,
     ) -> Result<RunResult, Overloaded> {
         let timeout = Duration::from_millis(flow.settings.timeout_ms);
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        let guard = self.guard_of(&flow);
+        guard.check_version(flow.version);
+        let probe = match guard.breaker.admit(self.core.ms(now), &guard.name) {
+            Admit::Run => false,
+            Admit::Probe => true,
+            Admit::Refuse => {
+                guard.refused_breaker.fetch_add(1, Ordering::Relaxed);
+                return Err(Overloaded::Tripped);
+            }
+        };
+        guard.bulkhead.enter();
+        let share = self.core.share;
+        // A flow is confined once a call ran long, or while one is running long now: the second
+        // catches a flow that starts looping before its first slow call has ended.
+        let slow = guard.bulkhead.is_slow()
+            || (guard.bulkhead.others_dispatched() >= share.max_threads
+                && self.core.running_long(guard.id, now)
+                && {
+                    guard.bulkhead.mark_slow();
+                    true
+                });
+        let deadline = now + timeout;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
         let job = Job {
             flow,
             function: function.to_owned(),
@@ -143,13 +498,21 @@ impl JsPool {
             deadline,
             now_ms,
             started: started.clone(),
+            ticket: Ticket {
+                guard: guard.clone(),
+                probe,
+            },
             reply,
         };
-        match self.tx.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(Overloaded);
+        match guard.bulkhead.admit(job, slow, share) {
+            // Possibly an earlier parked call of the flow, not this one: either way this call's
+            // answer comes through `answer`.
+            Admitted::Run(job) => self.dispatch(job),
+            Admitted::Parked => {}
+            Admitted::Refused(job) => {
+                drop(job);
+                guard.refused_bulkhead.fetch_add(1, Ordering::Relaxed);
+                return Err(Overloaded::Confined);
             }
         }
         // The thread enforces the deadline itself; this bound only covers a thread stuck in
@@ -164,7 +527,8 @@ impl JsPool {
             run_time: timeout,
         };
         Ok(match tokio::time::timeout(wait, answer).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(Ok(result))) => result,
+            Ok(Ok(Err(refused))) => return Err(refused),
             Ok(Err(_)) | Err(_) => {
                 // A thread stuck in native code: add one so the pool keeps its size (the stuck
                 // one retires once it is free), but never past twice the size, so a flow that
@@ -182,54 +546,36 @@ impl JsPool {
     }
 }
 
-fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>, target: usize) {
-    let mut warm: HashMap<String, (u64, Sandbox, u64)> = HashMap::new();
+fn worker(
+    rx: Receiver<Job>,
+    services: Arc<HostServices>,
+    stats: Arc<PoolStats>,
+    core: Arc<Core>,
+    target: usize,
+) {
+    let slot = core.claim_slot();
+    if let Some(slot) = slot {
+        slot.clock.set_to_current_thread();
+    }
+    let mut warm: Warm = HashMap::new();
     let mut uses = 0u64;
-    while let Ok(job) = rx.recv() {
-        job.started.store(true, Ordering::SeqCst);
-        stats.busy.fetch_add(1, Ordering::Relaxed);
-        uses += 1;
-        let started = Instant::now();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run_job(&mut warm, uses, &job, &services)
-        }));
-        let (result, logs) = outcome.unwrap_or_else(|_| {
-            // A panic may have left the flow's sandbox half-way: never reuse it.
-            warm.remove(&job.flow.name);
-            (
-                Err(ScriptFailure::error(
-                    ScriptErrorKind::Internal,
-                    "the script runtime failed; see the service log".into(),
-                )),
-                Vec::new(),
-            )
-        });
-        match &result {
-            Err(ScriptFailure::Error {
-                kind: ScriptErrorKind::Timeout,
-                ..
-            }) => {
-                stats.timeouts.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(ScriptFailure::Error {
-                kind: ScriptErrorKind::MemoryLimit,
-                ..
-            }) => {
-                stats.memory_limits.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
+    let retired = 'jobs: loop {
+        let Ok(job) = rx.recv() else {
+            break 'jobs false;
+        };
+        let mut next = Some(job);
+        let mut overran = false;
+        while let Some(job) = next.take() {
+            let guard = job.ticket.guard.clone();
+            uses += 1;
+            overran |= serve(job, &mut warm, uses, &services, &stats, &core, slot);
+            // This thread was one of the flow's: the flow's next parked call takes it, so a
+            // confined flow never holds more threads than its share.
+            next = guard.bulkhead.next_parked(core.share);
         }
-        let overran = Instant::now() >= job.deadline + GRACE;
-        let _ = job.reply.send(RunResult {
-            result,
-            logs,
-            run_time: started.elapsed(),
-        });
-        stats.busy.fetch_sub(1, Ordering::Relaxed);
         if overran {
-            // The caller gave up on this job and started a replacement thread; the sandbox may
-            // be mid-way through anything. With the replacement running, this thread retires.
-            warm.remove(&job.flow.name);
+            // The caller gave up on a job and started a replacement thread; with the
+            // replacement running, this thread retires.
             let retire = stats
                 .alive
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -237,11 +583,103 @@ fn worker(rx: Receiver<Job>, services: Arc<HostServices>, stats: Arc<PoolStats>,
                 })
                 .is_ok();
             if retire {
-                return;
+                break 'jobs true;
             }
         }
+    };
+    if let Some(slot) = slot {
+        slot.flow.store(0, Ordering::Release);
+        slot.clock.clear();
+        slot.taken.store(false, Ordering::Release);
     }
-    stats.alive.fetch_sub(1, Ordering::SeqCst);
+    if !retired {
+        stats.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs one job and answers it; true when it ran so far past its deadline that its caller gave
+/// up on it.
+fn serve(
+    mut job: Job,
+    warm: &mut Warm,
+    uses: u64,
+    services: &Arc<HostServices>,
+    stats: &PoolStats,
+    core: &Core,
+    slot: Option<&Slot>,
+) -> bool {
+    job.started.store(true, Ordering::SeqCst);
+    stats.busy.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let guard = job.ticket.guard.clone();
+    // A job that waited past its deadline says nothing about its flow: it does not run.
+    let expired = started >= job.deadline;
+    if let Some(slot) = slot {
+        slot.since_us.store(core.us(started), Ordering::Release);
+        let cpu = slot.clock.read().unwrap_or(0);
+        slot.cpu_since_ns.store(cpu, Ordering::Release);
+        slot.flow.store(guard.id, Ordering::Release);
+    }
+    let outcome =
+        std::panic::catch_unwind(AssertUnwindSafe(|| run_job(warm, uses, &job, services)));
+    if let Some(slot) = slot {
+        slot.flow.store(0, Ordering::Release);
+    }
+    let (result, logs) = outcome.unwrap_or_else(|_| {
+        // A panic may have left the flow's sandbox half-way: never reuse it.
+        warm.remove(&job.flow.name);
+        (
+            Err(ScriptFailure::error(
+                ScriptErrorKind::Internal,
+                "the script runtime failed; see the service log".into(),
+            )),
+            Vec::new(),
+        )
+    });
+    let run_time = started.elapsed();
+    let kind = match &result {
+        Err(ScriptFailure::Error { kind, .. }) => Some(*kind),
+        _ => None,
+    };
+    match kind {
+        Some(ScriptErrorKind::Timeout) => {
+            stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(ScriptErrorKind::MemoryLimit) => {
+            stats.memory_limits.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+    if !expired {
+        let timed_out = kind == Some(ScriptErrorKind::Timeout);
+        if timed_out || run_time >= core.isolation.slow {
+            guard.bulkhead.mark_slow();
+        } else {
+            guard.bulkhead.fast_call();
+        }
+        let failed = timed_out || kind == Some(ScriptErrorKind::MemoryLimit);
+        let now_ms = core.ms(Instant::now());
+        guard
+            .breaker
+            .record(failed, job.ticket.probe, now_ms, &guard.name);
+        // Recorded: the ticket must not hand the probe back when it is dropped.
+        job.ticket.probe = false;
+    }
+    let overran = Instant::now() >= job.deadline + GRACE;
+    if overran {
+        // The sandbox may be mid-way through anything.
+        warm.remove(&job.flow.name);
+    }
+    let Job { ticket, reply, .. } = job;
+    // The place is given back before the answer, so the caller's next call finds it free.
+    drop(ticket);
+    let _ = reply.send(Ok(RunResult {
+        result,
+        logs,
+        run_time,
+    }));
+    stats.busy.fetch_sub(1, Ordering::Relaxed);
+    overran
 }
 
 type Warm = HashMap<String, (u64, Sandbox, u64)>;

@@ -52,6 +52,14 @@ function main(data) {
 }
 "#;
 
+/// The looping flow of the issue's scenario: the default time limit (2 s), like any flow that
+/// does not set one.
+const LOOP_DEFAULT_SETTINGS: &str = r#"
+[fallback]
+module = "tts"
+data = { text = "Sorry, please hold." }
+"#;
+
 fn fallback() -> Value {
     json!({"module": "tts", "data": {"text": "Sorry, please hold."}})
 }
@@ -154,14 +162,15 @@ fn a_looping_flow_at_five_percent_leaves_dnc_gate_its_603s() {
             ("dnc_gate.settings.toml", &gate_settings),
             ("lists/dnc.csv", &list),
             ("loop.js", LOOP),
-            ("loop.settings.toml", LOOP_SETTINGS),
+            ("loop.settings.toml", LOOP_DEFAULT_SETTINGS),
         ]);
         let server = server(
             dir.path(),
             2,
             128,
+            // Loop calls come every 100 ms: the second one must find the first already slow.
             PoolConfig {
-                slow_ms: 100,
+                slow_ms: 50,
                 max_threads_per_flow: 1,
                 trip_after: NEVER,
                 trip_seconds: 30,

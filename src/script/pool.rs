@@ -256,8 +256,9 @@ impl Core {
         self.us(at) / 1000
     }
 
-    /// True when a thread has been running a call of flow `id` for at least `slow`, and used
-    /// the CPU for half of it (where CPU time is known).
+    /// True when a thread has been running a call of flow `id` for at least `slow` and used the
+    /// CPU for a tenth of it (where CPU time is known): a call that only waited for a core
+    /// uses microseconds, a loop uses its share of a core.
     fn running_long(&self, id: u64, now: Instant) -> bool {
         let (now, slow) = (self.us(now), self.isolation.slow.as_micros() as u64);
         self.slots.iter().any(|s| {
@@ -265,7 +266,7 @@ impl Core {
                 && now.saturating_sub(s.since_us.load(Ordering::Acquire)) >= slow
                 && s.clock.read().is_none_or(|cpu| {
                     let used = cpu.saturating_sub(s.cpu_since_ns.load(Ordering::Acquire));
-                    used / 1000 >= slow / 2
+                    used / 1000 >= slow / 10
                 })
         })
     }

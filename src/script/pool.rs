@@ -137,16 +137,36 @@ impl FlowGuard {
     }
 }
 
-/// A job's place in its flow's bulkhead: released when the job is done or dropped, whatever
-/// path it took. A probe that is dropped without having run lets the next call test the flow.
+/// A job's place in its flow's bulkhead: released once, when the job is done or dropped, or
+/// when its caller gave up on a thread stuck in native code and the pool replaced that thread
+/// (the stuck one no longer holds a place of the pool). A probe that is dropped without having
+/// run lets the next call test the flow.
 struct Ticket {
     guard: Arc<FlowGuard>,
+    flags: Arc<JobFlags>,
     probe: bool,
+}
+
+/// What a job's caller and its thread both see.
+#[derive(Default)]
+struct JobFlags {
+    /// Set by the thread when it takes the job: only a job that started can be stuck.
+    started: AtomicBool,
+    /// Set when the job's place in the bulkhead was given back.
+    released: AtomicBool,
+}
+
+impl JobFlags {
+    fn release(&self, guard: &FlowGuard) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            guard.bulkhead.release();
+        }
+    }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.guard.bulkhead.release();
+        self.flags.release(&self.guard);
         if self.probe {
             self.guard.breaker.abandon_probe();
         }
@@ -298,8 +318,6 @@ struct Job {
     vars: Vars,
     deadline: Instant,
     now_ms: Option<i64>,
-    /// Set by the thread when it takes the job: only a job that started can be stuck.
-    started: Arc<AtomicBool>,
     ticket: Ticket,
     reply: tokio::sync::oneshot::Sender<Result<RunResult, Overloaded>>,
 }
@@ -490,7 +508,7 @@ impl JsPool {
                 });
         let deadline = now + timeout;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let started = Arc::new(AtomicBool::new(false));
+        let flags = Arc::new(JobFlags::default());
         let job = Job {
             flow,
             function: function.to_owned(),
@@ -498,9 +516,9 @@ impl JsPool {
             vars,
             deadline,
             now_ms,
-            started: started.clone(),
             ticket: Ticket {
                 guard: guard.clone(),
+                flags: flags.clone(),
                 probe,
             },
             reply,
@@ -534,11 +552,15 @@ impl JsPool {
                 // A thread stuck in native code: add one so the pool keeps its size (the stuck
                 // one retires once it is free), but never past twice the size, so a flow that
                 // keeps getting stuck can't grow the pool without end.
-                let replaceable = started.load(Ordering::SeqCst)
+                let replaceable = flags.started.load(Ordering::SeqCst)
                     && self.stats.alive.load(Ordering::SeqCst) < 2 * self.threads;
                 if replaceable {
-                    if let Err(e) = self.spawn_worker() {
-                        tracing::error!(error = %e, "could not replace a stuck JS thread");
+                    match self.spawn_worker() {
+                        // The replacement takes the place: the flow's next call may have it.
+                        Ok(()) => flags.release(&guard),
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not replace a stuck JS thread")
+                        }
                     }
                 }
                 stuck()
@@ -609,7 +631,7 @@ fn serve(
     core: &Core,
     slot: Option<&Slot>,
 ) -> bool {
-    job.started.store(true, Ordering::SeqCst);
+    job.ticket.flags.started.store(true, Ordering::SeqCst);
     stats.busy.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let guard = job.ticket.guard.clone();

@@ -8,7 +8,8 @@
 //!   (or 503) at once, while another flow keeps answering.
 //! - A busy fast flow is not confined: it still uses every thread.
 //! - A flow that keeps timing out (or hitting its memory limit) is tripped: its fallback at once,
-//!   then one test call after `trip_seconds`; `/flows` and `/metrics` show the state.
+//!   then one test call after `trip_seconds`; `/flows` and `/metrics` show the state. Its
+//!   `postCall` events wait for it without holding up other flows' events.
 //!
 //! The cases run one at a time (a lock): their timings are the requirement, and the machine has
 //! two cores.
@@ -710,5 +711,76 @@ function main(data) {
             reply.text()
         );
         assert_eq!(breaker_state(&server, "hog").await, "closed");
+    });
+}
+
+#[test]
+fn a_tripped_flow_holds_back_its_post_call_events_without_holding_up_others() {
+    serial(async {
+        let events = r#"
+import { ko } from 'cxKV';
+export async function postCall(event) {
+  await ko.set('done:' + event['Call-ID'], { at: Date.now() });
+  return { done: true };
+}
+export async function peek(arg) { return { done: await ko.get('done:' + arg.id) }; }
+export function main(data) {
+  if (data.mode === 'ok') return { module: 'hangup', data: {} };
+  while (true) {}
+}
+"#;
+        let dir = flows_dir(&[
+            ("tripped.js", events),
+            ("tripped.settings.toml", "timeout_ms = 500\n"),
+            ("healthy.js", events),
+        ]);
+        let server = server(dir.path(), 2, 16, breaker_pool());
+        let client = client();
+        for _ in 0..3 {
+            timed(&client, &server.url("/pivot/tripped")).await;
+        }
+        assert_eq!(breaker_state(&server, "tripped").await, "open");
+        let tripped = Instant::now();
+        for (flow, id) in [("tripped", "t1"), ("healthy", "h1")] {
+            let reply = common::post_json(
+                &server.url(&format!("/events/{flow}")),
+                &json!({"Call-ID": id}),
+            )
+            .await;
+            assert_eq!(reply.status, 202, "{}", reply.text());
+        }
+        let peek = |flow: &'static str, id: &'static str| {
+            let url = server.url(&format!("/run/{flow}/peek"));
+            async move {
+                let reply = common::post_json(&url, &json!({"id": id})).await;
+                (reply.status == 200)
+                    .then(|| reply.json()["result"]["done"].clone())
+                    .filter(|done| !done.is_null())
+            }
+        };
+        // The healthy flow's event runs at once, though the tripped flow's came first.
+        common::poll_until(
+            Duration::from_millis(800),
+            "the healthy flow's event",
+            || peek("healthy", "h1"),
+        )
+        .await;
+        assert!(
+            tripped.elapsed() < Duration::from_millis(1000),
+            "the healthy flow's event waited for the other flow's breaker: {:?}",
+            tripped.elapsed()
+        );
+        // The tripped flow's event waits (no attempt spent) and runs once the breaker lets a
+        // call through: it is that call, and it closes the breaker.
+        common::poll_until(Duration::from_secs(4), "the tripped flow's event", || {
+            peek("tripped", "t1")
+        })
+        .await;
+        assert!(
+            tripped.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            tripped.elapsed()
+        );
+        assert_eq!(breaker_state(&server, "tripped").await, "closed");
     });
 }

@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod fetch;
 pub mod host;
+pub mod isolation;
 pub mod pool;
 pub mod sandbox;
 pub mod settings;
@@ -19,7 +20,8 @@ use serde::Serialize;
 
 pub use breaker::BreakerState;
 pub use host::{HostServices, LogLine};
-pub use pool::{FlowIsolation, Isolation, JsPool, Overloaded, RunResult};
+pub use isolation::{FlowIsolation, Isolation};
+pub use pool::{JsPool, Overloaded, RunResult};
 pub use settings::FlowSettings;
 
 use crate::callflow::Schemas;

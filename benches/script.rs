@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use pivotforge::script::fetch::Fetcher;
 use pivotforge::script::sandbox::{Sandbox, Vars};
-use pivotforge::script::{self, FlowSettings, HostServices, JsPool};
+use pivotforge::script::{self, FlowSettings, HostServices, Isolation, JsPool};
 use pivotforge::store::{EmbeddedStore, Store};
 
 fn services(data: &std::path::Path) -> Arc<HostServices> {
@@ -59,7 +59,7 @@ fn warm_call(c: &mut Criterion) {
         b.iter(|| sandbox.call("main", std::hint::black_box(ARG), Vars::Set, far(), now))
     });
 
-    let pool = JsPool::new(1, 64, services.clone()).expect("pool");
+    let pool = JsPool::new(1, 64, Isolation::for_threads(1), services.clone()).expect("pool");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

@@ -16,7 +16,7 @@ use crate::outcome::{Failure, FailureKind, Outcome};
 use crate::request::PivotRequest;
 use crate::script::sandbox::Vars;
 use crate::script::{
-    FlowSettings, JsPool, LogLine, Overloaded, RunResult, ScriptErrorKind, ScriptFailure,
+    FlowSettings, Isolation, JsPool, LogLine, Overloaded, RunResult, ScriptErrorKind, ScriptFailure,
 };
 
 /// Where flows come from and what they start with.
@@ -147,7 +147,7 @@ impl Engine {
             fetcher: crate::script::fetch::Fetcher::new()?,
             pivot: config.pivot_link(),
         });
-        let pool = JsPool::new(threads, queue, services)?;
+        let pool = JsPool::new(threads, queue, isolation(&config.pool), services)?;
         let options = EngineOptions {
             flows_dir: config.flows_dir.clone(),
             public_url: config.public_url.clone(),
@@ -271,7 +271,28 @@ impl Engine {
                         (data, Vars::Set),
                         Some(now.timestamp_millis()),
                     )
-                    .await?;
+                    .await;
+                let run = match run {
+                    Ok(run) => run,
+                    // The flow's own bulkhead or breaker: its fallback at once, when it has one.
+                    Err(why @ (Overloaded::Confined | Overloaded::Tripped))
+                        if flow.fallback().is_some() =>
+                    {
+                        let failure = Failure {
+                            kind: match why {
+                                Overloaded::Tripped => FailureKind::CircuitOpen,
+                                _ => FailureKind::Bulkhead,
+                            },
+                            detail: why.to_string(),
+                            errors: Vec::new(),
+                        };
+                        return Ok(Answer {
+                            run: started.elapsed(),
+                            ..Answer::new(with_fallback(failure, flow.fallback()))
+                        });
+                    }
+                    Err(why) => return Err(why),
+                };
                 let ran = Instant::now();
                 let script = Some(run.run_time);
                 let answer = match run.result {
@@ -415,6 +436,16 @@ pub fn json_size(value: &Value) -> usize {
     // Writing a Value to a sink that never fails cannot fail.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
+}
+
+/// The pool's isolation settings from the `[scripts]` section.
+fn isolation(pool: &crate::config::PoolConfig) -> Isolation {
+    Isolation {
+        slow: Duration::from_millis(pool.slow_ms),
+        max_threads_per_flow: pool.max_threads_per_flow,
+        trip_after: pool.trip_after,
+        trip_for: Duration::from_secs(pool.trip_seconds),
+    }
 }
 
 fn load_context<'a>(schemas: &'a Schemas, options: &'a EngineOptions) -> LoadContext<'a> {

@@ -16,7 +16,7 @@ use crate::calls::Masker;
 use crate::clock::Clock;
 use crate::config::EventsConfig;
 use crate::engine::{Engine, RunError};
-use crate::script::ScriptFailure;
+use crate::script::{Overloaded, ScriptFailure};
 use crate::store::Store;
 
 /// Delays before each retry; after the last one the event goes to the dead letters.
@@ -140,6 +140,9 @@ pub async fn run_due(
             return false;
         }
     };
+    // Events of a flow held back by its own bulkhead or breaker are skipped (still due); a batch
+    // of only those is no work done, so the worker waits instead of asking again at once.
+    let mut skipped = 0;
     for event in &due {
         let call_id = call_id_of(&event.event);
         let outcome = engine
@@ -155,7 +158,11 @@ pub async fn run_due(
             },
             // The pool is full: leave this and the rest of the batch untouched (still due, no
             // attempt counted) for the next poll.
-            Err(RunError::Overloaded(_)) => break,
+            Err(RunError::Overloaded(Overloaded::QueueFull)) => break,
+            Err(RunError::Overloaded(Overloaded::Confined | Overloaded::Tripped)) => {
+                skipped += 1;
+                continue;
+            }
             Err(e) => Some(e.to_string()),
         };
         // A script's error may quote a credential: mask it before it is logged or kept.
@@ -183,5 +190,5 @@ pub async fn run_due(
             tracing::error!(event_id = event.id, call_id, error = %e, "can't update the event queue");
         }
     }
-    !due.is_empty()
+    due.len() > skipped
 }

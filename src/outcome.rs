@@ -57,6 +57,10 @@ pub enum FailureKind {
     Timeout,
     /// The script ran out of memory.
     MemoryLimit,
+    /// Not run: the flow's calls run long and it held its share of the JS threads.
+    Bulkhead,
+    /// Not run: the flow's circuit breaker is open.
+    CircuitOpen,
 }
 
 impl FailureKind {
@@ -68,6 +72,8 @@ impl FailureKind {
             FailureKind::ScriptError => "script error",
             FailureKind::Timeout => "script timeout",
             FailureKind::MemoryLimit => "script memory limit",
+            FailureKind::Bulkhead => "flow over its share of the script threads",
+            FailureKind::CircuitOpen => "circuit breaker open",
         }
     }
 }

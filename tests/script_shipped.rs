@@ -178,6 +178,34 @@ async fn dnc_gate_refuses_listed_numbers() {
     );
 }
 
+/// The shipped gate fails closed: with its shipped settings but a script that can't run (throws,
+/// or does not compile), a caller is refused with 480, never put through the `_` branch.
+#[tokio::test]
+async fn dnc_gate_fails_closed_when_its_script_cannot_run() {
+    let settings = std::fs::read_to_string(shipped_flows().join("dnc_gate.settings.toml"))
+        .expect("shipped dnc_gate settings");
+    let refused =
+        json!({"module": "response", "data": {"code": 480, "message": "Temporarily Unavailable"}});
+    for (what, script) in [
+        (
+            "a script that throws",
+            "async function main() { throw new TypeError('store down'); }",
+        ),
+        ("a script that does not compile", "async function main( {"),
+    ] {
+        let dir = flows_dir(&[
+            ("dnc_gate.js", script),
+            ("dnc_gate.settings.toml", &settings),
+        ]);
+        let server = serve(dir.path(), at("2026-11-17T15:00:00Z"));
+        assert_tree(
+            &call(&server, "dnc_gate", "Caller-ID-Number=%2B14155550199").await,
+            &refused,
+            what,
+        );
+    }
+}
+
 // ---- random_cid ---------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -267,6 +267,11 @@ fn playground_runs_and_steps_a_call(console: &Console) -> String {
         "document.querySelector('#flows-body tr[data-flow=\"ask\"] td:nth-child(2)')?.textContent === 'script'",
     );
     console.wait(
+        "the flow list shows the script's circuit breaker, and none for the rule flow",
+        "document.querySelector('#flows-body tr[data-flow=\"ask\"] td:nth-child(4) [data-breaker]')?.textContent === 'closed' \
+         && document.querySelector('#flows-body tr[data-flow=\"answer\"] td:nth-child(4)')?.textContent === '—'",
+    );
+    console.wait(
         "the playground offers `ask`",
         "!!document.querySelector('#pg-flow option[value=\"ask\"]')",
     );

@@ -5,9 +5,11 @@
 //! flow's series are made once and kept, so no label string is built per request. Flow names
 //! come from URLs, so only flows the registry knows are counted under their own name; any other
 //! name is counted as [`UNKNOWN_FLOW`], and a scanner can't grow the label set. Values the
-//! engine already keeps (JS pool, loaded flows) are read when scraped ([`engine`]).
+//! engine already keeps (JS pool, loaded flows, each script flow's bulkhead and breaker) are
+//! read when scraped ([`engine`], [`isolation`]).
 
 mod engine;
+mod isolation;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -105,7 +107,7 @@ impl Metrics {
             &["area"],
         )
         .expect("valid metric");
-        let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(script.clone()),
@@ -113,6 +115,7 @@ impl Metrics {
             Box::new(recording_bytes.clone()),
             Box::new(denied.clone()),
             Box::new(engine::ScrapeCollector::engine(engine.clone())),
+            Box::new(isolation::IsolationCollector::new(engine.clone())),
         ];
         for collector in collectors {
             registry

@@ -2,8 +2,11 @@
 //! each script in its own QuickJS sandbox with a time limit, a memory limit and no access to the
 //! host beyond the modules it is given.
 
+pub mod breaker;
+pub mod bulkhead;
 pub mod fetch;
 pub mod host;
+pub mod isolation;
 pub mod pool;
 pub mod sandbox;
 pub mod settings;
@@ -15,7 +18,9 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 use serde::Serialize;
 
+pub use breaker::BreakerState;
 pub use host::{HostServices, LogLine};
+pub use isolation::{FlowIsolation, Isolation};
 pub use pool::{JsPool, Overloaded, RunResult};
 pub use settings::FlowSettings;
 
@@ -43,6 +48,9 @@ pub struct ScriptFlow {
     pub settings: FlowSettings,
     /// The files it imports, as they were when it loaded.
     pub imports: Arc<sandbox::Imports>,
+    /// The flow's bulkhead and breaker in the pool, kept here once found so that a call needs
+    /// no look-up by name.
+    pub(crate) guard: OnceLock<Arc<pool::FlowGuard>>,
 }
 
 /// Why a script call did not give a value.
@@ -209,6 +217,7 @@ pub fn load(
         version: hasher.finish(),
         settings,
         imports: Arc::new(imported),
+        guard: OnceLock::new(),
     })
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::flows::{Flow, LoadError, Registry};
+use crate::script::{BreakerState, JsPool};
 
 /// The body of `GET /flows`.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -31,6 +32,14 @@ pub struct FlowInfo {
     pub file: String,
     /// Why it did not load (or why its new file did not replace a serving version), as text.
     pub error: Option<String>,
+    /// For a loaded script flow, its circuit breaker: `closed`, `open` (answering its fallback
+    /// at once) or `half_open` (one call testing it); `null` otherwise.
+    pub breaker: Option<&'static str>,
+    /// For a loaded script flow, true while its calls run long, which holds it to its share of
+    /// the JS threads (its bulkhead); `null` otherwise.
+    pub slow: Option<bool>,
+    /// For a loaded script flow, its calls waiting or running now; `null` otherwise.
+    pub in_flight: Option<usize>,
 }
 
 /// A load error not tied to a served flow.
@@ -47,12 +56,14 @@ pub struct FlowError {
 /// The handler.
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let registry = state.engine.registry();
-    HttpResponse::Ok().json(describe(&registry, &state.config.flows_dir))
+    let pool = state.engine.pool().map(|p| p.as_ref());
+    HttpResponse::Ok().json(describe(&registry, &state.config.flows_dir, pool))
 }
 
-/// Describes a registry. Paths are shown relative to `flows_dir`: the console needs the file a
-/// person edits, not where the service happens to be installed.
-pub fn describe(registry: &Registry, flows_dir: &Path) -> FlowList {
+/// Describes a registry, with the bulkhead and breaker state `pool` keeps for script flows.
+/// Paths are shown relative to `flows_dir`: the console needs the file a person edits, not where
+/// the service happens to be installed.
+pub fn describe(registry: &Registry, flows_dir: &Path, pool: Option<&JsPool>) -> FlowList {
     let errors = registry.errors();
     let mut claimed = vec![false; errors.len()];
     let flows = registry
@@ -73,7 +84,19 @@ pub fn describe(registry: &Registry, flows_dir: &Path) -> FlowList {
                 Err(_) if entry.file.extension().is_some_and(|e| e == "js") => "script",
                 Err(_) => "rules",
             };
+            let isolation = match (&entry.state, pool) {
+                (Ok(Flow::Script(_)), Some(pool)) => Some(
+                    pool.flow_isolation(&entry.name)
+                        .map_or((BreakerState::Closed, false, 0), |i| {
+                            (i.breaker, i.slow, i.in_flight)
+                        }),
+                ),
+                _ => None,
+            };
             FlowInfo {
+                breaker: isolation.map(|(b, _, _)| b.as_str()),
+                slow: isolation.map(|(_, s, _)| s),
+                in_flight: isolation.map(|(_, _, n)| n),
                 name: entry.name.clone(),
                 kind,
                 version: (entry.state.is_ok() && !entry.version.is_empty())

@@ -368,8 +368,10 @@ const flows = {
     const list = Array.isArray(reply.body.flows) ? reply.body.flows : [];
     const errors = Array.isArray(reply.body.errors) ? reply.body.errors : [];
     const broken = list.filter((f) => f.error).length;
+    const tripped = list.filter((f) => f.breaker && f.breaker !== 'closed').length;
     $('flows-status').textContent = `${list.length} flow${list.length === 1 ? '' : 's'}` +
       (broken ? `, ${broken} with a load error` : '') +
+      (tripped ? `, ${tripped} with an open circuit breaker` : '') +
       (errors.length ? `, ${errors.length} other file${errors.length === 1 ? '' : 's'} not loaded` : '');
     $('flows-body').replaceChildren(...list.map((f) => el('tr', {
       'data-flow': f.name, class: f.error ? 'broken' : null,
@@ -377,6 +379,7 @@ const flows = {
     el('td', {}, el('code', { text: f.name })),
     el('td', { text: f.kind }),
     el('td', {}, el('code', { text: f.version || '—' })),
+    el('td', {}, ...breakerCells(f)),
     el('td', { text: f.file }),
     el('td', { class: 'error', text: f.error || '' }))));
     $('flows-errors').replaceChildren(...errors.map((e) =>
@@ -388,6 +391,22 @@ const flows = {
     if (list.some((f) => f.name === chosen)) select.value = chosen;
   },
 };
+
+/** A script flow's circuit breaker and bulkhead as badges; a dash for rule flows. */
+function breakerCells(f) {
+  if (typeof f.breaker !== 'string') return ['—'];
+  const badges = [el('span', {
+    class: `badge breaker-${f.breaker}`, 'data-breaker': f.breaker,
+    title: f.breaker === 'closed' ? 'calls run' : 'calls answer the fallback at once',
+  }, f.breaker.replace('_', '-'))];
+  if (f.slow) {
+    badges.push(' ', el('span', {
+      class: 'badge flow-slow', title: 'calls run long: held to its share of the JS threads',
+    }, 'slow'));
+  }
+  if (f.in_flight) badges.push(' ', el('span', { class: 'muted', text: `${f.in_flight} in flight` }));
+  return badges;
+}
 
 /** `a[b][c]` → ['a', 'b', 'c']: Kazoo's bracket keys, for nesting a JSON body. */
 function keyPath(key) {

@@ -372,7 +372,7 @@ fn check_reports_bad_file_names_and_duplicates() {
     );
     assert_eq!(
         stdout.trim(),
-        format!("1 flows OK, 2 problems in {}", dir.path().display())
+        format!("1 flow OK, 2 problems in {}", dir.path().display())
     );
 }
 

@@ -210,6 +210,7 @@ fn main() {
     let mut counts: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
     let mut skipped = 0;
     let mut regressions = Vec::new();
+    let mut plain_failures = Vec::new();
     for path in &tests {
         let rel = path
             .strip_prefix(&root)
@@ -253,6 +254,12 @@ fn main() {
                 c.run += 1;
                 c.passed += usize::from(outcome.is_ok());
             }
+            if let Err(why) = &p {
+                plain_failures.push(format!(
+                    "{rel} ({mode}): {}",
+                    why.lines().next().unwrap_or("")
+                ));
+            }
             if let (Ok(()), Err(why)) = (&p, &s) {
                 regressions.push(format!(
                     "{rel} ({mode}): {}",
@@ -274,6 +281,12 @@ fn main() {
                 .map_or("-".to_owned(), |c| format!("{}/{}", c.passed, c.run))
         };
         println!("{engine:<8} {:>14} {:>14}", cell("sloppy"), cell("strict"));
+    }
+    if verbose {
+        println!("failing in plain QuickJS: {}", plain_failures.len());
+        for line in &plain_failures {
+            println!("  {line}");
+        }
     }
     println!(
         "passing in plain QuickJS but failing in the sandbox: {}",

@@ -39,12 +39,15 @@ const SHADOWING: &str = r#"
   Err.prototype.toString = function () { return 'Err! ' + this.message; };
   const arr = [1, 2];
   arr.join = () => 'joined';
-  return [String(o), new Money(250) + 1, String(new Err('x')), arr.join(), Object.isFrozen(Object.prototype)];
+  Number.prototype.twice = function () { return this * 2; };
+  const lengthOfMax = Object.getOwnPropertyDescriptor(Math.max, 'length');
+  return [String(o), new Money(250) + 1, String(new Err('x')), arr.join(), (21).twice(),
+    Object.isFrozen(Object.prototype), Object.isExtensible(Math), lengthOfMax.configurable];
 "#;
 
 #[tokio::test]
 async fn shadowing_inherited_properties_works_in_strict_and_sloppy_code() {
-    let expected = json!(["mine", 251, "Err! x", "joined", false]);
+    let expected = json!(["mine", 251, "Err! x", "joined", 42, false, true, true]);
     let module = format!("export function check() {{{SHADOWING}}}");
     let strict = format!("'use strict';\nfunction check() {{{SHADOWING}}}");
     let sloppy = format!("function check() {{{SHADOWING}}}");
@@ -127,10 +130,15 @@ export function check() {
   const fixed = new Stamp(0);
   function Other() {}
   const viaReflect = Reflect.construct(Date, [], Other);
+  // A new target without an object `prototype` falls back to the realm's Date.prototype.
+  function Bare() {}
+  Bare.prototype = null;
+  const bare = Reflect.construct(Date, [64], Bare);
   return [s.label(), s instanceof Stamp, s instanceof Date, Object.getPrototypeOf(Stamp) === Date,
     fixed.getTime(), Object.getPrototypeOf(viaReflect) === Other.prototype,
     Math.abs(Date.prototype.getTime.call(viaReflect) - Date.now()) < 2000,
-    new Date().toISOString().slice(0, 16), new Date(Date.now()).toISOString().slice(0, 16)];
+    new Date().toISOString().slice(0, 16), new Date(Date.now()).toISOString().slice(0, 16),
+    Object.getPrototypeOf(bare) === Date.prototype, bare.getTime()];
 }
 "#;
     let (_dir, server) = server_for(&[("flow.js", script)]);
@@ -145,7 +153,9 @@ export function check() {
             true,
             true,
             "2026-11-17T15:00",
-            "2026-11-17T15:00"
+            "2026-11-17T15:00",
+            true,
+            64
         ])
     );
 }

@@ -335,7 +335,7 @@ fn wait_for<'js>(
         if next_timer.is_none() && fetches == 0 {
             return Err(ScriptFailure::error(
                 ScriptErrorKind::NeverSettled,
-                "the script finished without a result: it awaits a promise that nothing left (no timer, no fetch) can settle".into(),
+                "the script finished without a result: it awaits a promise nothing can settle (no timer or fetch is left)".into(),
             ));
         }
         let now = Instant::now();

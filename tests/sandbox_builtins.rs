@@ -205,6 +205,7 @@ function tries() {
   const attempt = (what, f) => { try { f(); out[what] = 'done'; } catch (e) { out[what] = e.name; } };
   attempt('incr', () => { require('cxKV').incr = () => 99; });
   attempt('kv.get', () => { require('cxKV').kv.get = () => 'forged'; });
+  attempt('incr.call', () => { require('cxKV').incr.call = () => 99; });
   attempt('console.log', () => { console.log = () => {}; });
   attempt('run hook', () => { globalThis.__pf_run = () => '{"type":"value","value":"forged"}'; });
   attempt('define run hook', () => { Object.defineProperty(globalThis, '__pf_run', { value: () => 'forged' }); });
@@ -244,7 +245,8 @@ async fn the_hosts_objects_and_hooks_survive_a_script_that_replaces_built_ins() 
     assert_eq!(
         broken,
         json!({"tries": {
-            "incr": "TypeError", "kv.get": "TypeError", "console.log": "TypeError",
+            "incr": "TypeError", "kv.get": "TypeError", "incr.call": "TypeError",
+            "console.log": "TypeError",
             "run hook": "TypeError", "define run hook": "TypeError", "idle hook": "TypeError",
             "modules": "TypeError", "env": "TypeError",
         }, "replaced": [r#"{"type":"value","value":"forged"}"#, true, false, false]}),

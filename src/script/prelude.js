@@ -409,8 +409,11 @@
   };
 
   // ---- install: the host's objects are frozen and its globals fixed; built-ins stay as they are
+  // Deep, but through own properties only: the prototypes are the language's built-ins.
+  const guarded = new WeakSet();
   const protect = (v) => {
-    if (v === null || (typeof v !== 'object' && typeof v !== 'function') || Object.isFrozen(v)) return v;
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function') || guarded.has(v)) return v;
+    guarded.add(v);
     freeze(v);
     for (const key of Reflect.ownKeys(v)) {
       const d = Reflect.getOwnPropertyDescriptor(v, key);

@@ -1,8 +1,9 @@
 //! Script flows over HTTP: every entry style ScriptForge users write (plain, async, Promise,
 //! `module.exports`, `module.export` (sic), ES modules, imports of built-in modules and of
 //! `./lib` files, the legacy `vars()`/`exit()`/`err()`), the result forms (trees, rejections,
-//! invalid trees, nothing), the shape of `data`, the sandbox (no host access, frozen built-ins,
-//! no shared globals, `process.env`), and console lines through `/run` and `pivotforge run`.
+//! invalid trees, nothing), the shape of `data`, the sandbox (no host access, no shared globals,
+//! `process.env`; its built-ins are in tests/sandbox_builtins.rs), and console lines through
+//! `/run` and `pivotforge run`.
 
 mod common;
 
@@ -500,50 +501,6 @@ async fn no_host_access() {
         &call(&server, "globals").await,
         &tts("undefined undefined undefined function undefined"),
         "still up",
-    );
-}
-
-const PROBE: &str = "function probe() { return JSON.stringify({ map: [1, 2].map((x) => x * 2), x: ({}).x === undefined ? 'none' : ({}).x, parse: JSON.parse('[3]'), keys: Object.keys({ a: 1 }) }); }";
-const CLEAN: &str = r#"{"map":[2,4],"x":"none","parse":[3],"keys":["a"]}"#;
-
-#[tokio::test]
-async fn built_ins_are_frozen() {
-    let sloppy = format!(
-        "{PROBE}\nfunction main(data) {{\n  if (data.mode === 'poison') {{\n    Array.prototype.map = function () {{ return ['poisoned']; }};\n    Object.prototype.x = 1;\n    JSON.parse = () => 'poisoned';\n    Object.keys = () => ['poisoned'];\n  }}\n  return {{ module: 'tts', data: {{ text: probe() }} }};\n}}"
-    );
-    let strict = format!(
-        "'use strict';\n{PROBE}\nfunction main(data) {{\n  const refused = [];\n  for (const [what, f] of [['map', () => {{ Array.prototype.map = null; }}], ['x', () => {{ Object.prototype.x = 1; }}], ['parse', () => {{ JSON.parse = null; }}]]) {{\n    try {{ f(); }} catch (e) {{ refused.push(what + ':' + e.name); }}\n  }}\n  return {{ module: 'tts', data: {{ text: refused.join(',') + ' ' + probe() }} }};\n}}"
-    );
-    let other = format!(
-        "{PROBE}\nfunction main() {{ return {{ module: 'tts', data: {{ text: probe() }} }}; }}"
-    );
-    let dir = flows_dir(&[
-        ("poison.js", &sloppy),
-        ("strict.js", &strict),
-        ("other.js", &other),
-    ]);
-    // One JS thread: every call meets the same warm contexts.
-    let mut cfg = config(dir.path());
-    cfg.js_threads = 1;
-    let server = serve_with(cfg, at("2026-11-17T15:00:00Z"));
-    let poison = server.url("/pivot/poison");
-    assert_tree(
-        &post_form(&poison, "mode=poison").await,
-        &tts(CLEAN),
-        "the poisoning call itself",
-    );
-    assert_tree(
-        &post_form(&poison, "mode=check").await,
-        &tts(CLEAN),
-        "the next call of the same flow",
-    );
-    assert_tree(&call(&server, "other").await, &tts(CLEAN), "another flow");
-    assert_tree(
-        &call(&server, "strict").await,
-        &tts(&format!(
-            "map:TypeError,x:TypeError,parse:TypeError {CLEAN}"
-        )),
-        "strict mode sees the refusals as TypeErrors",
     );
 }
 

@@ -1,23 +1,40 @@
 // pivotforge sandbox prelude: runs once in every fresh script context, before the user's script.
-// It receives the host functions as `host`, builds the ScriptForge globals on them (console,
-// require, cxKV, cxUserspace, fetch, timers, process.env, legacy vars/exit/err), then freezes
-// every built-in so that one call cannot poison the next.
+// It receives the host functions as `host` and builds the ScriptForge globals on them (console,
+// require, cxKV, cxUserspace, fetch, timers, process.env, legacy vars/exit/err). The standard
+// built-ins stay as the language defines them (a flow's own calls may change them in its own
+// runtime); only what the host owns is frozen, and the hooks the host calls use built-ins captured
+// here, so a script that replaces `JSON.stringify` or `Array.prototype.find` breaks at most its
+// own results, never the host's checks.
 (function (host, env, pivotBase, pivotQuery, varsJson) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
+  const { apply, construct, defineProperty } = Reflect;
+  const { parse: jsonParse, stringify: jsonStringify } = JSON;
+  const { freeze, keys: objectKeys, getOwnPropertyNames } = Object;
+  const isArray = Array.isArray;
+  const PromiseCtor = Promise;
+  const promiseThen = Promise.prototype.then;
+  const setHas = Set.prototype.has;
+  const setAdd = Set.prototype.add;
 
   // ---- the clock: Date follows the service's clock (a test or `run --at` may set it) --------
+  // A proxy of the original keeps everything else standard: `Date()` without `new`, length 7,
+  // name "Date", own statics, the original prototype, subclassing and `Reflect.construct`.
   const RealDate = Date;
+  const realNow = RealDate.now;
+  const dateToString = RealDate.prototype.toString;
   let clockOffset = 0;
-  class PfDate extends RealDate {
-    constructor(...args) {
-      if (args.length === 0) super(RealDate.now() + clockOffset);
-      else super(...args);
-    }
-    static now() { return RealDate.now() + clockOffset; }
-  }
-  const call = { data: undefined, settle: undefined };
+  const serviceNow = () => apply(realNow, RealDate, []) + clockOffset;
+  const ServiceDate = new Proxy(RealDate, {
+    apply: () => apply(dateToString, construct(RealDate, [serviceNow()]), []),
+    construct: (target, args, newTarget) => construct(target, args.length === 0 ? [serviceNow()] : args, newTarget),
+  });
+  // A method, not an arrow or a function: built-in statics are named and never constructors.
+  defineProperty(RealDate, 'now', { value: { now() { return serviceNow(); } }.now });
+  defineProperty(RealDate.prototype, 'constructor', { value: ServiceDate });
+  defineProperty(G, 'Date', { value: ServiceDate });
+  const call = { data: undefined, settle: undefined, idle: null };
 
   // ---- console ----------------------------------------------------------------------------
   const errorFields = (e) => ({ name: e.name, message: e.message, stack: e.stack });
@@ -32,7 +49,7 @@
     }
     const seen = new WeakSet();
     try {
-      const text = JSON.stringify(v, (k, x) => {
+      const text = jsonStringify(v, (k, x) => {
         if (x instanceof Error) return errorFields(x);
         if (typeof x === 'bigint') return String(x);
         if (x !== null && typeof x === 'object') {
@@ -46,15 +63,20 @@
       return String(v);
     }
   };
-  const logger = (level) => (...args) => host.log(level, args.map(show).join(' '));
+  // A loop, not `args.map`: the script may have replaced Array.prototype.map.
+  const logger = (level) => (...args) => {
+    let line = '';
+    for (let i = 0; i < args.length; i += 1) line += (i > 0 ? ' ' : '') + show(args[i]);
+    host.log(level, line);
+  };
   const console = {
     log: logger('log'), info: logger('info'), warn: logger('warn'),
     error: logger('error'), debug: logger('debug'), trace: logger('debug'),
   };
 
   // ---- values across the boundary (JSON text both ways) -------------------------------------
-  const parse = (text) => (text === undefined || text === null ? null : JSON.parse(text));
-  const asPromise = (f) => new Promise((resolve) => resolve(f()));
+  const parse = (text) => (text === undefined || text === null ? null : jsonParse(text));
+  const asPromise = (f) => new PromiseCtor((resolve) => resolve(f()));
 
   // ---- cxKV ---------------------------------------------------------------------------------
   const seconds = (s, what) => {
@@ -62,16 +84,16 @@
     if (!Number.isFinite(n) || n < 0) throw new TypeError(`${what} must be a number of seconds >= 0`);
     return n;
   };
-  const cxKV = Object.freeze({
-    kv: Object.freeze({
-      get: (key) => asPromise(() => { const v = parse(host.kvGet(String(key))); return v === null ? null : (typeof v === 'string' ? v : JSON.stringify(v)); }),
-      set: (key, value, ttl) => asPromise(() => { host.kvSet(String(key), JSON.stringify(String(value)), seconds(ttl, 'ttl')); }),
+  const cxKV = freeze({
+    kv: freeze({
+      get: (key) => asPromise(() => { const v = parse(host.kvGet(String(key))); return v === null ? null : (typeof v === 'string' ? v : jsonStringify(v)); }),
+      set: (key, value, ttl) => asPromise(() => { host.kvSet(String(key), jsonStringify(String(value)), seconds(ttl, 'ttl')); }),
       delete: (key) => asPromise(() => host.kvDelete(String(key))),
     }),
-    ko: Object.freeze({
+    ko: freeze({
       get: (key) => asPromise(() => parse(host.kvGet(String(key)))),
       set: (key, value, ttl) => asPromise(() => {
-        const text = JSON.stringify(value);
+        const text = jsonStringify(value);
         if (text === undefined) throw new TypeError('ko.set needs a JSON value');
         host.kvSet(String(key), text, seconds(ttl, 'ttl'));
       }),
@@ -88,17 +110,17 @@
 
   // ---- cxUserspace --------------------------------------------------------------------------
   const put = (area, key, data) => asPromise(() => {
-    const text = JSON.stringify(data === undefined ? null : data);
+    const text = jsonStringify(data === undefined ? null : data);
     return host.usPut(String(area), String(key), text);
   });
-  const cxUserspace = Object.freeze({
+  const cxUserspace = freeze({
     create: put,
     update: put,
     read: (area, key) => asPromise(() => parse(host.usGet(String(area), String(key)))),
     delete: (area, key) => asPromise(() => host.usDelete(String(area), String(key))),
   });
-  const api = Object.freeze({
-    lookup: Object.freeze({
+  const api = freeze({
+    lookup: freeze({
       userspaceLookup: (area, key) => asPromise(() => {
         const found = parse(host.usGet(String(area), String(key)));
         if (found === null) throw [404, 'Not Found'];
@@ -120,25 +142,25 @@
 
   // ---- fetch --------------------------------------------------------------------------------
   const pendingOps = new Map();
-  const makeResponse = (r) => Object.freeze({
+  const makeResponse = (r) => freeze({
     status: r.status,
     ok: r.status >= 200 && r.status < 300,
     statusText: r.statusText,
     url: r.url,
-    headers: Object.freeze(Object.assign(Object.create(null), r.headers, {
+    headers: freeze(Object.assign(Object.create(null), r.headers, {
       get: (name) => r.headers[String(name).toLowerCase()] ?? null,
     })),
-    text: () => Promise.resolve(r.body),
-    json: () => asPromise(() => JSON.parse(r.body)),
+    text: () => asPromise(() => r.body),
+    json: () => asPromise(() => jsonParse(r.body)),
   });
-  const fetch = (url, options = {}) => new Promise((resolve, reject) => {
+  const fetch = (url, options = {}) => new PromiseCtor((resolve, reject) => {
     const opts = {
       method: String(options.method || 'GET').toUpperCase(),
       headers: options.headers || {},
       body: options.body === undefined || options.body === null ? null
-        : (typeof options.body === 'string' ? options.body : JSON.stringify(options.body)),
+        : (typeof options.body === 'string' ? options.body : jsonStringify(options.body)),
     };
-    const id = host.fetch(String(url), JSON.stringify(opts));
+    const id = host.fetch(String(url), jsonStringify(opts));
     pendingOps.set(id, { resolve: (r) => resolve(makeResponse(r)), reject });
   });
 
@@ -165,8 +187,8 @@
     const query = pivotQuery && target.includes('?') ? `&${pivotQuery.slice(1)}` : pivotQuery;
     return `${pivotBase}/pivot/${target}${query}`;
   };
-  const pivotforge = Object.freeze({
-    time: (zone = 'UTC') => parse(host.time(String(zone), Date.now())),
+  const pivotforge = freeze({
+    time: (zone = 'UTC') => parse(host.time(String(zone), serviceNow())),
     node,
     tts: (t, opts = {}, next) => node('tts', Object.assign({}, opts, { text: text(t, 'tts text', 1000) }), next),
     play: (id, opts = {}, next) => node('play', Object.assign({}, opts, { id: text(id, 'play id') }), next),
@@ -200,7 +222,7 @@
   });
 
   // ---- require / modules --------------------------------------------------------------------
-  const modules = Object.freeze({ cxKV, cxUserspace, pivotforge });
+  const modules = freeze({ cxKV, cxUserspace, pivotforge });
   const require = (name) => {
     const m = modules[name];
     if (!m) throw new Error(`module '${name}' is not available: use cxKV, cxUserspace or pivotforge`);
@@ -229,28 +251,32 @@
     }
     return { type: 'error', name: 'NonError', message: `the script threw a non-Error value: ${show(r)}`, stack: '' };
   };
-  const settle = (r) => {
+  // `needValue`: a call step must give a tree; anything else (`/run`, a form, `postCall`) may
+  // give nothing, which is `null`.
+  const settle = (r, needValue) => {
     if ('ok' in r) {
-      if (r.ok === undefined) return JSON.stringify({ type: 'error', name: 'Error', message: 'the function returned nothing: return a callflow node (or a value, for /run)', stack: '' });
+      if (r.ok === undefined) {
+        if (!needValue) return jsonStringify({ type: 'value', value: null });
+        return jsonStringify({ type: 'error', name: 'Error', message: 'the function returned nothing: return a callflow node (or a value, for /run)', stack: '' });
+      }
       try {
-        return JSON.stringify({ type: 'value', value: r.ok });
+        return jsonStringify({ type: 'value', value: r.ok });
       } catch (e) {
-        return JSON.stringify({ type: 'error', name: e.name, message: `the result is not JSON: ${e.message}`, stack: '' });
+        return jsonStringify({ type: 'error', name: e.name, message: `the result is not JSON: ${e.message}`, stack: '' });
       }
     }
-    return JSON.stringify(classify(r.fail));
+    return jsonStringify(classify(r.fail));
   };
   const moduleObject = { exports: {} };
   let builtinNames = new Set();
-  // Captured now: a script may replace Object.prototype.hasOwnProperty in its own context.
   const ownProperty = Object.prototype.hasOwnProperty;
   const hasOwn = (o, k) => o !== null && (typeof o === 'object' || typeof o === 'function')
-    && ownProperty.call(o, k);
+    && apply(ownProperty, o, [k]);
   // Only own members count: `exports.constructor` or `exports.toString` are Object's, and
   // `/run/flow/constructor` must not call them.
   const own = (o, k) => (hasOwn(o, k) ? o[k] : undefined);
-  const userGlobal = (name) => hasOwn(G, name)
-    && !builtinNames.has(name) && !String(name).startsWith('__');
+  const hidden = (name) => typeof name !== 'string' || (name.length >= 2 && name[0] === '_' && name[1] === '_');
+  const userGlobal = (name) => hasOwn(G, name) && !apply(setHas, builtinNames, [name]) && !hidden(name);
   const entry = (name) => {
     const ns = G.__pf_namespace;
     const ex = moduleObject.exports;
@@ -265,17 +291,22 @@
       // inherited name or one of ours.
       userGlobal(name) ? G[name] : undefined,
     ];
-    return candidates.find((f) => typeof f === 'function');
+    for (let i = 0; i < candidates.length; i += 1) {
+      if (typeof candidates[i] === 'function') return candidates[i];
+    }
+    return undefined;
   };
   // Every name `entry` resolves, for the error that names what can be called.
   const functionNames = () => {
     const names = new Set();
+    const addName = (k) => apply(setAdd, names, [k]);
     const add = (o) => {
       if (o === null || (typeof o !== 'object' && typeof o !== 'function')) return;
       // A getter that throws, or a module binding not yet initialised, names nothing.
       try {
-        for (const k of Object.keys(o)) {
-          try { if (typeof o[k] === 'function') names.add(k); } catch (e) { /* skipped */ }
+        const ks = objectKeys(o);
+        for (let i = 0; i < ks.length; i += 1) {
+          try { if (typeof o[ks[i]] === 'function') addName(ks[i]); } catch (e) { /* skipped */ }
         }
       } catch (e) { /* skipped */ }
     };
@@ -284,10 +315,12 @@
     add(ns && ns.default);
     add(moduleObject.exports);
     add(moduleObject.export);
-    if (ns && typeof ns.default === 'function') names.add('main');
-    if (typeof moduleObject.exports === 'function') names.add('main');
-    for (const k of Object.getOwnPropertyNames(G)) {
-      if (userGlobal(k) && typeof G[k] === 'function') names.add(k);
+    if (ns && typeof ns.default === 'function') addName('main');
+    if (typeof moduleObject.exports === 'function') addName('main');
+    const globalNames = getOwnPropertyNames(G);
+    for (let i = 0; i < globalNames.length; i += 1) {
+      const k = globalNames[i];
+      if (userGlobal(k) && typeof G[k] === 'function') addName(k);
     }
     return [...names].sort();
   };
@@ -295,24 +328,26 @@
   // can't change what the next one sees, and no call pays for copying them.
   const deepFreeze = (v) => {
     if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-      Object.freeze(v);
-      for (const k of Object.keys(v)) deepFreeze(v[k]);
+      freeze(v);
+      for (const k of objectKeys(v)) deepFreeze(v[k]);
     }
     return v;
   };
-  const flowVars = deepFreeze(JSON.parse(varsJson));
-  const hasVars = Object.keys(flowVars).length > 0;
-  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-  // varsMode: 0 leaves the argument alone, 1 sets `vars` (a call step), 2 sets it unless the
-  // argument has its own (`/run`).
+  const flowVars = deepFreeze(jsonParse(varsJson));
+  const hasVars = objectKeys(flowVars).length > 0;
+  const isObject = (v) => v !== null && typeof v === 'object' && !isArray(v);
+  // varsMode: 0 leaves the argument alone, 1 sets `vars` (a call step, which must give a tree),
+  // 2 sets it unless the argument has its own (`/run`, `postCall`).
   const run = (name, argJson, nowMs, varsMode) => {
-    clockOffset = typeof nowMs === 'number' ? nowMs - RealDate.now() : 0;
-    const arg = JSON.parse(argJson);
+    clockOffset = typeof nowMs === 'number' ? nowMs - apply(realNow, RealDate, []) : 0;
+    const needValue = varsMode === 1;
+    const arg = jsonParse(argJson);
     // The request leaves out an empty `Digits` (it keeps the exchange log small), but scripts
     // are promised an object on every call step, so `data.Digits.x` never throws.
     if (varsMode === 1 && isObject(arg) && !isObject(arg.Digits)) arg.Digits = {};
     if (hasVars && varsMode !== 0 && isObject(arg) && (varsMode === 1 || !('vars' in arg))) arg.vars = flowVars;
     call.data = arg;
+    call.idle = null;
     timers.clear();
     pendingOps.clear();
     // Most flows answer synchronously: settle those without any promise machinery.
@@ -320,28 +355,45 @@
     call.settle = (r) => { if (early === null) early = r; };
     let out, threw = false, thrown;
     let f;
-    try { f = entry(name); } catch (e) { return settle({ fail: e }); }
-    if (!f) return JSON.stringify({ type: 'missing', name: String(name), functions: functionNames() });
+    try { f = entry(name); } catch (e) { return settle({ fail: e }, needValue); }
+    if (!f) return jsonStringify({ type: 'missing', name: String(name), functions: functionNames() });
     try {
       out = f(arg);
     } catch (e) {
       threw = true;
       thrown = e;
     }
-    if (early !== null) return settle(early);
-    if (threw && thrown !== EXIT) return settle({ fail: thrown });
+    if (early !== null) return settle(early, needValue);
+    if (threw && thrown !== EXIT) return settle({ fail: thrown }, needValue);
     const thenable = out !== null && (typeof out === 'object' || typeof out === 'function') && typeof out.then === 'function';
-    if (!threw && out !== undefined && !thenable) return settle({ ok: out });
-    // A promise, or a legacy main that calls exit()/err() later from a callback.
-    let settleOnce;
-    const exited = new Promise((resolve) => { settleOnce = resolve; });
+    if (!threw && out !== undefined && !thenable) return settle({ ok: out }, needValue);
+    // A promise, a function that gave nothing, or a legacy main that calls exit()/err() later
+    // from a callback: the first of exit()/err(), a value or a failure settles it. Nothing
+    // (`undefined`) settles only once the host finds nothing left to run (`__pf_idle`), since a
+    // timer or a fetch may still call exit().
+    let done = false;
+    let resolveOuter;
+    const outer = new PromiseCtor((resolve) => { resolveOuter = resolve; });
+    const settleOnce = (r) => {
+      if (done) return;
+      done = true;
+      call.idle = null;
+      resolveOuter(settle(r, needValue));
+    };
     call.settle = settleOnce;
-    const never = new Promise(() => {});
-    const ran = (threw ? Promise.reject(thrown) : Promise.resolve(out)).then(
-      (ok) => (ok === undefined ? never : { ok }),
-      (fail) => (fail === EXIT ? never : { fail }),
-    );
-    return Promise.race([exited, ran]).then(settle);
+    const ran = new PromiseCtor((resolve, reject) => { if (threw) reject(thrown); else resolve(out); });
+    apply(promiseThen, ran, [
+      (ok) => { if (ok === undefined) call.idle = () => settleOnce({ ok }); else settleOnce({ ok }); },
+      (fail) => { if (fail !== EXIT) settleOnce({ fail }); },
+    ]);
+    return outer;
+  };
+  // The host found no job, timer or fetch left: a function that gave nothing is done.
+  const idle = () => {
+    const f = call.idle;
+    if (!f) return false;
+    f();
+    return true;
   };
   const fire = (id) => {
     const f = timers.get(id);
@@ -353,49 +405,28 @@
     const op = pendingOps.get(id);
     pendingOps.delete(id);
     if (!op) return;
-    if (ok) op.resolve(JSON.parse(payload)); else op.reject(new Error(payload));
+    if (ok) op.resolve(jsonParse(payload)); else op.reject(new Error(payload));
   };
 
-  // ---- install, then freeze -----------------------------------------------------------------
-  const define = (name, value) => Object.defineProperty(G, name, { value, writable: false, enumerable: false, configurable: false });
-  const process = Object.freeze({ env: Object.freeze(Object.assign({}, env)) });
-  const globals = { Date: PfDate, console, require, api, fetch, setTimeout, clearTimeout, setInterval, vars, exit, err, process,
-    __pf_run: run, __pf_fire: fire, __pf_complete: complete, __pf_modules: modules };
-  for (const [name, value] of Object.entries(globals)) define(name, value);
-  Object.defineProperty(G, 'module', { value: moduleObject, writable: false, enumerable: false, configurable: false });
-  Object.defineProperty(G, 'exports', { get: () => moduleObject.exports, set: (v) => { moduleObject.exports = v; }, enumerable: false, configurable: false });
-
-  const frozen = new Set();
-  const freeze = (v) => {
-    if (v === null || (typeof v !== 'object' && typeof v !== 'function') || frozen.has(v) || v === moduleObject) return;
-    frozen.add(v);
-    Object.freeze(v);
-    // Prototypes and accessors too: %IteratorPrototype%, %TypedArray%.prototype and friends
-    // are reachable only that way.
-    freeze(Object.getPrototypeOf(v));
+  // ---- install: the host's objects are frozen and its globals fixed; built-ins stay as they are
+  // Deep, but through own properties only: the prototypes are the language's built-ins.
+  const guarded = new WeakSet();
+  const protect = (v) => {
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function') || guarded.has(v)) return v;
+    guarded.add(v);
+    freeze(v);
     for (const key of Reflect.ownKeys(v)) {
-      const d = Object.getOwnPropertyDescriptor(v, key);
-      if (!d) continue;
-      if ('value' in d) freeze(d.value);
-      if (d.get) freeze(d.get);
-      if (d.set) freeze(d.set);
+      const d = Reflect.getOwnPropertyDescriptor(v, key);
+      if (d && 'value' in d) protect(d.value);
     }
+    return v;
   };
-  for (const name of Object.getOwnPropertyNames(G)) {
-    if (name === 'globalThis' || name === 'module' || name === 'exports' || name === '__pf_namespace') continue;
-    const d = Object.getOwnPropertyDescriptor(G, name);
-    if (d && 'value' in d) {
-      freeze(d.value);
-      if (d.configurable) Object.defineProperty(G, name, { writable: false, configurable: false });
-    }
-  }
-  freeze(Object.getPrototypeOf(async function () {}));
-  freeze(Object.getPrototypeOf(function* () {}));
-  freeze(Object.getPrototypeOf(async function* () {}));
-  freeze(Object.getPrototypeOf([][Symbol.iterator]()));
-  freeze(Object.getPrototypeOf(new Map()[Symbol.iterator]()));
-  freeze(Object.getPrototypeOf(new Set()[Symbol.iterator]()));
-  freeze(Object.getPrototypeOf(''[Symbol.iterator]()));
-  freeze(Object.getPrototypeOf(/x/[Symbol.matchAll]('')));
+  const define = (name, value) => defineProperty(G, name, { value: protect(value), writable: false, enumerable: false, configurable: false });
+  const process = { env: Object.assign({}, env) };
+  const globals = { console, require, api, fetch, setTimeout, clearTimeout, setInterval, vars, exit, err, process,
+    __pf_run: run, __pf_fire: fire, __pf_complete: complete, __pf_idle: idle, __pf_modules: modules };
+  for (const name of objectKeys(globals)) define(name, globals[name]);
+  defineProperty(G, 'module', { value: moduleObject, writable: false, enumerable: false, configurable: false });
+  defineProperty(G, 'exports', { get: () => moduleObject.exports, set: (v) => { moduleObject.exports = v; }, enumerable: false, configurable: false });
   builtinNames = new Set(Reflect.ownKeys(G));
 })

@@ -27,9 +27,10 @@ const PRELUDE: &str = include_str!("prelude.js");
 pub enum Vars {
     /// The argument is passed as it is.
     Leave = 0,
-    /// `vars` is set, whatever the argument holds: a call step.
+    /// `vars` is set, whatever the argument holds: a call step, which must give a tree.
     Set = 1,
-    /// `vars` is set unless the argument has its own: `/run` and `postCall`.
+    /// `vars` is set unless the argument has its own: `/run` and `postCall`, where a function
+    /// that gives nothing gives `null`.
     IfAbsent = 2,
 }
 /// JS stack limit; the worker threads have a much larger native stack.
@@ -317,6 +318,7 @@ fn wait_for<'js>(
     let globals = ctx.globals();
     let fire: Function = globals.get("__pf_fire").map_err(fail)?;
     let complete: Function = globals.get("__pf_complete").map_err(fail)?;
+    let idle: Function = globals.get("__pf_idle").map_err(fail)?;
     loop {
         drain_jobs(ctx, deadline)?;
         if promise.state() != PromiseState::Pending {
@@ -326,10 +328,14 @@ fn wait_for<'js>(
             let state = state.borrow();
             (state.next_timer(), state.fetches)
         };
+        // A function that gave nothing is done once nothing is left that could call exit().
+        if next_timer.is_none() && fetches == 0 && idle.call::<_, bool>(()).map_err(fail)? {
+            continue;
+        }
         if next_timer.is_none() && fetches == 0 {
             return Err(ScriptFailure::error(
                 ScriptErrorKind::NeverSettled,
-                "the script finished without a result: its function returned nothing and never called exit()/err(), or it awaits a promise nothing can settle".into(),
+                "the script finished without a result: it awaits a promise nothing can settle (no timer or fetch is left)".into(),
             ));
         }
         let now = Instant::now();

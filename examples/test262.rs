@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pivotforge::script::fetch::Fetcher;
 use pivotforge::script::sandbox::Sandbox;
-use pivotforge::script::{FlowSettings, HostServices, ScriptFailure, ScriptFlow};
+use pivotforge::script::{HostServices, ScriptFailure, ScriptFlow};
 use pivotforge::store::{EmbeddedStore, Store};
 use rquickjs::context::EvalOptions;
 
@@ -148,17 +148,7 @@ fn plain(source: &str) -> Result<(), String> {
 }
 
 fn sandboxed(source: &str, root: &Path, services: &Arc<HostServices>) -> Result<(), String> {
-    let flow = ScriptFlow {
-        name: "test262".into(),
-        file: root.join("test262.js"),
-        root: root.to_owned(),
-        module_name: "test262.js".into(),
-        source: source.into(),
-        module: false,
-        version: 0,
-        settings: FlowSettings::default(),
-        imports: Arc::default(),
-    };
+    let flow = ScriptFlow::from_source("test262", root, source);
     let deadline = Instant::now() + Duration::from_secs(20);
     match Sandbox::new(&flow, services, deadline) {
         Ok(_) => Ok(()),

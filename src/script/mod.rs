@@ -221,6 +221,26 @@ pub fn load(
     })
 }
 
+impl ScriptFlow {
+    /// A classic (non-module) flow made from source text rather than a file, for tools such as
+    /// the test262 runner: default settings, no imports.
+    pub fn from_source(name: &str, root: &Path, source: &str) -> ScriptFlow {
+        let module_name = format!("{name}.js");
+        ScriptFlow {
+            name: name.to_owned(),
+            file: root.join(&module_name),
+            root: root.to_owned(),
+            module_name,
+            source: source.into(),
+            module: false,
+            version: 0,
+            settings: FlowSettings::default(),
+            imports: Arc::default(),
+            guard: OnceLock::new(),
+        }
+    }
+}
+
 /// Compiles without running: a module is declared, a script is parsed as a function body.
 fn check_syntax(
     source: &str,

@@ -9,7 +9,7 @@
 
 pub mod cli;
 pub mod query;
-mod redact;
+pub(crate) mod redact;
 mod ring;
 mod step;
 mod summary;

@@ -1,6 +1,6 @@
 //! Keeps credentials out of the exchange log: pivot nodes the service builds carry the `/pivot`
-//! credentials in their `voice_url` (`user:password@` or `auth_token=`), and the log is shown in
-//! the console, the terminal and the store.
+//! credentials in their `voice_url` (`user:password@`, `auth_token=` or a `/t/TOKEN/` path
+//! prefix), and the log is shown in the console, the terminal and the store.
 
 use std::borrow::Cow;
 
@@ -69,6 +69,48 @@ fn masked(s: &str) -> Option<String> {
         }
         from = start;
     }
+    if let Some(clean) = mask_path_token(&out) {
+        out = clean;
+        changed = true;
+    }
+    changed.then_some(out)
+}
+
+/// A URL or path with the token of any `/t/TOKEN/` prefix masked (`/t/***/`), for log lines.
+pub fn mask_url(s: &str) -> Cow<'_, str> {
+    match masked(s) {
+        Some(clean) => Cow::Owned(clean),
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// `s` with each `/t/TOKEN/` before a route of the PBX's masked; `None` when it holds none.
+/// The route must follow, so that ordinary text with a `/t/` in it stays as it is.
+fn mask_path_token(s: &str) -> Option<String> {
+    const ROUTES: [&str; 3] = ["pivot", "events", "recordings"];
+    let prefix = crate::auth::url_token::PREFIX;
+    let mut out = s.to_owned();
+    let mut changed = false;
+    let mut from = 0;
+    while let Some(found) = out[from..].find(prefix) {
+        let start = from + found + prefix.len();
+        let Some(len) = out[start..].find('/') else {
+            break;
+        };
+        let end = start + len;
+        let route = &out[end + 1..];
+        let before_route = ROUTES.iter().any(|r| {
+            route.starts_with(r)
+                && matches!(route.as_bytes().get(r.len()), None | Some(b'/' | b'?'))
+        });
+        if before_route && len > 0 && &out[start..end] != "***" {
+            out.replace_range(start..end, "***");
+            changed = true;
+            from = start + 3;
+        } else {
+            from = start;
+        }
+    }
     changed.then_some(out)
 }
 
@@ -94,6 +136,26 @@ mod tests {
         );
         assert!(!clean.to_string().contains("s3cret"));
         assert!(!clean.to_string().contains("tok&"));
+    }
+
+    #[test]
+    fn tokens_in_url_paths_are_masked() {
+        let tree = json!({"module": "pivot", "data": {
+            "voice_url": "https://pf.example.com/base/t/tok-123/pivot/next"
+        }, "children": {"_": {"module": "record_caller", "data": {
+            "url": "http://h/t/up-9/recordings"}}}});
+        let clean = redact(&tree);
+        assert_eq!(
+            clean["data"]["voice_url"],
+            "https://pf.example.com/base/t/***/pivot/next"
+        );
+        assert_eq!(
+            clean["children"]["_"]["data"]["url"],
+            "http://h/t/***/recordings"
+        );
+        assert_eq!(mask_url("/t/abc/events/x?y=1"), "/t/***/events/x?y=1");
+        let text = json!({"module": "tts", "data": {"text": "press 1/t/2/pivot-ish"}});
+        assert!(matches!(redact(&text), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 // It receives the host functions as `host`, builds the ScriptForge globals on them (console,
 // require, cxKV, cxUserspace, fetch, timers, process.env, legacy vars/exit/err), then freezes
 // every built-in so that one call cannot poison the next.
-(function (host, env, pivotBase, pivotQuery, varsJson) {
+(function (host, env, recordingsUrl, varsJson) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
@@ -159,12 +159,9 @@
     }
     return n;
   };
-  // pivotBase and pivotQuery carry the credentials /pivot needs, if any: never log them.
-  const flowUrl = (target) => {
-    if (/^https?:\/\//.test(target)) return target;
-    const query = pivotQuery && target.includes('?') ? `&${pivotQuery.slice(1)}` : pivotQuery;
-    return `${pivotBase}/pivot/${target}${query}`;
-  };
+  // The host builds pivot nodes and URLs (one place with rule flows): they carry the /pivot
+  // token, if any, as does recordingsUrl the upload token: never log them.
+  const pivotData = (target, opts) => parse(host.pivotData(target, JSON.stringify(Object.assign({}, opts))));
   const pivotforge = Object.freeze({
     time: (zone = 'UTC') => parse(host.time(String(zone), Date.now())),
     node,
@@ -184,7 +181,8 @@
       need(Number.isInteger(maxDigits) && maxDigits >= 1, 'maxDigits must be an integer >= 1');
       return node('collect_dtmf', Object.assign({}, opts, { collection_name: text(name, 'collection name'), max_digits: maxDigits }), next);
     },
-    pivot: (target, opts = {}, next) => node('pivot', Object.assign({ req_format: 'kazoo' }, opts, { voice_url: flowUrl(text(target, 'pivot target')) }), next),
+    pivot: (target, opts = {}, next) => node('pivot', pivotData(text(target, 'pivot target'), opts), next),
+    recordingsUrl,
     response: (code, message = '', opts = {}) => {
       need(Number.isInteger(code) && code >= 100 && code <= 699, 'response code must be an integer from 100 to 699');
       return node('response', Object.assign({}, opts, { code, message: String(message) }));

@@ -789,6 +789,21 @@ mod tests {
     }
 
     #[test]
+    fn pivot_method_defaults_to_post_and_is_checked() {
+        assert_eq!(from_file("").unwrap().pivot.method, PivotMethod::Post);
+        let get = from_file("[pivot]\nmethod = \"GET\"\n").unwrap();
+        assert_eq!(get.pivot.method, PivotMethod::Get);
+        let err = from_file("[pivot]\nmethod = \"put\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[pivot] method = \"put\""), "{err}");
+        let err = from_file("[pivot]\nmethd = \"get\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
     fn limits_events_and_pool_have_defaults_and_refuse_zero() {
         let c = from_file("[scripts]\nthreads = 4\n").unwrap();
         assert_eq!(c.limits, LimitsConfig::default());

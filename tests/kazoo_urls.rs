@@ -238,6 +238,29 @@ fn the_token_never_shows_in_calls() {
 }
 
 #[test]
+fn webhooks_take_the_token_url_too() {
+    let server = protected(PivotMethod::Post);
+    let event = "Call-ID=abc123%4010.0.0.1&Hangup-Cause=NORMAL_CLEARING";
+    let form = "application/x-www-form-urlencoded";
+    kazoo_send(
+        &server,
+        "POST",
+        "/events/crm_lookup",
+        form,
+        event.as_bytes(),
+    )
+    .assert_error(401, "no token");
+    let target = format!("/t/{PIVOT_TOKEN}/events/crm_lookup");
+    let accepted = kazoo_send(&server, "POST", &target, form, event.as_bytes());
+    assert!(
+        (200..300).contains(&accepted.status),
+        "{} {}",
+        accepted.status,
+        String::from_utf8_lossy(&accepted.body)
+    );
+}
+
+#[test]
 fn token_paths_that_name_nothing_are_refused_cleanly() {
     let server = protected(PivotMethod::Post);
     for (target, status) in [

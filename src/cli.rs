@@ -205,7 +205,12 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
         }
     };
     let _ = crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists"));
-    let engine = Engine::start(config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
+    // Pivot nodes the flow builds carry the same token URLs as the server's.
+    let mut config = config.clone();
+    config
+        .derive_url_tokens()
+        .map_err(|e| format!("can't derive the URL tokens: {e}"))?;
+    let engine = Engine::start(&config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
     Ok(RunEngine {
         engine,
         store,

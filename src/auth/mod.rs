@@ -36,8 +36,8 @@ pub enum Denied {
 
 /// What a refusal says about [`Denied::Mangled`].
 pub const MANGLED: &str = "credentials look like Kazoo's GET dropped the ':' of \
-                           user:password@; use a token URL (/t/TOKEN/pivot/NAME, as `pivotforge \
-                           token` prints it) or \"method\": \"post\"";
+                           user:password@; use a token URL (/t/TOKEN/…, as `pivotforge token` \
+                           prints them) or \"method\": \"post\"";
 
 /// The credentials one endpoint accepts; open (everything passes) when it holds none.
 #[derive(Clone, Default, PartialEq, Eq)]

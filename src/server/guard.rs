@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | open | `/healthz`, `/readyz`, `/schemas…`, uploads (`PUT`/`POST /recordings…`, which check their own) | none |
 //! | pivot | `/pivot…`, `/events…` | `[auth]` pivot (basic, bearer, or `?auth_token=`) or admin |
+//! | token | `/t/TOKEN/pivot…`, `/t/TOKEN/events…`; `PUT`/`POST /t/TOKEN/recordings…` | the path's token: the pivot (or admin) token; the upload token |
 //! | recordings | any other method on `/recordings…` | `[auth]` admin, or `[recordings] admin_token` |
 //! | admin | everything else (`/calls`, `/metrics`, `/userspace`, `/run`, `/flows`, `/ui`, …) | `[auth]` admin |
 //!
@@ -134,10 +135,11 @@ fn refusal(area: Area, gate: &Gate, denied: Denied) -> String {
         Area::Recordings => "[auth] or [recordings]",
         _ => "[auth]",
     };
-    if denied == Denied::Mangled {
+    // Only the PBX sends credentials through Kazoo's URL splitter; elsewhere it is a wrong pair.
+    if denied == Denied::Mangled && area == Area::Pivot {
         return MANGLED.to_owned();
     }
-    if denied == Denied::Wrong {
+    if denied != Denied::Missing {
         return format!(
             "the credentials sent are not the ones configured in {section}; check the user, \
              password or token"
@@ -243,7 +245,7 @@ fn call_id(query: &str) -> String {
 fn admit_path_token(
     rules: &Rules,
     req: &mut ServiceRequest,
-    split: Result<(&str, &str), SplitError>,
+    split: Result<(String, String), SplitError>,
 ) -> Result<(), ApiError> {
     const FORMS: &str = "/t/TOKEN/pivot/NAME, /t/TOKEN/events/NAME or /t/TOKEN/recordings/…";
     let (token, rest) = match split {
@@ -260,7 +262,6 @@ fn admit_path_token(
             )))
         }
     };
-    let (token, rest) = (token.to_owned(), rest.to_owned());
     let area = Area::of(&rest, req.method());
     let is_upload = area == Area::Open && rest.starts_with("/recordings");
     let checked = if area == Area::Pivot {
@@ -312,11 +313,8 @@ fn admit_path_token(
 /// Checks one request; `Err` is the response to send instead.
 fn admit(rules: &Rules, req: &mut ServiceRequest) -> Result<(), ApiError> {
     if let Some(split) = url_token::split(req.uri().path()) {
+        // Owned: the request is rewritten while the token is checked.
         let split = split.map(|(t, r)| (t.to_owned(), r.to_owned()));
-        let split = split
-            .as_ref()
-            .map(|(t, r)| (t.as_str(), r.as_str()))
-            .map_err(|e| *e);
         return admit_path_token(rules, req, split);
     }
     let area = Area::of(req.match_info().as_str(), req.method());

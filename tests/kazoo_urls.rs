@@ -149,6 +149,57 @@ fn scripts_build_the_same_pivot_nodes() {
 }
 
 #[test]
+fn script_urls_come_from_the_host() {
+    let dir = common::flows_dir(&[
+        ("next.toml", "[default]\nmodule = \"tts\"\ndata = { text = \"next\" }\n"),
+        (
+            "links.js",
+            "const pf = require('pivotforge');\n\
+             function main() {\n\
+               return pf.recordCall('start', { url: pf.recordingsUrl },\n\
+                 pf.pivot('next?step=2', { method: 'get' }, pf.pivot('https://other.example/x')));\n\
+             }\n",
+        ),
+    ]);
+    let mut config = config(dir.path());
+    config.js_threads = 1;
+    config.auth.pivot_token = Some(Secret::new(PIVOT_TOKEN));
+    config.recordings.upload_token = Some(Secret::new(UPLOAD_TOKEN));
+    let server = serve_with(config, at("2026-11-17T15:00:00Z"));
+    let reply = tree(
+        &kazoo_get(&server, &format!("/t/{PIVOT_TOKEN}/pivot/links?Call-ID=a1")),
+        "script",
+    );
+    assert_eq!(
+        reply["data"]["url"],
+        format!("{PUBLIC_URL}/t/{UPLOAD_TOKEN}/recordings")
+    );
+    let own = &reply["children"]["_"]["data"];
+    // The token is in the path, so a query after the flow name stays as written.
+    assert_eq!(
+        own["voice_url"],
+        format!("{PUBLIC_URL}/t/{PIVOT_TOKEN}/pivot/next?step=2")
+    );
+    assert_eq!(own["method"], "get", "opts win: {reply}");
+    assert_eq!(own.get("req_body_format"), None, "{reply}");
+    let next = tree(
+        &kazoo_get(
+            &server,
+            &format!(
+                "{}&Call-ID=a1",
+                target_of(own["voice_url"].as_str().unwrap())
+            ),
+        ),
+        "follow the GET pivot",
+    );
+    assert_eq!(next["data"]["text"], "next");
+    let other = &reply["children"]["_"]["children"]["_"]["data"];
+    assert_eq!(other["voice_url"], "https://other.example/x");
+    assert_eq!(other["req_format"], "kazoo");
+    assert_eq!(other["method"], "post");
+}
+
+#[test]
 fn method_get_builds_the_old_nodes() {
     let server = protected(PivotMethod::Get);
     let query = kazoo_form(&kazoo_params());

@@ -205,7 +205,12 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
         }
     };
     let _ = crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists"));
-    let engine = Engine::start(config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
+    // Pivot nodes the flow builds carry the same token URLs as the server's.
+    let mut config = config.clone();
+    config
+        .derive_url_tokens()
+        .map_err(|e| format!("can't derive the URL tokens: {e}"))?;
+    let engine = Engine::start(&config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
     Ok(RunEngine {
         engine,
         store,
@@ -239,6 +244,32 @@ pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Wr
 }
 
 /// `1 problem`, `2 problems`, `0 problems`.
+/// `pivotforge token`: the URLs the PBX is given, with the tokens of the routes that need one
+/// (configured or derived from the basic credentials under the data folder's key).
+pub fn token(mut config: Config, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if let Err(e) = config.derive_url_tokens() {
+        let _ = writeln!(err, "pivotforge: can't derive the URL tokens: {e}");
+        return 2;
+    }
+    let link = config.pivot_link();
+    let pivot = link.flow_url("NAME");
+    let events = link.events_url("NAME");
+    let lines = [
+        ("pivot voice_url", pivot.as_str()),
+        ("webhook (/events)", events.as_str()),
+        ("recordings url", link.recordings_url()),
+    ];
+    for (what, url) in lines {
+        let _ = writeln!(out, "{what:<18} {url}");
+    }
+    let uploads_protected =
+        config.recordings.upload_basic.is_some() || config.recordings.upload_token.is_some();
+    if !config.auth.pivot_protected() && !uploads_protected {
+        let _ = writeln!(err, "no route is protected: these URLs carry no token");
+    }
+    0
+}
+
 fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

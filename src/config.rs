@@ -63,6 +63,55 @@ pub struct Config {
     pub calls: CallsConfig,
     /// Credentials for `/pivot` and the admin endpoints (`[auth]`).
     pub auth: AuthConfig,
+    /// How pivot nodes this service builds call it back (`[pivot]`).
+    pub pivot: PivotConfig,
+}
+
+/// How the PBX sends the requests of pivot nodes this service builds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PivotMethod {
+    /// `"method": "post"` with a form body: OTP 25's HTTP client (Kazoo's) refuses a GET URL
+    /// whose query holds the raw `[`/`]` of `Digits[name]=…`, a form body carries them fine.
+    #[default]
+    Post,
+    /// `"method": "get"`, Kazoo's own default.
+    Get,
+}
+
+/// The `[pivot]` section, resolved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PivotConfig {
+    /// The method of built pivot nodes.
+    pub method: PivotMethod,
+}
+
+/// The `[pivot]` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PivotFileConfig {
+    /// `post` (default) or `get`.
+    pub method: Option<String>,
+}
+
+impl PivotFileConfig {
+    fn resolve(self) -> Result<PivotConfig, ConfigError> {
+        let method = match self
+            .method
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("post") => PivotMethod::Post,
+            Some("get") => PivotMethod::Get,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "[pivot] method = \"{other}\" is not a method: use \"post\" (the default, \
+                     a form body) or \"get\""
+                )))
+            }
+        };
+        Ok(PivotConfig { method })
+    }
 }
 
 /// The exchange log, resolved.
@@ -155,6 +204,9 @@ pub struct RecordingsConfig {
     pub upload_basic: Option<(String, Secret)>,
     /// Bearer token uploads may carry instead.
     pub upload_token: Option<Secret>,
+    /// The token of `/t/TOKEN/recordings…` upload URLs: `upload_token`, else one derived from
+    /// `upload_basic` (see [`Config::derive_url_tokens`]).
+    pub upload_url_token: Option<Secret>,
     /// Bearer token that listing, downloading and deleting need.
     pub admin_token: Option<Secret>,
     /// An upload that receives nothing for this long is dropped (ms).
@@ -180,6 +232,7 @@ impl Default for RecordingsConfig {
             max_bytes: DEFAULT_MAX_RECORDING,
             upload_basic: None,
             upload_token: None,
+            upload_url_token: None,
             admin_token: None,
             idle_timeout_ms: DEFAULT_UPLOAD_IDLE_MS,
             min_bytes_per_s: DEFAULT_UPLOAD_MIN_RATE,
@@ -219,7 +272,16 @@ impl RecordingsFileConfig {
                 "[recordings] max_bytes must be at least 1".into(),
             ));
         }
-        use crate::auth::config::{token, user_password};
+        use crate::auth::config::{token, url_safe, user_password};
+        let upload_token = token("recordings", "upload_token", self.upload_token)?;
+        if upload_token.as_ref().is_some_and(|t| !url_safe(t.expose())) {
+            return Err(ConfigError(
+                "[recordings] upload_token may hold only letters, digits and - . _ ~: it goes as \
+                 written into the upload URLs (/t/TOKEN/recordings) this service builds (e.g. \
+                 generate one with `openssl rand -hex 24`)"
+                    .into(),
+            ));
+        }
         Ok(RecordingsConfig {
             dir: self.dir.map(|d| base.join(d)),
             max_bytes,
@@ -229,7 +291,8 @@ impl RecordingsFileConfig {
                 self.upload_user,
                 self.upload_password,
             )?,
-            upload_token: token("recordings", "upload_token", self.upload_token)?,
+            upload_url_token: upload_token.clone(),
+            upload_token,
             admin_token: token("recordings", "admin_token", self.admin_token)?,
             idle_timeout_ms: at_least_one(
                 "[recordings] idle_timeout_ms",
@@ -461,6 +524,9 @@ pub struct FileConfig {
     /// Credentials for `/pivot` and the admin endpoints.
     #[serde(default)]
     pub auth: AuthFileConfig,
+    /// Pivot nodes this service builds.
+    #[serde(default)]
+    pub pivot: PivotFileConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -539,6 +605,7 @@ impl Config {
         let limits = fc.limits.resolve()?;
         let events = fc.events.resolve()?;
         let auth = fc.auth.resolve(over.allow_open)?;
+        let pivot = fc.pivot.resolve()?;
         if fc.flows.kv_namespace.is_some() {
             // One default would put every flow in one namespace: isolation is the default.
             return Err(ConfigError(
@@ -575,13 +642,43 @@ impl Config {
             recordings,
             calls,
             auth,
+            pivot,
         })
     }
 
-    /// How pivot nodes built by this service point back to it, with the credentials `/pivot`
-    /// needs (never log it).
+    /// How pivot nodes and recording URLs built by this service point back to it, with the
+    /// URL tokens its routes need (never log it).
     pub fn pivot_link(&self) -> PivotLink {
-        PivotLink::new(&self.public_url, &self.auth)
+        PivotLink::new(
+            &self.public_url,
+            self.auth.pivot_url_token.as_ref(),
+            self.recordings.upload_url_token.as_ref(),
+            self.pivot.method,
+        )
+    }
+
+    /// Fills in the URL tokens: the configured token of each route, else, for a route
+    /// protected by basic credentials only, one derived under the key of the data folder
+    /// (created on first use). The server calls it at start-up.
+    pub fn derive_url_tokens(&mut self) -> std::io::Result<()> {
+        use crate::auth::url_token::derive;
+        let auth = &mut self.auth;
+        auth.pivot_url_token = match (&auth.pivot_token, &auth.pivot_basic) {
+            (Some(token), _) => Some(token.clone()),
+            (None, Some((user, password))) => {
+                Some(derive(&self.data_dir, "pivot", user, password)?)
+            }
+            (None, None) => None,
+        };
+        let rec = &mut self.recordings;
+        rec.upload_url_token = match (&rec.upload_token, &rec.upload_basic) {
+            (Some(token), _) => Some(token.clone()),
+            (None, Some((user, password))) => {
+                Some(derive(&self.data_dir, "upload", user, password)?)
+            }
+            (None, None) => None,
+        };
+        Ok(())
     }
 
     /// Every configured credential's value (`[auth]`, `[recordings]`): what the exchange log
@@ -589,11 +686,14 @@ impl Config {
     pub fn secrets(&self) -> Vec<&str> {
         let (auth, rec) = (&self.auth, &self.recordings);
         let pairs = [&auth.pivot_basic, &auth.admin_basic, &rec.upload_basic];
+        // The URL tokens too: derived ones are secrets no file names.
         let tokens = [
             &auth.pivot_token,
             &auth.admin_token,
             &rec.upload_token,
             &rec.admin_token,
+            &auth.pivot_url_token,
+            &rec.upload_url_token,
         ];
         pairs
             .into_iter()
@@ -708,6 +808,21 @@ mod tests {
             let err = from_file(&format!("[recordings]\n{bad}\n")).unwrap_err();
             assert!(err.to_string().contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn pivot_method_defaults_to_post_and_is_checked() {
+        assert_eq!(from_file("").unwrap().pivot.method, PivotMethod::Post);
+        let get = from_file("[pivot]\nmethod = \"GET\"\n").unwrap();
+        assert_eq!(get.pivot.method, PivotMethod::Get);
+        let err = from_file("[pivot]\nmethod = \"put\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[pivot] method = \"put\""), "{err}");
+        let err = from_file("[pivot]\nmethd = \"get\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err}");
     }
 
     #[test]

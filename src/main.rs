@@ -107,6 +107,11 @@ enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
+    /// Print the URLs to give the PBX, with their tokens (secrets: keep them off shared logs).
+    Token {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Load and validate every flow; exit 1 with file:line errors if any is broken.
     Check {
         #[command(flatten)]
@@ -255,6 +260,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Token { common } => match resolve(common, Overrides::default()) {
+            Err(e) => {
+                eprintln!("pivotforge: {e}");
+                2
+            }
+            Ok(config) => cli::token(config, &mut std::io::stdout(), &mut std::io::stderr()),
+        },
         Command::Check { common, dir } => {
             let explicit = dir.clone();
             match resolve(common, Overrides::default()) {

@@ -137,7 +137,7 @@ fn run_builds_pivots_from_the_public_url() {
         tree["children"]["_"]["children"]["_"],
         json!({
             "module": "pivot",
-            "data": {"voice_url": "https://pf.example.com/base/pivot/collected", "method": "get", "req_format": "kazoo"}
+            "data": {"voice_url": "https://pf.example.com/base/pivot/collected", "method": "post", "req_body_format": "form", "req_format": "kazoo"}
         })
     );
     let (code, stdout, stderr) =

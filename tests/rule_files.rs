@@ -431,7 +431,7 @@ async fn the_server_answers_500_for_each_broken_flow_and_serves_the_others() {
     );
     assert_tree(
         &get(&server.url("/pivot/pivot_ok")).await,
-        &json!({"module": "pivot", "data": {"voice_url": "http://pivot.test/pivot/fine", "req_format": "kazoo"}}),
+        &json!({"module": "pivot", "data": {"voice_url": "http://pivot.test/pivot/fine", "req_format": "kazoo", "method": "post", "req_body_format": "form"}}),
         "pivot_ok",
     );
     assert_tree(

@@ -290,7 +290,7 @@ fn menu_prompt(text: &str) -> Value {
             "data": {"collection_name": "menu", "max_digits": 1, "timeout": 5000},
             "children": {"_": {
                 "module": "pivot",
-                "data": {"req_format": "kazoo", "voice_url": "http://pivot.test/pivot/digits_menu"}
+                "data": {"req_format": "kazoo", "method": "post", "req_body_format": "form", "voice_url": "http://pivot.test/pivot/digits_menu"}
             }}
         }}
     })

@@ -58,7 +58,8 @@ async fn collect_dtmf_pivots_to_collected_through_the_public_url() {
                     "module": "pivot",
                     "data": {
                         "voice_url": "http://pivot.test/pivot/collected",
-                        "method": "get",
+                        "method": "post",
+                        "req_body_format": "form",
                         "req_format": "kazoo"
                     }
                 }}

@@ -11,7 +11,7 @@ use crate::config::{ConfigError, Secret};
 
 /// Characters a pivot credential may hold: they go verbatim into the `voice_url` of the pivot
 /// nodes this service builds, and Kazoo sends them as written.
-fn url_safe(text: &str) -> bool {
+pub(crate) fn url_safe(text: &str) -> bool {
     text.bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
@@ -43,6 +43,9 @@ pub struct AuthConfig {
     pub pivot_basic: Option<(String, Secret)>,
     /// Token for `/pivot` and `/events`.
     pub pivot_token: Option<Secret>,
+    /// The token of `/t/TOKEN/pivot…` and `/t/TOKEN/events…` URLs: `pivot_token`, else one
+    /// derived from `pivot_basic` (see [`crate::config::Config::derive_url_tokens`]).
+    pub pivot_url_token: Option<Secret>,
     /// HTTP basic user and password for the admin endpoints.
     pub admin_basic: Option<(String, Secret)>,
     /// Bearer token for the admin endpoints.
@@ -117,6 +120,7 @@ impl AuthFileConfig {
         }
         Ok(AuthConfig {
             pivot_basic,
+            pivot_url_token: pivot_token.clone(),
             pivot_token,
             admin_basic: user_password("auth", "admin", self.admin_user, self.admin_password)?,
             admin_token: token("auth", "admin_token", self.admin_token)?,
@@ -145,6 +149,7 @@ impl AuthConfig {
         Gate::open()
             .basic(self.pivot_basic.as_ref())
             .token(self.pivot_token.as_ref())
+            .token(self.pivot_url_token.as_ref())
             .basic(self.admin_basic.as_ref())
             .token(self.admin_token.as_ref())
     }

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod link;
+pub mod url_token;
 
 pub use config::{AuthConfig, AuthFileConfig};
 pub use link::PivotLink;
@@ -28,7 +29,15 @@ pub enum Denied {
     Missing,
     /// Credentials were sent and are none of the accepted ones.
     Wrong,
+    /// Basic credentials `USERPASSWORD:` for a configured `USER:PASSWORD`: what Kazoo sends
+    /// for `user:password@` in a GET `voice_url`, whose `:` its URL splitter drops.
+    Mangled,
 }
+
+/// What a refusal says about [`Denied::Mangled`].
+pub const MANGLED: &str = "credentials look like Kazoo's GET dropped the ':' of \
+                           user:password@; use a token URL (/t/TOKEN/…, as `pivotforge token` \
+                           prints them) or \"method\": \"post\"";
 
 /// The credentials one endpoint accepts; open (everything passes) when it holds none.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -37,6 +46,9 @@ pub struct Gate {
     basic: Vec<Digest>,
     /// Digests of bearer tokens.
     tokens: Vec<Digest>,
+    /// Digests of `base64(userpassword:)`, the accepted pairs with Kazoo's GET mangling, so a
+    /// refusal can say why.
+    mangled: Vec<Digest>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -60,6 +72,9 @@ impl Gate {
             let encoded = base64::engine::general_purpose::STANDARD
                 .encode(format!("{user}:{}", password.expose()));
             self.basic.push(digest(encoded.as_bytes()));
+            let mangled = base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}{}:", password.expose()));
+            self.mangled.push(digest(mangled.as_bytes()));
         }
         self
     }
@@ -94,7 +109,12 @@ impl Gate {
         }
         match scheme(authorization) {
             Some((Scheme::Basic, credentials)) if self.takes_basic() => {
-                any_equal(&self.basic, credentials)
+                match any_equal(&self.basic, credentials) {
+                    Err(Denied::Wrong) if any_equal(&self.mangled, credentials).is_ok() => {
+                        Err(Denied::Mangled)
+                    }
+                    checked => checked,
+                }
             }
             Some((Scheme::Bearer, token)) if self.takes_token() => any_equal(&self.tokens, token),
             _ => Err(Denied::Missing),
@@ -209,6 +229,21 @@ mod tests {
         assert_eq!(gate.check(Some("Digest x")), Err(Denied::Missing));
         assert_eq!(gate.check_token("tok-"), Err(Denied::Wrong));
         assert!(gate.challenge().starts_with("Basic "));
+    }
+
+    #[test]
+    fn kazoos_mangled_basic_is_named() {
+        let gate = Gate::open().basic(Some(&pair("kazoo", "s3cret")));
+        // base64("kazoos3cret:"), what a GET to http://kazoo:s3cret@host/… sends.
+        assert_eq!(
+            gate.check(Some("Basic a2F6b29zM2NyZXQ6")),
+            Err(Denied::Mangled)
+        );
+        // base64("kazoo:other"): merely wrong.
+        assert_eq!(
+            gate.check(Some("Basic a2F6b286b3RoZXI=")),
+            Err(Denied::Wrong)
+        );
     }
 
     #[test]

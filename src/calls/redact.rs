@@ -1,8 +1,10 @@
 //! Keeps credentials out of everything a step shows or keeps (`/calls`, the store, the console,
 //! the server's log lines): pivot nodes the service builds carry the `/pivot` credentials in
-//! their `voice_url` (`user:password@` or `auth_token=`), and a script may print such a node, throw
+//! their `voice_url` (`user:password@`, `auth_token=` or a `/t/TOKEN/` path prefix), and a script may print such a node, throw
 //! an error quoting it, or a request may carry a secret in a parameter. So a [`Masker`] masks
 //! both the URL shapes and every configured secret's value, wherever it appears in a string.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -108,6 +110,7 @@ fn ends_value(c: char) -> bool {
 fn mask_urls(s: &str) -> Option<String> {
     let mut spans = password_spans(s);
     spans.extend(token_spans(s));
+    spans.extend(path_token_spans(s));
     if spans.is_empty() {
         return None;
     }
@@ -164,6 +167,44 @@ fn token_spans(s: &str) -> Vec<(usize, usize)> {
             .find(|c: char| c == '&' || ends_value(c))
             .map_or(s.len(), |e| start + e);
         if end > start && &s[start..end] != MASK {
+            spans.push((start, end));
+        }
+    }
+    spans
+}
+
+/// A URL or path with its credentials masked (`/t/***/`, `:***@`, `auth_token=***`), for log
+/// lines that name a request's path.
+pub fn mask_url(s: &str) -> Cow<'_, str> {
+    match mask_urls(s) {
+        Some(clean) => Cow::Owned(clean),
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// Byte ranges of the tokens of `/t/TOKEN/` prefixes in `s`. The route must follow, so that
+/// ordinary text with a `/t/` in it stays as it is.
+fn path_token_spans(s: &str) -> Vec<(usize, usize)> {
+    const ROUTES: [&str; 3] = ["pivot", "events", "recordings"];
+    let prefix = crate::auth::url_token::PREFIX;
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(found) = s[from..].find(prefix) {
+        let start = from + found + prefix.len();
+        from = start;
+        let Some(len) = s[start..].find('/') else {
+            break;
+        };
+        let end = start + len;
+        let route = &s[end + 1..];
+        let before_route = ROUTES.iter().any(|r| {
+            route.starts_with(r)
+                && matches!(
+                    route.as_bytes().get(r.len()),
+                    None | Some(b'/' | b'?' | b'"')
+                )
+        });
+        if before_route && len > 0 && &s[start..end] != MASK {
             spans.push((start, end));
         }
     }
@@ -242,5 +283,22 @@ mod tests {
         let m = Masker::new(["step"]);
         let clean = m.mask_json(json!({"step": "one step"}).to_string());
         assert_eq!(clean, json!({"step": "one ***"}).to_string());
+    }
+
+    #[test]
+    fn tokens_in_url_paths_are_masked() {
+        let m = Masker::default();
+        assert_eq!(
+            m.mask("https://pf.example.com/base/t/tok-123/pivot/next")
+                .as_deref(),
+            Some("https://pf.example.com/base/t/***/pivot/next")
+        );
+        assert_eq!(
+            m.mask("http://h/t/up-9/recordings").as_deref(),
+            Some("http://h/t/***/recordings")
+        );
+        assert_eq!(mask_url("/t/abc/events/x?y=1"), "/t/***/events/x?y=1");
+        assert_eq!(m.mask("press 1/t/2/pivot-ish"), None);
+        assert!(matches!(mask_url("/pivot/x"), Cow::Borrowed(_)));
     }
 }

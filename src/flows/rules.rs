@@ -335,6 +335,7 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
     let scope = StaticScope {
         vars: &raw.vars,
         public_url: ctx.public_url,
+        recordings_url: ctx.pivot_link.recordings_url(),
     };
     let mut pivots_to = Vec::new();
     let mut compile = |what: &str, tree: Value, line: Option<usize>| {
@@ -414,8 +415,9 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
     })
 }
 
-/// Turns `{"module": "pivot", "data": {"flow": "x"}}` into a pivot back to this service, and
-/// makes every pivot carry `req_format: "kazoo"` (Kazoo's code defaults to TwiML without it).
+/// Turns `{"module": "pivot", "data": {"flow": "x"}}` into a pivot back to this service (with
+/// the link's defaults: method, body format), and makes every pivot carry `req_format: "kazoo"`
+/// (Kazoo's code defaults to TwiML without it).
 fn expand_pivots(
     node: &mut Value,
     link: &crate::auth::PivotLink,
@@ -437,6 +439,7 @@ fn expand_pivots(
                     return Err("a pivot has both `flow` and `voice_url`: keep one".into());
                 }
                 data.insert("voice_url".into(), Value::String(link.flow_url(&flow)));
+                link.node_defaults(data);
                 targets.push(flow);
             }
             data.entry("req_format")

@@ -15,6 +15,8 @@ pub struct StaticScope<'a> {
     pub vars: &'a Map<String, Value>,
     /// Base URL at which the PBX reaches this service, without a trailing `/`.
     pub public_url: &'a str,
+    /// Where the PBX uploads recordings, with the upload token when uploads are protected.
+    pub recordings_url: &'a str,
 }
 
 /// A tree with placeholders, ready to render.
@@ -257,7 +259,7 @@ fn static_value(name: &str, scope: &StaticScope<'_>) -> Result<Option<Value>, Te
     }
     Ok(match name {
         "public_url" => Some(Value::String(scope.public_url.to_owned())),
-        "recordings_url" => Some(Value::String(format!("{}/recordings", scope.public_url))),
+        "recordings_url" => Some(Value::String(scope.recordings_url.to_owned())),
         _ => None,
     })
 }
@@ -346,6 +348,7 @@ mod tests {
         let scope = StaticScope {
             vars: &vars,
             public_url: "http://pf",
+            recordings_url: "http://pf/recordings",
         };
         let t = TreeTemplate::compile(
             &json!({"id": "{{vars.desk}}", "timeout": "{{vars.timeout}}", "u": "{{public_url}}/x"}),
@@ -365,6 +368,7 @@ mod tests {
         let scope = StaticScope {
             vars: &vars,
             public_url: "",
+            recordings_url: "/recordings",
         };
         let t = TreeTemplate::compile(&json!({"text": "Hi {{Caller-ID-Name}}!"}), &scope).unwrap();
         let evil = req("Caller-ID-Name=%22%7D%2C%22module%22%3A%22hangup");
@@ -380,6 +384,7 @@ mod tests {
         let scope = StaticScope {
             vars: &vars,
             public_url: "",
+            recordings_url: "/recordings",
         };
         let t = |s: &str| Template::parse(s, &scope).unwrap();
         let r = req("Caller-ID-Number=%2B14155550100&Digits[x]=123");
@@ -400,6 +405,7 @@ mod tests {
         let scope = StaticScope {
             vars: &vars,
             public_url: "",
+            recordings_url: "/recordings",
         };
         assert_eq!(
             Template::parse("{{vars.nope}}", &scope).unwrap_err(),

@@ -31,8 +31,14 @@ impl Access {
         Access {
             upload: Gate::open()
                 .basic(config.upload_basic.as_ref())
-                .token(config.upload_token.as_ref()),
+                .token(config.upload_token.as_ref())
+                .token(config.upload_url_token.as_ref()),
         }
+    }
+
+    /// Checks the token of a `/t/TOKEN/recordings…` upload URL.
+    pub fn upload_url_token(&self, token: &str) -> Result<(), Denied> {
+        self.upload.check_token(token).map_err(|_| Denied::Wrong)
     }
 
     /// Whether uploads need credentials.
@@ -46,9 +52,11 @@ impl Access {
             .check(authorization)
             .map_err(|denied| match denied {
                 auth::Denied::Wrong => Denied::Wrong,
+                auth::Denied::Mangled => Denied::Missing(auth::MANGLED),
                 auth::Denied::Missing => Denied::Missing(
-                    "uploads need credentials: put user:password@ in the record_call url (HTTP \
-                 basic) or send Authorization: Bearer with the upload token",
+                    "uploads need credentials: use the upload URL /t/TOKEN/recordings (as \
+                 `pivotforge token` prints it and {{recordings_url}} builds it) or send \
+                 Authorization: Bearer with the upload token",
                 ),
             })
     }

@@ -242,6 +242,14 @@ pub fn install<'js>(
                 .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
+    let services_ = services.clone();
+    host.set(
+        "pivotData",
+        Function::new(ctx.clone(), move |target: String, opts: String| {
+            let opts = serde_json::from_str(&opts).unwrap_or_default();
+            serde_json::Value::Object(services_.pivot.node_data(&target, opts)).to_string()
+        })?,
+    )?;
     let (s, ns) = (store(), space.clone());
     host.set(
         "kvUsage",

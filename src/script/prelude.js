@@ -5,7 +5,7 @@
 // runtime); only what the host owns is frozen, and the hooks the host calls use built-ins captured
 // here, so a script that replaces `JSON.stringify` or `Array.prototype.find` breaks at most its
 // own results, never the host's checks.
-(function (host, env, pivotBase, pivotQuery, varsJson) {
+(function (host, env, recordingsUrl, varsJson) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
@@ -181,11 +181,15 @@
     }
     return n;
   };
-  // pivotBase and pivotQuery carry the credentials /pivot needs, if any: never log them.
-  const flowUrl = (target) => {
-    if (/^https?:\/\//.test(target)) return target;
-    const query = pivotQuery && target.includes('?') ? `&${pivotQuery.slice(1)}` : pivotQuery;
-    return `${pivotBase}/pivot/${target}${query}`;
+  // The host builds pivot nodes and URLs (one place with rule flows): they carry the /pivot
+  // token, if any, as does recordingsUrl the upload token: never log them.
+  const pivotData = (target, opts) => {
+    const copy = {};
+    if (opts !== null && typeof opts === 'object') {
+      const names = objectKeys(opts);
+      for (let i = 0; i < names.length; i += 1) copy[names[i]] = opts[names[i]];
+    }
+    return parse(host.pivotData(target, jsonStringify(copy)));
   };
   const pivotforge = freeze({
     time: (zone = 'UTC') => parse(host.time(String(zone), serviceNow())),
@@ -206,7 +210,8 @@
       need(Number.isInteger(maxDigits) && maxDigits >= 1, 'maxDigits must be an integer >= 1');
       return node('collect_dtmf', Object.assign({}, opts, { collection_name: text(name, 'collection name'), max_digits: maxDigits }), next);
     },
-    pivot: (target, opts = {}, next) => node('pivot', Object.assign({ req_format: 'kazoo' }, opts, { voice_url: flowUrl(text(target, 'pivot target')) }), next),
+    pivot: (target, opts = {}, next) => node('pivot', pivotData(text(target, 'pivot target'), opts), next),
+    recordingsUrl,
     response: (code, message = '', opts = {}) => {
       need(Number.isInteger(code) && code >= 100 && code <= 699, 'response code must be an integer from 100 to 699');
       return node('response', Object.assign({}, opts, { code, message: String(message) }));

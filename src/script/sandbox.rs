@@ -127,8 +127,7 @@ impl Sandbox {
                 .call::<_, ()>((
                     host,
                     env,
-                    services.pivot.base(),
-                    services.pivot.query(),
+                    services.pivot.recordings_url(),
                     vars_json.as_str(),
                 ))
                 .map_err(|e| fail(&ctx, e))?;

@@ -6,8 +6,13 @@
 //! |---|---|---|
 //! | open | `/healthz`, `/readyz`, `/schemas…`, uploads (`PUT`/`POST /recordings…`, which check their own) | none |
 //! | pivot | `/pivot…`, `/events…` | `[auth]` pivot (basic, bearer, or `?auth_token=`) or admin |
+//! | token | `/t/TOKEN/pivot…`, `/t/TOKEN/events…`; `PUT`/`POST /t/TOKEN/recordings…` | the path's token: the pivot (or admin) token; the upload token |
 //! | recordings | any other method on `/recordings…` | `[auth]` admin, or `[recordings] admin_token` |
 //! | admin | everything else (`/calls`, `/metrics`, `/userspace`, `/run`, `/flows`, `/ui`, …) | `[auth]` admin |
+//!
+//! A path `/t/TOKEN/…` carries its token in the path ([`crate::auth::url_token`]): only for
+//! `/pivot`, `/events` (the pivot token) and uploads (the upload token); the prefix is taken off
+//! here, so handlers see the same path as without it.
 //!
 //! Unknown paths fall in the admin area: a route nobody listed here is protected, not open.
 //! A pivot request's `auth_token` query parameter is taken out of the request before any
@@ -23,7 +28,8 @@ use actix_web::{HttpResponse, ResponseError};
 use futures_util::future::{Either, FutureExt, Map};
 
 use super::error::ApiError;
-use crate::auth::{Denied, Gate};
+use crate::auth::url_token::{self, SplitError};
+use crate::auth::{Denied, Gate, MANGLED};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::request::form;
@@ -70,6 +76,7 @@ impl Area {
 /// The gates of each area, built once from the configuration.
 pub struct Rules {
     pivot: Gate,
+    upload: crate::recordings::Access,
     recordings: Gate,
     admin: Gate,
     metrics: Arc<Metrics>,
@@ -81,6 +88,7 @@ impl Rules {
         let auth = &config.auth;
         Rules {
             pivot: auth.pivot_gate(),
+            upload: crate::recordings::Access::new(&config.recordings),
             recordings: auth
                 .admin_gate()
                 .token(config.recordings.admin_token.as_ref()),
@@ -127,7 +135,11 @@ fn refusal(area: Area, gate: &Gate, denied: Denied) -> String {
         Area::Recordings => "[auth] or [recordings]",
         _ => "[auth]",
     };
-    if denied == Denied::Wrong {
+    // Only the PBX sends credentials through Kazoo's URL splitter; elsewhere it is a wrong pair.
+    if denied == Denied::Mangled && area == Area::Pivot {
+        return MANGLED.to_owned();
+    }
+    if denied != Denied::Missing {
         return format!(
             "the credentials sent are not the ones configured in {section}; check the user, \
              password or token"
@@ -137,9 +149,13 @@ fn refusal(area: Area, gate: &Gate, denied: Denied) -> String {
     match area {
         Area::Pivot => {
             if gate.takes_basic() {
-                ways.push("put user:password@ in the pivot node's voice_url (HTTP basic)");
+                ways.push(
+                    "put user:password@ in the voice_url of a pivot node with \"method\": \"post\" \
+                     (HTTP basic; a GET mangles it)",
+                );
             }
             if gate.takes_token() {
+                ways.push("use the token URL /t/TOKEN/pivot/NAME (`pivotforge token` prints it)");
                 ways.push("add auth_token=TOKEN to the voice_url's query");
                 ways.push("send Authorization: Bearer TOKEN");
             }
@@ -182,9 +198,19 @@ pub fn take_token(query: &str) -> Option<(String, String)> {
     token.map(|token| (rest.join("&"), token))
 }
 
+/// Marks a request let in by the token of its `/t/TOKEN/…` path, so the upload handler does
+/// not ask for a header as well.
+#[derive(Debug, Clone, Copy)]
+pub struct PathToken;
+
 /// Replaces the query of a request (its head and the router's copy).
 fn set_query(req: &mut ServiceRequest, query: &str) -> Result<(), ApiError> {
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
+    set_path_and_query(req, &path, query)
+}
+
+/// Replaces the path and query of a request (its head and the router's copy).
+fn set_path_and_query(req: &mut ServiceRequest, path: &str, query: &str) -> Result<(), ApiError> {
     let path_and_query = if query.is_empty() {
         path.to_owned()
     } else {
@@ -215,8 +241,82 @@ fn call_id(query: &str) -> String {
     found
 }
 
+/// Checks a request whose path is `/t/TOKEN/…` and takes the prefix off.
+fn admit_path_token(
+    rules: &Rules,
+    req: &mut ServiceRequest,
+    split: Result<(String, String), SplitError>,
+) -> Result<(), ApiError> {
+    const FORMS: &str = "/t/TOKEN/pivot/NAME, /t/TOKEN/events/NAME or /t/TOKEN/recordings/…";
+    let (token, rest) = match split {
+        Ok(parts) => parts,
+        Err(SplitError::NoToken) => {
+            return Err(ApiError::Unauthorized {
+                detail: format!("this token URL holds no token: use {FORMS}"),
+                challenge: "Bearer realm=\"pivotforge\"",
+            })
+        }
+        Err(SplitError::NoRoute) => {
+            return Err(ApiError::NotFound(format!(
+                "this token URL names no route: use {FORMS}"
+            )))
+        }
+    };
+    let area = Area::of(&rest, req.method());
+    let is_upload = area == Area::Open && rest.starts_with("/recordings");
+    let checked = if area == Area::Pivot {
+        rules
+            .pivot
+            .check_token(&token)
+            .map_err(|_| "/pivot and /events")
+    } else if is_upload {
+        rules.upload.upload_url_token(&token).map_err(|_| "uploads")
+    } else {
+        return Err(ApiError::NotFound(
+            "a token URL serves only /pivot, /events and recording uploads (PUT or POST \
+             /recordings…): call other endpoints without /t/TOKEN, with the admin credentials"
+                .into(),
+        ));
+    };
+    if let Err(what) = checked {
+        let label = if is_upload { "upload" } else { area.label() };
+        rules.metrics.denied(label);
+        let e = ApiError::Unauthorized {
+            detail: format!(
+                "the token in this URL is not the one configured for {what} ([auth] \
+                 pivot_token, [recordings] upload_token, or the one derived from the basic \
+                 credentials: `pivotforge token` prints the URLs)"
+            ),
+            challenge: "Bearer realm=\"pivotforge\"",
+        };
+        tracing::info!(
+            area = label,
+            path = %crate::calls::redact::mask_url(req.path()),
+            call_id = call_id(req.query_string()),
+            status = 401,
+            reason = %e,
+            "request refused"
+        );
+        return Err(e);
+    }
+    let mut query = req.query_string().to_owned();
+    if area == Area::Pivot {
+        if let Some((without, _)) = take_token(&query) {
+            query = without;
+        }
+    }
+    set_path_and_query(req, &rest, &query)?;
+    actix_web::HttpMessage::extensions_mut(req).insert(PathToken);
+    Ok(())
+}
+
 /// Checks one request; `Err` is the response to send instead.
 fn admit(rules: &Rules, req: &mut ServiceRequest) -> Result<(), ApiError> {
+    if let Some(split) = url_token::split(req.uri().path()) {
+        // Owned: the request is rewritten while the token is checked.
+        let split = split.map(|(t, r)| (t.to_owned(), r.to_owned()));
+        return admit_path_token(rules, req, split);
+    }
     let area = Area::of(req.match_info().as_str(), req.method());
     if area == Area::Open {
         return Ok(());

@@ -114,7 +114,10 @@ fn io_error(e: impl std::fmt::Display) -> std::io::Error {
 
 /// Builds the state: opens the store, loads userspace lists and flows (a broken flow file is
 /// reported, not fatal), starts the JS pool, the post-call worker and the flows watcher.
-pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState> {
+pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState> {
+    config
+        .derive_url_tokens()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("can't derive the URL tokens: {e}")))?;
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&config.data_dir).map_err(io_error)?);
     match crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists")) {
         Ok(loaded) => {

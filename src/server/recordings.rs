@@ -170,10 +170,16 @@ async fn receive(
     state: &AppState,
 ) -> Result<Received, ApiError> {
     let recordings = &state.recordings;
-    recordings
-        .access()
-        .upload(header_text(req, header::AUTHORIZATION))
-        .map_err(|denied| unauthorized(denied, UPLOAD_CHALLENGE))?;
+    // The guard already checked the token of a `/t/TOKEN/recordings…` URL.
+    if actix_web::HttpMessage::extensions(req)
+        .get::<super::guard::PathToken>()
+        .is_none()
+    {
+        recordings
+            .access()
+            .upload(header_text(req, header::AUTHORIZATION))
+            .map_err(|denied| unauthorized(denied, UPLOAD_CHALLENGE))?;
+    }
     let content_type = header_text(req, header::CONTENT_TYPE);
     if !format::accepts(name.format, content_type) {
         let ext = format::extension(name.format);

@@ -1,5 +1,5 @@
-//! Post-call events: the PBX's end-of-call POSTs are stored durably first (the HTTP answer is 202
-//! only once they are on disk), then a worker runs each flow's `postCall(event)` from the queue,
+//! Post-call events: Kazoo's end-of-call webhooks are stored durably first (the HTTP answer is
+//! 200 only once they are on disk), then a worker runs each flow's `postCall(event)` from the queue,
 //! retrying with backoff. An accepted event is never lost: it ends done, or in the dead letters,
 //! which are kept `[events] dead_letter_days` by the service clock and then removed.
 //!
@@ -117,10 +117,10 @@ pub fn expire_dead(store: &dyn Store, clock: &dyn Clock, days: u32) {
     }
 }
 
-/// The call an event is about, for log lines: Kazoo's `Call-ID` (a pivot's `cdr_url`) or
-/// `call_id` (a webhook); empty when it names none.
+/// The call an event is about, for log lines: its mapped `call_id` (or `Call-ID` in events
+/// queued before the webhook mapping); empty when it names none.
 pub fn call_id_of(event: &Value) -> &str {
-    ["Call-ID", "call_id"]
+    ["call_id", "Call-ID"]
         .iter()
         .find_map(|key| event.get(key).and_then(Value::as_str))
         .unwrap_or("")

@@ -48,6 +48,8 @@ pub struct AppState {
     pub calls: Arc<CallLog>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// What `/events` remembers: recent events (duplicates) and warnings given.
+    pub intake: crate::webhook::Intake,
 }
 
 /// Registers every route; the same function serves the real server and tests.
@@ -165,6 +167,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         recordings,
         calls,
         metrics,
+        intake: crate::webhook::Intake::default(),
     })
 }
 

@@ -307,3 +307,23 @@ async fn a_full_queue_is_the_one_refusal() {
         reply.text()
     );
 }
+
+#[tokio::test]
+async fn a_call_that_left_memory_is_matched_in_the_store() {
+    let dir = flows();
+    let mut cfg = config(dir.path());
+    cfg.calls.memory_steps = 1;
+    let server = serve_with(cfg, at(NOW));
+    ran(&server, "ev", "long-call").await;
+    // A later call pushes the first out of memory; the exchange log still has it on disk.
+    ran(&server, "ev", "later-call").await;
+    poll_until(Duration::from_secs(5), "the step is stored", || async {
+        let calls = get(&server.url("/calls?limit=10")).await.json();
+        let listed = calls["calls"].as_array().map_or(0, Vec::len);
+        (listed == 2).then_some(())
+    })
+    .await;
+    let reply = send_json(&server, "ev", &destroy("long-call", "", "inbound")).await;
+    assert_ok(&reply, "stored");
+    assert_eq!(ran_post_call(&server, "long-call").await["runs"], 1);
+}

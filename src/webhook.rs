@@ -155,6 +155,30 @@ pub fn may_define_post_call(script: &crate::script::ScriptFlow) -> bool {
             .any(|bytes| bytes.windows(NAME.len()).any(|w| w == NAME.as_bytes()))
 }
 
+/// A warning for each of `flows` (`[events] webhook_flows`) that can't take end-of-call
+/// events: it is not loaded, is a rule flow, or is a script that defines no `postCall`. The
+/// service can't tell offline which flows Kazoo's webhooks point at, so it asks the operator.
+pub fn unfit_flows(registry: &crate::flows::Registry, flows: &[String]) -> Vec<String> {
+    use crate::flows::Flow;
+    let mut out = Vec::new();
+    for name in flows {
+        let problem = match registry.get(name).map(|e| &e.state) {
+            None => "there is no such flow: events sent to it are dropped",
+            Some(Ok(Flow::Rules(_))) => {
+                "it is a rule flow: only a script's postCall(event) takes events"
+            }
+            Some(Ok(Flow::Script(script))) if !may_define_post_call(script) => {
+                "its script defines no postCall(event): events sent to it are dropped"
+            }
+            _ => continue,
+        };
+        out.push(format!(
+            "[events] webhook_flows names `{name}`, but {problem}"
+        ));
+    }
+    out
+}
+
 /// How many (flow, call id) pairs the duplicate check remembers: Kazoo repeats a delivery
 /// within seconds (a retry 2 s after a connection error), so the recent calls are enough.
 pub const REMEMBERED: usize = 100_000;

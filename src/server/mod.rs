@@ -133,6 +133,9 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
     for problem in engine.registry().errors() {
         tracing::error!(error = %problem, "flow not loaded");
     }
+    for warning in crate::webhook::unfit_flows(&engine.registry(), &config.events.webhook_flows) {
+        tracing::warn!("{warning}");
+    }
     let recordings = Recordings::open(
         config.recordings_dir(),
         &config.recordings,
@@ -152,7 +155,7 @@ pub fn state(config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppState>
         &store,
         doorbell.clone(),
         clock.clone(),
-        config.events,
+        config.events.clone(),
         masker,
     )?;
     if let Err(e) = crate::reload::watch(&engine, store.clone()) {

@@ -116,10 +116,13 @@ pub fn map(raw: Map<String, Value>, flow: &str) -> Value {
     Value::Object(event)
 }
 
-/// The first of `keys` the payload has with a non-null value.
+/// The first of `keys` the payload has with a value: null and empty text count as none, since
+/// a form or query can only send an absent value as `key=`.
 fn first<'a>(raw: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter()
-        .find_map(|k| raw.get(*k).filter(|v| !v.is_null()))
+    keys.iter().find_map(|k| {
+        raw.get(*k)
+            .filter(|v| !v.is_null() && v.as_str() != Some(""))
+    })
 }
 
 /// A number from JSON, or from the text a form or query carries; other text stays text.
@@ -294,5 +297,7 @@ mod tests {
         assert_eq!(e["caller_id_number"], "+1");
         assert_eq!(e["flow"], "f");
         assert_eq!(e["custom_application_vars"], json!({}));
+        let empty = map(raw(json!({"call_id": "c3", "other_leg_call_id": ""})), "f");
+        assert_eq!(empty["other_leg_call_id"], json!(null), "`key=` is absent");
     }
 }

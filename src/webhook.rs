@@ -7,8 +7,8 @@
 //! fields, with the numbers as numbers whatever the encoding, so a script reads one shape; the
 //! payload as received stays in `raw`.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
@@ -182,53 +182,14 @@ pub fn unfit_flows(registry: &crate::flows::Registry, flows: &[String]) -> Vec<S
     out
 }
 
-/// How many (flow, call id) pairs the duplicate check remembers: Kazoo repeats a delivery
-/// within seconds (a retry 2 s after a connection error), so the recent calls are enough.
-pub const REMEMBERED: usize = 100_000;
-
-/// What the `/events` handler remembers between requests: the events taken recently (to drop
-/// a second delivery of one) and the flows already warned about (to warn once, not per call).
+/// What the `/events` handler remembers between requests: the flows already warned about
+/// (to warn once per flow, not once per call).
 #[derive(Default)]
 pub struct Intake {
-    recent: Mutex<Recent>,
     warned: Mutex<HashSet<String>>,
 }
 
-#[derive(Default)]
-struct Recent {
-    seen: HashSet<(String, String)>,
-    order: VecDeque<(String, String)>,
-}
-
 impl Intake {
-    fn recent(&self) -> MutexGuard<'_, Recent> {
-        // Two collections of owned strings can't be left half-changed by a panic elsewhere.
-        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Claims the event of `call_id` for `flow`: false when it was already taken. Claim before
-    /// storing, so that two deliveries at once can't both pass.
-    pub fn claim(&self, flow: &str, call_id: &str) -> bool {
-        let key = (flow.to_owned(), call_id.to_owned());
-        let mut recent = self.recent();
-        if !recent.seen.insert(key.clone()) {
-            return false;
-        }
-        recent.order.push_back(key);
-        while recent.order.len() > REMEMBERED {
-            if let Some(old) = recent.order.pop_front() {
-                recent.seen.remove(&old);
-            }
-        }
-        true
-    }
-
-    /// Gives a claim back when the event could not be stored, so a retry is not a duplicate.
-    pub fn release(&self, flow: &str, call_id: &str) {
-        let key = (flow.to_owned(), call_id.to_owned());
-        self.recent().seen.remove(&key);
-    }
-
     /// True the first time it is asked about `flow` (this process).
     pub fn first_warning(&self, flow: &str) -> bool {
         self.warned
@@ -245,15 +206,11 @@ mod tests {
     use super::{map, Intake};
 
     #[test]
-    fn a_claim_is_taken_once_until_released() {
+    fn a_flow_is_warned_about_once() {
         let intake = Intake::default();
-        assert!(intake.claim("f", "c"));
-        assert!(!intake.claim("f", "c"));
-        assert!(intake.claim("g", "c"), "per flow");
-        intake.release("f", "c");
-        assert!(intake.claim("f", "c"));
         assert!(intake.first_warning("f"));
         assert!(!intake.first_warning("f"));
+        assert!(intake.first_warning("g"));
     }
 
     fn raw(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {

@@ -327,3 +327,20 @@ async fn a_call_that_left_memory_is_matched_in_the_store() {
     assert_ok(&reply, "stored");
     assert_eq!(ran_post_call(&server, "long-call").await["runs"], 1);
 }
+
+#[tokio::test]
+async fn a_repeated_delivery_after_a_restart_is_still_a_duplicate() {
+    let dir = flows();
+    let data = tempfile::tempdir().expect("data dir");
+    let first = serve_in(config(dir.path()), data.path(), at(NOW));
+    ran(&first, "ev", "restart-1").await;
+    let event = destroy("restart-1", "", "inbound");
+    assert_ok(&send_json(&first, "ev", &event).await, "stored");
+    assert_eq!(ran_post_call(&first, "restart-1").await["runs"], 1);
+    drop(first);
+    // Kazoo retries after a connection error, which is what a restart looks like to it.
+    let second = serve_in(config(dir.path()), data.path(), at(NOW));
+    assert_ok(&send_json(&second, "ev", &event).await, "duplicate");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(peek(&second, "restart-1").await["runs"], 1);
+}

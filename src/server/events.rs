@@ -154,13 +154,6 @@ async fn triage(state: &AppState, flow: &str, event: &Value) -> Result<Option<Dr
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(ApiError::from)?;
-    if matched.is_none()
-        && !state
-            .intake
-            .claim(flow, event["call_id"].as_str().unwrap_or(""))
-    {
-        return Ok(Some(Dropped::Duplicate));
-    }
     Ok(matched)
 }
 
@@ -176,8 +169,8 @@ fn drop_event(state: &AppState, flow: &str, call_id: &str, dropped: Dropped) -> 
     HttpResponse::Ok().json(json!({"result": dropped.label(), "flow": flow, "detail": detail}))
 }
 
-/// Stores the event for the worker: 200 once it is on disk, 503 (the event lost) when the
-/// queue is at its bound.
+/// Stores the event for the worker unless this call's event was taken already (a repeated
+/// delivery): 200 once it is on disk, 503 (the event lost) when the queue is at its bound.
 async fn store(
     state: &AppState,
     flow: String,
@@ -187,13 +180,16 @@ async fn store(
     // The queue runs on the machine's clock, whatever clock flows see: the worker compares
     // due times with it.
     let now = chrono::Utc::now().timestamp_millis();
-    let f = flow.clone();
+    let (f, c) = (flow.clone(), call_id.clone());
     let max = state.config.events.max_pending_bytes;
-    let pushed = with_store(state, move |store| store.event_push(&f, &event, now, max)).await;
+    let pushed = with_store(state, move |store| {
+        store.event_push_once(&f, &c, &event, now, max)
+    })
+    .await;
     let id = match pushed {
-        Ok(id) => id,
+        Ok(Some(id)) => id,
+        Ok(None) => return Ok(drop_event(state, &flow, &call_id, Dropped::Duplicate)),
         Err(e) => {
-            state.intake.release(&flow, &call_id);
             let full = matches!(e, ApiError::Overloaded(_));
             state
                 .metrics

@@ -48,7 +48,7 @@ pub struct AppState {
     pub calls: Arc<CallLog>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// What `/events` remembers: recent events (duplicates) and warnings given.
+    /// What `/events` remembers: the warnings given.
     pub intake: crate::webhook::Intake,
 }
 

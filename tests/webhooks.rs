@@ -9,6 +9,7 @@
 //! build them: JSON (`format: json`), a form body (`format: form-data`) or a GET query.
 
 mod common;
+mod hardening_support;
 
 use std::time::Duration;
 
@@ -343,4 +344,31 @@ async fn a_repeated_delivery_after_a_restart_is_still_a_duplicate() {
     assert_ok(&send_json(&second, "ev", &event).await, "duplicate");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(peek(&second, "restart-1").await["runs"], 1);
+}
+
+#[tokio::test]
+async fn a_flow_without_post_call_is_warned_about_at_start_up_and_on_its_first_event() {
+    let dir = flows();
+    let data = tempfile::tempdir().expect("data dir");
+    let server = hardening_support::ServerProcess::start(
+        dir.path(),
+        data.path(),
+        "[events]\nwebhook_flows = [\"ev\", \"plain\"]\n",
+    );
+    for call in ["p-1", "p-2"] {
+        let reply = post_json(&server.url("/events/plain"), &destroy(call, "", "inbound")).await;
+        assert_ok(&reply, "no_postcall");
+    }
+    let log = server.stop();
+    assert!(
+        log.contains("[events] webhook_flows names `plain`, but its script defines no postCall"),
+        "the start-up warning: {log}"
+    );
+    assert!(!log.contains("names `ev`"), "ev has postCall: {log}");
+    let fix = "flow `plain` has no postCall: export `postCall(event)` from callflows/plain.js";
+    assert_eq!(
+        log.matches(fix).count(),
+        1,
+        "warned once, not per call: {log}"
+    );
 }

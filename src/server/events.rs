@@ -138,23 +138,34 @@ async fn triage(state: &AppState, flow: &str, event: &Value) -> Result<Option<Dr
     let Some(call_id) = event["call_id"].as_str().filter(|c| !c.is_empty()) else {
         return Ok(Some(Dropped::NoCallId));
     };
-    let other_leg = event["other_leg_call_id"].as_str().unwrap_or("").to_owned();
-    let (calls, call_id, f) = (state.calls.clone(), call_id.to_owned(), flow.to_owned());
-    let matched = web::block(
+    let other_leg = event["other_leg_call_id"].as_str().unwrap_or("");
+    match_call(state, flow, call_id, other_leg).await
+}
+
+/// `None` when `call_id` has a step of `flow` in the exchange log; else whether it is another
+/// leg of such a call (`other_leg` has one) or some other call. Reads the store off the worker.
+async fn match_call(
+    state: &AppState,
+    flow: &str,
+    call_id: &str,
+    other_leg: &str,
+) -> Result<Option<Dropped>, ApiError> {
+    let calls = state.calls.clone();
+    let (flow, call_id, other_leg) = (flow.to_owned(), call_id.to_owned(), other_leg.to_owned());
+    let found = web::block(
         move || -> Result<Option<Dropped>, crate::store::StoreError> {
-            if calls.ran_flow(&call_id, &f)? {
+            if calls.ran_flow(&call_id, &flow)? {
                 return Ok(None);
             }
-            if !other_leg.is_empty() && calls.ran_flow(&other_leg, &f)? {
+            if !other_leg.is_empty() && calls.ran_flow(&other_leg, &flow)? {
                 return Ok(Some(Dropped::OtherLeg));
             }
             Ok(Some(Dropped::UnknownCall))
         },
     )
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(ApiError::from)?;
-    Ok(matched)
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    found.map_err(ApiError::from)
 }
 
 /// Acknowledges a dropped event with 200: counted, logged (a flow without postCall warns once).

@@ -26,7 +26,7 @@ export async function postCall(event) {
   const reply = await fetch(`${process.env.CRM_URL}/calls`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.CRM_TOKEN}` },
-    body: JSON.stringify({ call_id: event['Call-ID'] || event.call_id, from: event['Caller-ID-Number'] || event.caller_id_number, duration: event.duration_seconds || event['Duration-Seconds'] }),
+    body: JSON.stringify({ call_id: event.call_id, from: event.caller_id_number, duration: event.duration_seconds }),
   });
   if (!reply.ok) throw new Error(`CRM refused the call record: ${reply.status}`);
   return { recorded: true };

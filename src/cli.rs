@@ -218,8 +218,15 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
     })
 }
 
-/// Loads and validates every flow under `dir`; prints each problem as `file:line: message`.
-pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// Loads and validates every flow under `dir`; prints each problem as `file:line: message`,
+/// and a warning for each of `webhook_flows` that can't take end-of-call events.
+pub fn check(
+    dir: &Path,
+    public_url: &str,
+    webhook_flows: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let engine = match Engine::load(EngineOptions::new(dir, public_url)) {
         Ok(e) => e,
         Err(e) => {
@@ -231,6 +238,10 @@ pub fn check(dir: &Path, public_url: &str, out: &mut dyn Write, err: &mut dyn Wr
     let errors = registry.errors();
     for e in &errors {
         let _ = writeln!(err, "{e}");
+    }
+    // A warning, not a problem: the flows themselves are fine, the webhook is pointed wrong.
+    for warning in crate::webhook::unfit_flows(&registry, webhook_flows) {
+        let _ = writeln!(err, "warning: {warning}");
     }
     let ok = registry.entries().filter(|e| e.state.is_ok()).count();
     let _ = writeln!(

@@ -434,12 +434,15 @@ impl LimitsFileConfig {
 }
 
 /// The post-call event queue, resolved (`[events]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsConfig {
     /// Bytes of events that may wait on disk; past it `/events` refuses with 503.
     pub max_pending_bytes: u64,
     /// Days a dead letter is kept before it is removed.
     pub dead_letter_days: u32,
+    /// Flows Kazoo's `channel_destroy` webhooks point at: `check` and start-up warn about
+    /// each one that can't take them (missing, a rule flow, a script without `postCall`).
+    pub webhook_flows: Vec<String>,
 }
 
 impl Default for EventsConfig {
@@ -447,6 +450,7 @@ impl Default for EventsConfig {
         EventsConfig {
             max_pending_bytes: 256 * 1024 * 1024,
             dead_letter_days: 30,
+            webhook_flows: Vec::new(),
         }
     }
 }
@@ -459,6 +463,8 @@ pub struct EventsFileConfig {
     pub max_pending_bytes: Option<u64>,
     /// Days a dead letter is kept.
     pub dead_letter_days: Option<u32>,
+    /// Flows the webhooks point at.
+    pub webhook_flows: Option<Vec<String>>,
 }
 
 impl EventsFileConfig {
@@ -473,6 +479,7 @@ impl EventsFileConfig {
                 "[events] dead_letter_days",
                 self.dead_letter_days.unwrap_or(d.dead_letter_days),
             )?,
+            webhook_flows: self.webhook_flows.unwrap_or_default(),
         })
     }
 }

@@ -1,5 +1,5 @@
-//! Post-call events: the PBX's end-of-call POSTs are stored durably first (the HTTP answer is 202
-//! only once they are on disk), then a worker runs each flow's `postCall(event)` from the queue,
+//! Post-call events: Kazoo's end-of-call webhooks are stored durably first (the HTTP answer is
+//! 200 only once they are on disk), then a worker runs each flow's `postCall(event)` from the queue,
 //! retrying with backoff. An accepted event is never lost: it ends done, or in the dead letters,
 //! which are kept `[events] dead_letter_days` by the service clock and then removed.
 //!
@@ -29,6 +29,9 @@ const IDLE: Duration = Duration::from_millis(500);
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Most dead letters removed per transaction.
 const SWEEP_CHUNK: usize = 1000;
+/// How long a call's event stays marked as taken: Kazoo repeats a delivery within seconds (a
+/// retry 2 s after a connection error), so a day is plenty.
+const TAKEN_MS: i64 = 86_400_000;
 
 /// Wakes the worker when an event arrives, so it need not wait for its next poll.
 #[derive(Default, Clone)]
@@ -69,6 +72,7 @@ pub fn start(
         .enable_time()
         .build()?;
     expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
+    expire_taken(store.as_ref());
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
     let (engine, store) = (Arc::downgrade(engine), Arc::downgrade(store));
     std::thread::Builder::new()
@@ -79,6 +83,7 @@ pub fn start(
             };
             if Instant::now() >= next_sweep {
                 expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
+                expire_taken(store.as_ref());
                 next_sweep = Instant::now() + SWEEP_EVERY;
             }
             let worked =
@@ -117,10 +122,26 @@ pub fn expire_dead(store: &dyn Store, clock: &dyn Clock, days: u32) {
     }
 }
 
-/// The call an event is about, for log lines: Kazoo's `Call-ID` (a pivot's `cdr_url`) or
-/// `call_id` (a webhook); empty when it names none.
+/// Removes the marks of events taken more than a day ago, by the machine's clock (the one
+/// the HTTP handler stamps them with), a chunk per transaction.
+pub fn expire_taken(store: &dyn Store) {
+    let cutoff = Utc::now().timestamp_millis().saturating_sub(TAKEN_MS);
+    loop {
+        match store.events_expire_taken(cutoff, SWEEP_CHUNK) {
+            Ok(n) if n < SWEEP_CHUNK => break,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "old taken-event marks not removed; will retry at the next sweep");
+                break;
+            }
+        }
+    }
+}
+
+/// The call an event is about, for log lines: its mapped `call_id` (or `Call-ID` in events
+/// queued before the webhook mapping); empty when it names none.
 pub fn call_id_of(event: &Value) -> &str {
-    ["Call-ID", "call_id"]
+    ["call_id", "Call-ID"]
         .iter()
         .find_map(|key| event.get(key).and_then(Value::as_str))
         .unwrap_or("")

@@ -22,3 +22,4 @@ pub mod request;
 pub mod script;
 pub mod server;
 pub mod store;
+pub mod webhook;

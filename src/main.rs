@@ -279,6 +279,7 @@ fn main() -> ExitCode {
                     cli::check(
                         &dir,
                         &config.public_url,
+                        &config.events.webhook_flows,
                         &mut std::io::stdout(),
                         &mut std::io::stderr(),
                     )

@@ -281,3 +281,49 @@ fn check_the_shipped_flows_exits_0() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_warns_about_webhook_flows_that_cannot_take_events() {
+    let flows = flows_dir(&[
+        (
+            "ev.js",
+            "export function postCall(e) { return {}; }\nexport function main() { return { module: 'hangup', data: {} }; }",
+        ),
+        ("plain.js", "function main() { return { module: 'hangup', data: {} }; }"),
+        ("rule.toml", "[default]\nmodule = \"hangup\"\ndata = {}\n"),
+    ]);
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("pivotforge.toml");
+    std::fs::write(
+        &conf,
+        "[events]\nwebhook_flows = [\"ev\", \"plain\", \"rule\", \"renamed\"]\n",
+    )
+    .unwrap();
+    let out = pivotforge(&[
+        "check",
+        "--config",
+        conf.to_str().unwrap(),
+        flows.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not a problem: {stderr}"
+    );
+    for (flow, why) in [
+        ("plain", "defines no postCall"),
+        ("rule", "rule flow"),
+        ("renamed", "no such flow"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with("warning: [events] webhook_flows names")
+                    && l.contains(&format!("`{flow}`"))
+                    && l.contains(why)),
+            "{flow}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("`ev`"), "ev has postCall: {stderr}");
+}

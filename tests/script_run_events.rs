@@ -1,5 +1,6 @@
-//! Post-call events and overload: `POST /events/{flow}` answers 202 only once the event is
-//! stored, refuses what it can't store, runs the flow's `postCall` with retries, keeps events
+//! Post-call events and overload: `POST /events/{flow}` answers 200 only once the event is
+//! stored (for a call that ran the flow), refuses what it can't parse or store, runs the flow's
+//! `postCall` with retries, keeps events
 //! across a restart (checked in the store file itself while no server holds it), moves events
 //! that fail for good to the dead letters; a full JS queue answers 503 at once.
 
@@ -20,9 +21,9 @@ use serde_json::{json, Value};
 const EVENTS_FLOW: &str = r#"
 import { ko, incr } from 'cxKV';
 export async function postCall(event) {
-  const id = event['Call-ID'];
+  const id = event.call_id;
   const attempt = await incr('attempts:' + id);
-  if (attempt <= Number(event.fail || 0)) throw new Error(`attempt ${attempt} fails on purpose`);
+  if (attempt <= Number(event.raw.fail || 0)) throw new Error(`attempt ${attempt} fails on purpose`);
   await ko.set('done:' + id, { event, attempt });
   return { done: attempt };
 }
@@ -36,6 +37,16 @@ const RULE: &str = "[default]\nmodule = \"hangup\"\ndata = {}\n";
 
 fn flows() -> tempfile::TempDir {
     flows_dir(&[("ev.js", EVENTS_FLOW), ("rule.toml", RULE)])
+}
+
+/// One call step of `flow` for `call_id`: events are taken only for calls that ran the flow.
+async fn ran(server: &RunningServer, flow: &str, call_id: &str) {
+    let reply = post_json(
+        &server.url(&format!("/pivot/{flow}")),
+        &json!({"Call-ID": call_id}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
 async fn peek(server: &RunningServer, id: &str) -> Value {
@@ -61,46 +72,52 @@ async fn events_are_accepted_once_stored_and_run() {
     let dir = flows();
     let data = tempfile::tempdir().expect("data dir");
     let server = serve_in(config(dir.path()), data.path(), at("2026-11-17T15:00:00Z"));
+    ran(&server, "ev", "e1").await;
+    ran(&server, "ev", "e2").await;
     let reply = post_json(
         &server.url("/events/ev"),
         &json!({"Call-ID": "e1", "Duration-Seconds": 12, "nested": {"a": [1]}}),
     )
     .await;
-    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     let first_id = reply.json()["id"].as_u64().expect("an id");
     let reply = post_form(
         &server.url("/events/ev?account=acme"),
         "Call-ID=e2&Hangup-Cause=NORMAL_CLEARING",
     )
     .await;
-    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     assert!(
         reply.json()["id"].as_u64().expect("an id") > first_id,
         "ids increase"
     );
 
     let e1 = done(&server, "e1").await;
+    assert_eq!(e1["attempts"], 1);
+    assert_eq!(e1["done"]["attempt"], 1);
+    let event = &e1["done"]["event"];
     assert_eq!(
-        e1,
-        json!({"attempts": 1, "done": {"attempt": 1, "event": {"Call-ID": "e1", "Duration-Seconds": 12, "nested": {"a": [1]}}}})
+        (&event["call_id"], &event["duration_seconds"]),
+        (&json!("e1"), &json!(12))
+    );
+    assert_eq!(
+        event["raw"],
+        json!({"Call-ID": "e1", "Duration-Seconds": 12, "nested": {"a": [1]}})
     );
     let e2 = done(&server, "e2").await;
+    assert_eq!(e2["done"]["event"]["hangup_cause"], "NORMAL_CLEARING");
     assert_eq!(
-        e2["done"]["event"],
+        e2["done"]["event"]["raw"],
         json!({"Call-ID": "e2", "Hangup-Cause": "NORMAL_CLEARING", "account": "acme"})
     );
 
-    // What can't be stored is refused, and nothing is queued for it.
-    assert_error(
-        &post_json(&server.url("/events/nope"), &json!({})).await,
-        404,
-        "no such flow",
-    );
-    assert_error(
-        &post_json(&server.url("/events/rule"), &json!({})).await,
-        404,
-        "a rule flow",
-    );
+    // What a webhook can't be helped with is acknowledged (Kazoo retries nothing but
+    // connection errors) and not queued; what can't be parsed is refused.
+    for (flow, result) in [("nope", "unknown_flow"), ("rule", "no_postcall")] {
+        let reply = post_json(&server.url(&format!("/events/{flow}")), &json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.json()["result"], result);
+    }
     assert_error(
         &common::post(&server.url("/events/ev"), "application/json", "{broken").await,
         400,
@@ -113,14 +130,14 @@ async fn events_are_accepted_once_stored_and_run() {
     );
     assert_error(
         &common::request(
-            reqwest::Method::GET,
+            reqwest::Method::DELETE,
             &server.url("/events/ev"),
             None,
             Vec::new(),
         )
         .await,
         405,
-        "GET",
+        "DELETE",
     );
     drop(server);
     let store = open_store(data.path());
@@ -136,13 +153,14 @@ async fn events_are_accepted_once_stored_and_run() {
 async fn a_failed_post_call_is_retried() {
     let dir = flows();
     let server = serve_with(config(dir.path()), at("2026-11-17T15:00:00Z"));
+    ran(&server, "ev", "r1").await;
     let started = Instant::now();
     let reply = post_json(
         &server.url("/events/ev"),
         &json!({"Call-ID": "r1", "fail": 2}),
     )
     .await;
-    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     // Attempt 1 fails at once, attempt 2 after 1 s, attempt 3 after 5 s more succeeds.
     let after_two = poll_until(Duration::from_secs(4), "the first retry", || async {
         let seen = peek(&server, "r1").await;
@@ -176,13 +194,14 @@ async fn events_survive_a_restart() {
     let data = tempfile::tempdir().expect("data dir");
     let now = at("2026-11-17T15:00:00Z");
     let first = serve_in(config(dir.path()), data.path(), now);
+    ran(&first, "ev", "s1").await;
     // The first attempt fails; the retry is due a second later. Stop before it.
     let reply = post_json(
         &first.url("/events/ev"),
         &json!({"Call-ID": "s1", "fail": 1}),
     )
     .await;
-    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     let id = reply.json()["id"].as_u64().expect("an id");
     poll_until(Duration::from_secs(3), "the first attempt", || async {
         (peek(&first, "s1").await["attempts"] == 1).then_some(())
@@ -198,7 +217,8 @@ async fn events_survive_a_restart() {
         assert_eq!(due.len(), 1, "{due:?}");
         assert_eq!(due[0].id, id);
         assert_eq!(due[0].flow, "ev");
-        assert_eq!(due[0].event, json!({"Call-ID": "s1", "fail": 1}));
+        assert_eq!(due[0].event["raw"], json!({"Call-ID": "s1", "fail": 1}));
+        assert_eq!(due[0].event["call_id"], "s1");
         assert_eq!(due[0].attempts, 1);
         assert!(
             due[0]
@@ -222,21 +242,23 @@ async fn events_survive_a_restart() {
 
 #[tokio::test]
 async fn an_accepted_event_is_on_disk_before_anything_runs_it() {
-    // A flow without postCall: every attempt fails, so the event stays queued.
+    // A postCall that always throws: every attempt fails, so the event stays queued.
     let dir = flows_dir(&[(
         "plain.js",
-        "function main() { return { module: 'hangup', data: {} }; }",
+        "function postCall() { throw new Error('postCall is down'); }\n\
+         function main() { return { module: 'hangup', data: {} }; }",
     )]);
     let data = tempfile::tempdir().expect("data dir");
     let server = serve_in(config(dir.path()), data.path(), at("2026-11-17T15:00:00Z"));
     let mut ids = Vec::new();
     for n in 0..3 {
+        ran(&server, "plain", &format!("d{n}")).await;
         let reply = post_json(
             &server.url("/events/plain"),
             &json!({"Call-ID": format!("d{n}")}),
         )
         .await;
-        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(reply.status, 200, "{}", reply.text());
         ids.push(reply.json()["id"].as_u64().expect("an id"));
     }
     drop(server);
@@ -244,7 +266,7 @@ async fn an_accepted_event_is_on_disk_before_anything_runs_it() {
     let far = chrono::Utc::now().timestamp_millis() + 3_600_000;
     let due = store.events_due(far, 10).expect("due");
     // Due order puts the not-yet-retried first; compare by id.
-    let mut found: Vec<(u64, Value)> = due.iter().map(|e| (e.id, e.event.clone())).collect();
+    let mut found: Vec<(u64, Value)> = due.iter().map(|e| (e.id, e.event["raw"].clone())).collect();
     found.sort_by_key(|(id, _)| *id);
     assert_eq!(
         found,
@@ -273,7 +295,7 @@ async fn an_event_that_keeps_failing_ends_in_the_dead_letters() {
         let id = store
             .event_push(
                 "ev",
-                &json!({"Call-ID": "dead1", "fail": 99}),
+                &json!({"call_id": "dead1", "raw": {"fail": 99}}),
                 now,
                 u64::MAX,
             )
@@ -310,8 +332,9 @@ async fn an_event_that_keeps_failing_ends_in_the_dead_letters() {
 async fn events_run_on_a_server_whose_clock_is_in_the_future() {
     let dir = flows();
     let server = serve_with(config(dir.path()), at("2030-01-01T12:00:00Z"));
+    ran(&server, "ev", "f1").await;
     let reply = post_json(&server.url("/events/ev"), &json!({"Call-ID": "f1"})).await;
-    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = done(&server, "f1").await;
     assert_eq!(seen["done"]["attempt"], 1);
 }

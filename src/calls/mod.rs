@@ -180,6 +180,25 @@ impl CallLog {
         self.ring.held_bytes()
     }
 
+    /// Whether any step of `call_id` named `flow`, in memory or in the store: how an
+    /// end-of-call event is matched to a call that ran the flow. Reads the store: call it off
+    /// the HTTP worker.
+    pub fn ran_flow(&self, call_id: &str, flow: &str) -> Result<bool, StoreError> {
+        if self
+            .ring
+            .of_call(call_id)
+            .iter()
+            .any(|s| s.exchange.flow == flow)
+        {
+            return Ok(true);
+        }
+        let stored = self.store.calls_summaries(&[call_id])?;
+        Ok(stored
+            .first()
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.flows.iter().any(|f| f == flow)))
+    }
+
     /// `{"call_id", "steps": [...]}` for one call, from memory and the store; `None` when
     /// neither knows it. Reads the store: call it off the HTTP worker.
     pub fn call(&self, call_id: &str) -> Result<Option<Value>, StoreError> {

@@ -54,6 +54,7 @@ pub struct Metrics {
     recordings: IntCounterVec,
     recording_bytes: IntCounter,
     denied: IntCounterVec,
+    events: IntCounterVec,
     flows: RwLock<HashMap<Box<str>, Arc<FlowSeries>>>,
     unknown: Arc<FlowSeries>,
     engine: Arc<Engine>,
@@ -107,7 +108,18 @@ impl Metrics {
             &["area"],
         )
         .expect("valid metric");
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let events = IntCounterVec::new(
+            Opts::new(
+                "pivotforge_events_received_total",
+                "End-of-call events received, by flow and result (stored, duplicate, \
+                 no_postcall, unknown_flow, unknown_call, other_leg, other_event, no_call_id, \
+                 queue_full).",
+            ),
+            &["flow", "result"],
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+            Box::new(events.clone()),
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(script.clone()),
@@ -131,6 +143,7 @@ impl Metrics {
             recordings,
             recording_bytes,
             denied,
+            events,
             flows: RwLock::new(HashMap::new()),
             unknown,
             engine,
@@ -186,6 +199,14 @@ impl Metrics {
     /// Counts one request refused for its credentials in `area` (`pivot` or `admin`).
     pub fn denied(&self, area: &str) {
         self.denied.with_label_values(&[area]).inc();
+    }
+
+    /// Counts one end-of-call event for `flow` that ended as `result`; a name the registry
+    /// does not know counts as `(unknown)`, so a scanner can't grow the label set.
+    pub fn event(&self, flow: &str, result: &str) {
+        self.events
+            .with_label_values(&[self.label(flow), result])
+            .inc();
     }
 
     /// Adds the exchange log's figures (steps in memory, steps not stored).

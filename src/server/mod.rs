@@ -50,6 +50,8 @@ pub struct AppState {
     pub calls: Arc<CallLog>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// What `/events` remembers: the warnings given.
+    pub intake: crate::webhook::Intake,
 }
 
 /// Registers every route; the same function serves the real server and tests.
@@ -136,6 +138,9 @@ pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppSt
     for problem in engine.registry().errors() {
         tracing::error!(error = %problem, "flow not loaded");
     }
+    for warning in crate::webhook::unfit_flows(&engine.registry(), &config.events.webhook_flows) {
+        tracing::warn!("{warning}");
+    }
     let recordings = Recordings::open(
         config.recordings_dir(),
         &config.recordings,
@@ -155,7 +160,7 @@ pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppSt
         &store,
         doorbell.clone(),
         clock.clone(),
-        config.events,
+        config.events.clone(),
         masker,
     )?;
     if let Err(e) = crate::reload::watch(&engine, store.clone()) {
@@ -170,6 +175,7 @@ pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppSt
         recordings,
         calls,
         metrics,
+        intake: crate::webhook::Intake::default(),
     })
 }
 

@@ -332,6 +332,26 @@ impl Store for EmbeddedStore {
         })
     }
 
+    fn event_push_once(
+        &self,
+        flow: &str,
+        call_id: &str,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        check_key("flow name", flow)?;
+        check_key("call id", call_id)?;
+        encode_value(event)?;
+        self.write(true, |txn| {
+            queue::push_once(txn, flow, call_id, event, now_ms, max_pending_bytes)
+        })
+    }
+
+    fn events_expire_taken(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(true, |txn| queue::expire_taken(txn, before_ms, max))
+    }
+
     fn events_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
         self.read(|txn| queue::due(txn, now_ms, limit))
     }

@@ -182,6 +182,19 @@ pub trait Store: Send + Sync {
         now_ms: i64,
         max_pending_bytes: u64,
     ) -> Result<u64, StoreError>;
+    /// Queues the event of `call_id` for `flow` like [`Store::event_push`], unless one was
+    /// already taken for that flow and call (then `None`, nothing stored): the check and the
+    /// mark are one transaction, so a repeated delivery is never queued twice.
+    fn event_push_once(
+        &self,
+        flow: &str,
+        call_id: &str,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Removes up to `max` taken-marks written before `before_ms`; returns how many.
+    fn events_expire_taken(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
     /// Pending events with `next_at_ms <= now_ms`, soonest due first (ties: oldest first).
     fn events_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError>;
     /// Removes a handled event (no error when it is already gone).

@@ -10,6 +10,10 @@
 //! The bytes of pending records are counted in `meta` as they are stored and taken, so a push
 //! can refuse an event that would take the queue past its bound without reading the queue.
 //! (A queue written before the count existed starts it at zero: its events are not counted.)
+//!
+//! A webhook event is taken once per (flow, call id): the mark is written in the transaction
+//! that queues the event, so two deliveries of one event can't both be queued, even across a
+//! restart. Marks are removed once older than a day (Kazoo repeats a delivery within seconds).
 
 use redb::{
     ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -26,6 +30,11 @@ const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 const EVENTS_DUE: TableDefinition<(i64, u64), ()> = TableDefinition::new("events_due");
 /// Dead letters: id → [`Record`] as JSON, kept for inspection.
 const EVENTS_DEAD: TableDefinition<u64, &str> = TableDefinition::new("events_dead");
+/// Events taken per call: (flow, call id) → when, Unix ms.
+const EVENTS_TAKEN: TableDefinition<(&str, &str), i64> = TableDefinition::new("events_taken");
+/// The same marks by age: (when, flow, call id) → (), so expiry reads only old ones.
+const EVENTS_TAKEN_AT: TableDefinition<(i64, &str, &str), ()> =
+    TableDefinition::new("events_taken_at");
 /// Counters: name → value.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The `meta` entry holding the next event id.
@@ -75,7 +84,63 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(EVENTS_DUE).map_err(db_error)?;
     txn.open_table(EVENTS_DEAD).map_err(db_error)?;
     txn.open_table(META).map_err(db_error)?;
+    txn.open_table(EVENTS_TAKEN).map_err(db_error)?;
+    txn.open_table(EVENTS_TAKEN_AT).map_err(db_error)?;
     Ok(())
+}
+
+/// Queues the event of `call_id` for `flow` as [`push`] does, unless one was taken for them
+/// already: `None` then, and nothing is written.
+pub(super) fn push_once(
+    txn: &WriteTransaction,
+    flow: &str,
+    call_id: &str,
+    event: &Value,
+    now_ms: i64,
+    max_bytes: u64,
+) -> Result<Option<u64>, StoreError> {
+    let mut taken = txn.open_table(EVENTS_TAKEN).map_err(db_error)?;
+    if taken.get((flow, call_id)).map_err(db_error)?.is_some() {
+        return Ok(None);
+    }
+    let id = push(txn, flow, event, now_ms, max_bytes)?;
+    taken.insert((flow, call_id), now_ms).map_err(db_error)?;
+    let mut by_age = txn.open_table(EVENTS_TAKEN_AT).map_err(db_error)?;
+    by_age
+        .insert((now_ms, flow, call_id), ())
+        .map_err(db_error)?;
+    Ok(Some(id))
+}
+
+/// Removes up to `max` taken-marks written before `before_ms`; returns how many.
+pub(super) fn expire_taken(
+    txn: &WriteTransaction,
+    before_ms: i64,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let mut by_age = txn.open_table(EVENTS_TAKEN_AT).map_err(db_error)?;
+    let mut old: Vec<(i64, String, String)> = Vec::new();
+    for row in by_age
+        .range::<(i64, &str, &str)>(..(before_ms, "", ""))
+        .map_err(db_error)?
+    {
+        if old.len() >= max {
+            break;
+        }
+        let (key, _) = row.map_err(db_error)?;
+        let (at, flow, call_id) = key.value();
+        old.push((at, flow.to_owned(), call_id.to_owned()));
+    }
+    let mut taken = txn.open_table(EVENTS_TAKEN).map_err(db_error)?;
+    for (at, flow, call_id) in &old {
+        by_age
+            .remove((*at, flow.as_str(), call_id.as_str()))
+            .map_err(db_error)?;
+        taken
+            .remove((flow.as_str(), call_id.as_str()))
+            .map_err(db_error)?;
+    }
+    Ok(old.len())
 }
 
 /// Queues an event, due at once, unless the pending records would then pass `max_bytes`;
@@ -464,6 +529,45 @@ mod tests {
         assert_eq!(s.events_expire_dead(7, 10).unwrap(), 0);
         assert_eq!(s.events_expire_dead(8, 10).unwrap(), 1);
         assert!(s.events_dead(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_event_is_taken_once_per_flow_and_call_until_its_mark_expires() {
+        let (_dir, s) = store();
+        let event = json!({"call_id": "c"});
+        let first = s
+            .event_push_once("f", "c", &event, 1_000, u64::MAX)
+            .unwrap();
+        assert!(first.is_some());
+        assert_eq!(
+            s.event_push_once("f", "c", &event, 2_000, u64::MAX)
+                .unwrap(),
+            None
+        );
+        assert!(s
+            .event_push_once("g", "c", &event, 2_000, u64::MAX)
+            .unwrap()
+            .is_some());
+        assert_eq!(s.events_pending().unwrap(), 2);
+        // Handled events keep their mark: a late repeat is still a repeat.
+        s.event_done(first.unwrap()).unwrap();
+        assert_eq!(
+            s.event_push_once("f", "c", &event, 3_000, u64::MAX)
+                .unwrap(),
+            None
+        );
+        // A refused push leaves no mark.
+        assert!(s.event_push_once("h", "c", &event, 3_000, 1).is_err());
+        assert!(s
+            .event_push_once("h", "c", &event, 3_000, u64::MAX)
+            .unwrap()
+            .is_some());
+        assert_eq!(s.events_expire_taken(1_000, 10).unwrap(), 0);
+        assert_eq!(s.events_expire_taken(2_001, 10).unwrap(), 2);
+        assert!(s
+            .event_push_once("f", "c", &event, 4_000, u64::MAX)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

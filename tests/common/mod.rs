@@ -137,7 +137,8 @@ impl Reply {
     }
 }
 
-async fn finish(response: reqwest::Response) -> Reply {
+/// Reads a whole response (for requests built with [`client`] and headers of their own).
+pub async fn finish(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let content_type = response
         .headers()

@@ -1,6 +1,7 @@
 //! Secrets never show (issue 9, §4): with `/pivot` protected, a script that logs the pivot node
-//! it built (its `voice_url` carries the pivot password), prints the password bare, throws an
-//! Error quoting it (the step's `detail`), and a request carrying a secret in a parameter, leave
+//! it built (its `voice_url` carries the pivot token, `/t/TOKEN/pivot/next`), prints the token
+//! bare, throws an Error quoting it (the step's `detail`), and a request carrying secrets in its
+//! parameters, leave
 //! no credential in `GET /calls/{id}`, `GET /calls`, the store's file (read back after a restart
 //! by a new server over the same data folder) or the server's log output.
 
@@ -31,11 +32,11 @@ upload_user = "rec"
 upload_password = "upl-pass-9931cc"
 "#;
 
-/// Logs its pivot node and the password alone; with `boom`, throws an Error quoting both; its
-/// postCall throws quoting the password.
+/// Logs its pivot node and the token alone; with `boom`, throws an Error quoting both; its
+/// postCall throws quoting the token.
 const LEAKY: &str = r#"
 const pf = require('pivotforge');
-const secret = (url) => url.split('://')[1].split('@')[0].split(':')[1];
+const secret = (url) => url.split('/t/')[1].split('/')[0];
 function postCall(event) {
   throw new Error('cannot post with ' + secret(pf.pivot('next').data.voice_url));
 }
@@ -134,18 +135,20 @@ async fn credentials_never_show_in_calls_the_store_or_the_log() {
     let data = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(flows.path(), data.path(), AUTH);
 
-    // The tree itself carries the password: the PBX needs it for the next step.
+    // The tree itself carries the token: the PBX needs it for the next step.
     let sent = pivot(&server, &json!({"Call-ID": "leak-1"})).await;
     assert_eq!(sent.status, 200, "{}", sent.text());
     assert!(
-        sent.text().contains(PASSWORD),
-        "the PBX gets the credential"
+        sent.text()
+            .contains(&format!("/t/{PIVOT_TOKEN}/pivot/next")),
+        "the PBX gets the credential: {}",
+        sent.text()
     );
     // A request that carries secrets in parameters, and a script that throws quoting one.
     let params = json!({
         "Call-ID": "leak-2",
         "boom": "1",
-        "Note": format!("token {PIVOT_TOKEN} and {ADMIN_TOKEN}"),
+        "Note": format!("token {PIVOT_TOKEN} and {ADMIN_TOKEN}, password {PASSWORD}"),
         "Custom-Application-Vars": {"upload": UPLOAD_PASSWORD},
     });
     let failed = pivot(&server, &params).await;
@@ -154,7 +157,7 @@ async fn credentials_never_show_in_calls_the_store_or_the_log() {
     let event = common::client()
         .post(server.url("/events/leaky"))
         .header("Authorization", basic())
-        .json(&json!({"Call-ID": "leak-1"}))
+        .json(&json!({"hook_event": "channel_destroy", "call_id": "leak-1"}))
         .send()
         .await
         .expect("event");
@@ -180,7 +183,10 @@ async fn credentials_never_show_in_calls_the_store_or_the_log() {
             .contains("is ***"),
         "{step}"
     );
-    assert_eq!(step["request"]["Note"], "token *** and ***", "{step}");
+    assert_eq!(
+        step["request"]["Note"], "token *** and ***, password ***",
+        "{step}"
+    );
     for (path, text) in &live {
         assert_clean(text, path);
     }

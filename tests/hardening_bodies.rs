@@ -80,21 +80,7 @@ fn reply_then_closed(mut stream: TcpStream, limit: Duration, what: &str) -> RawR
             ),
         }
     }
-    let split = received
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("{what}: no reply head in {received:?}"));
-    let headers = String::from_utf8_lossy(&received[..split]).to_ascii_lowercase();
-    let status = headers
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{what}: no status in {headers:?}"));
-    RawReply {
-        status,
-        headers,
-        body: received[split + 4..].to_vec(),
-    }
+    RawReply::parse(&received, what)
 }
 
 #[test]

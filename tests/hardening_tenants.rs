@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_error, at, flows_dir, get, post_json, request, serve, TestServer};
+use common::{assert_error, at, flows_dir, get, post_json, serve, TestServer};
 use serde_json::{json, Value};
 
 /// A flow that keeps its callers in cxKV, as a real tenant's would.
@@ -172,14 +172,7 @@ module.exports = {
 "#;
 
 async fn put_entry(server: &TestServer, path: &str, value: &Value) -> u16 {
-    request(
-        reqwest::Method::PUT,
-        &server.url(path),
-        Some("application/json"),
-        value.to_string().into_bytes(),
-    )
-    .await
-    .status
+    common::put_json(&server.url(path), value).await.status
 }
 
 #[tokio::test]

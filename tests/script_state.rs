@@ -100,14 +100,7 @@ async fn run(server: &TestServer, function: &str, arg: &Value) -> Value {
 }
 
 async fn put(server: &TestServer, path: &str, value: &Value) -> u16 {
-    request(
-        reqwest::Method::PUT,
-        &server.url(path),
-        Some("application/json"),
-        value.to_string().into_bytes(),
-    )
-    .await
-    .status
+    common::put_json(&server.url(path), value).await.status
 }
 
 async fn delete(server: &TestServer, path: &str) -> u16 {

@@ -198,6 +198,17 @@ pub async fn post_json(url: &str, body: &Value) -> Reply {
     post(url, "application/json", body.to_string().into_bytes()).await
 }
 
+/// PUT with a JSON body.
+pub async fn put_json(url: &str, body: &Value) -> Reply {
+    request(
+        reqwest::Method::PUT,
+        url,
+        Some("application/json"),
+        body.to_string().into_bytes(),
+    )
+    .await
+}
+
 /// Asserts a 200 `application/json` reply whose body is exactly `expected`.
 pub fn assert_tree(reply: &Reply, expected: &Value, what: &str) {
     assert_eq!(
@@ -385,29 +396,35 @@ pub fn raw_http(addr: SocketAddr, request: Vec<u8>) -> RawReply {
     }
     let _ = stream.shutdown(Shutdown::Both);
     let _ = write.join();
-    let split = received
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| {
-            panic!(
-                "no header block in {:?}",
-                String::from_utf8_lossy(&received)
-            )
-        });
-    let headers = String::from_utf8_lossy(&received[..split]).to_ascii_lowercase();
-    let status = headers
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {headers:?}"));
-    RawReply {
-        status,
-        headers,
-        body: received[split + 4..].to_vec(),
-    }
+    RawReply::parse(&received, "raw reply")
 }
 
 impl RawReply {
+    /// Splits the bytes a server sent into status, head and body; `what` names the exchange in
+    /// the panic when they are not an HTTP reply.
+    pub fn parse(received: &[u8], what: &str) -> RawReply {
+        let split = received
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}: no header block in {:?}",
+                    String::from_utf8_lossy(received)
+                )
+            });
+        let headers = String::from_utf8_lossy(&received[..split]).to_ascii_lowercase();
+        let status = headers
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: no status in {headers:?}"));
+        RawReply {
+            status,
+            headers,
+            body: received[split + 4..].to_vec(),
+        }
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod digest;
 pub mod engine;
 pub mod events;
 pub mod flows;

@@ -181,19 +181,21 @@ fn load_file(dir: &Path, name: &str, file: &Path, ctx: &LoadContext<'_>) -> Load
             return (Err(error), None, Arc::from(""));
         }
     };
-    let version = {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        text.hash(&mut hasher);
-        short_version(hasher.finish())
-    };
+    let version = short_version(rule_version(&text));
     let flow = rules::load(file, &text, ctx).map(|r| Flow::Rules(Box::new(r)));
     (flow, None, version)
 }
 
+/// The version of a rule flow: SHA-256 of its file (a rule flow has no imports or settings).
+pub fn rule_version(text: &str) -> u64 {
+    crate::digest::VersionHasher::new()
+        .part("file", text.as_bytes())
+        .finish()
+}
+
 /// Twelve hex digits: enough to tell versions of one flow apart in the exchange log.
-fn short_version(hash: u64) -> Arc<str> {
-    Arc::from(format!("{:012x}", hash >> 16))
+fn short_version(version: u64) -> Arc<str> {
+    Arc::from(crate::digest::short(version))
 }
 
 /// True for files that define a flow: rule files, and scripts outside `lib/` not starting with `_`.
@@ -248,4 +250,18 @@ fn flow_name(dir: &Path, file: &Path) -> Option<String> {
     let parts: Vec<&str> = rel.iter().map(|p| p.to_str()).collect::<Option<_>>()?;
     let name = parts.join("/");
     valid_flow_name(&name).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_versions_are_sha256_of_the_file() {
+        let text = "[[rule]]\nthen = { module = \"hangup\" }\n";
+        // Pinned: the first 12 hex digits of SHA-256 over the tagged file; a compiler upgrade
+        // must not change what the exchange log stores.
+        assert_eq!(&*short_version(rule_version(text)), "dc5b08e59260");
+        assert_ne!(rule_version(text), rule_version("[[rule]]\n"));
+    }
 }

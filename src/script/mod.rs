@@ -11,7 +11,6 @@ pub mod pool;
 pub mod sandbox;
 pub mod settings;
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -197,16 +196,7 @@ pub fn load(
         check_syntax(&source, module, &module_name, root).map_err(|(line, message)| {
             Box::new((LoadError::new(file, line, message), fallback.clone()))
         })?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    source.hash(&mut hasher);
-    // An edited `lib/` module must reach the warm contexts of the flows importing it.
-    let mut names: Vec<&String> = imported.keys().collect();
-    names.sort();
-    for name in names {
-        name.hash(&mut hasher);
-        imported[name].hash(&mut hasher);
-    }
-    format!("{settings:?}").hash(&mut hasher);
+    let version = version(&source, &imported, &settings);
     Ok(ScriptFlow {
         name: name.to_owned(),
         file: file.to_owned(),
@@ -214,11 +204,29 @@ pub fn load(
         module_name,
         source: source.into(),
         module,
-        version: hasher.finish(),
+        version,
         settings,
         imports: Arc::new(imported),
         guard: OnceLock::new(),
     })
+}
+
+/// The version of a script flow: SHA-256 of its file, its imports (sorted by name: an edited
+/// `lib/` module must reach the warm contexts of the flows importing it) and its resolved
+/// settings, serialised as JSON in the struct's field order (the config's defaults count too).
+pub fn version(source: &str, imported: &sandbox::Imports, settings: &FlowSettings) -> u64 {
+    let mut hasher = crate::digest::VersionHasher::new();
+    hasher.part("file", source.as_bytes());
+    let mut names: Vec<&String> = imported.keys().collect();
+    names.sort();
+    for name in names {
+        hasher.part("import", name.as_bytes());
+        hasher.part("import-text", &imported[name]);
+    }
+    // A FlowSettings holds strings, numbers and JSON values only: serialising can't fail.
+    let settings = serde_json::to_vec(settings).unwrap_or_default();
+    hasher.part("settings", &settings);
+    hasher.finish()
 }
 
 impl ScriptFlow {
@@ -306,6 +314,63 @@ fn syntax_line(_ctx: &rquickjs::Ctx<'_>, message: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_sha256_of_file_imports_and_settings() {
+        let source = "import { f } from 'lib/f.js';\nexport function main() { return f() }";
+        let mut imports = sandbox::Imports::new();
+        imports.insert(
+            "lib/f.js".into(),
+            b"export function f() { return 1 }".to_vec(),
+        );
+        let settings = FlowSettings::default();
+        let base = version(source, &imports, &settings);
+        // Pinned: if this changes, every version in the exchange log changes (a compiler
+        // upgrade must not do that). Change it only with the hashing on purpose.
+        assert_eq!(crate::digest::short(base), "ff922362fb56");
+        assert_eq!(version(source, &imports, &settings), base, "deterministic");
+
+        assert_ne!(
+            version("export function main() {}", &imports, &settings),
+            base,
+            "file"
+        );
+        let mut edited = imports.clone();
+        edited.insert(
+            "lib/f.js".into(),
+            b"export function f() { return 2 }".to_vec(),
+        );
+        assert_ne!(version(source, &edited, &settings), base, "import text");
+        let mut renamed = sandbox::Imports::new();
+        renamed.insert("lib/g.js".into(), imports["lib/f.js"].clone());
+        assert_ne!(version(source, &renamed, &settings), base, "import name");
+        assert_ne!(
+            version(source, &sandbox::Imports::new(), &settings),
+            base,
+            "no import"
+        );
+        let timeout = FlowSettings {
+            timeout_ms: 1000,
+            ..FlowSettings::default()
+        };
+        assert_ne!(
+            version(source, &imports, &timeout),
+            base,
+            "settings: timeout"
+        );
+        let mut vars = FlowSettings::default();
+        vars.vars.insert("greeting".into(), serde_json::json!("hi"));
+        assert_ne!(version(source, &imports, &vars), base, "settings: vars");
+        let fallback = FlowSettings {
+            fallback: Some(serde_json::json!({"module": "hangup"})),
+            ..FlowSettings::default()
+        };
+        assert_ne!(
+            version(source, &imports, &fallback),
+            base,
+            "settings: fallback"
+        );
+    }
 
     #[test]
     fn detects_modules() {

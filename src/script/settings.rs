@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::flows::LoadError;
@@ -16,8 +16,9 @@ pub const MAX_TIMEOUT_MS: u64 = 4500;
 /// Default memory limit of a script, as ScriptForge documents it.
 pub const DEFAULT_MEMORY_MB: u64 = 100;
 
-/// The resolved settings of one script flow.
-#[derive(Debug, Clone, PartialEq)]
+/// The resolved settings of one script flow. `Serialize` feeds the flow's version: keep the
+/// field order, or every script's version changes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowSettings {
     /// Longest run of one call, in milliseconds (≤ 4500).
     pub timeout_ms: u64,

@@ -47,6 +47,7 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
             return 2;
         }
     };
+    // `--at` is this command's injected clock; without it the step runs at the machine's now.
     let now = args.at.unwrap_or_else(Utc::now);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()

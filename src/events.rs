@@ -147,13 +147,16 @@ pub fn call_id_of(event: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Runs every due event once; true when there was any. A dead letter is stamped by `clock`.
+/// Runs every due event once; true when there was any. `postCall` (its `Date`, console stamps,
+/// cxKV expiries) and the dead letters read `clock`; due times read the machine's clock.
 pub async fn run_due(
     engine: &Engine,
     store: &dyn Store,
     clock: &dyn Clock,
     masker: &Masker,
 ) -> bool {
+    // Due times are on the machine's clock, not the injected one: the handler stamps events
+    // with it, and under a fixed clock (tests, a replay) retries would never come due.
     let due = match store.events_due(Utc::now().timestamp_millis(), BATCH) {
         Ok(due) => due,
         Err(e) => {
@@ -167,7 +170,12 @@ pub async fn run_due(
     for event in &due {
         let call_id = call_id_of(&event.event);
         let outcome = engine
-            .run_function(&event.flow, "postCall", event.event.clone(), None)
+            .run_function(
+                &event.flow,
+                "postCall",
+                event.event.clone(),
+                Some(clock.now()),
+            )
             .await;
         let error = match outcome {
             Ok(run) => match run.result {
@@ -198,6 +206,7 @@ pub async fn run_due(
                 match BACKOFF_MS.get(attempt) {
                     Some(delay) => {
                         tracing::warn!(flow = %event.flow, event_id = event.id, call_id, attempt = attempt + 1, error = %error, "postCall failed; will retry");
+                        // A retry's due time is on the machine's clock, like every due time.
                         store.event_retry(event.id, Utc::now().timestamp_millis() + delay, &error)
                     }
                     None => {

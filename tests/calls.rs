@@ -195,6 +195,43 @@ async fn a_script_step_keeps_its_console_lines() {
     assert!(s["timings"]["run_us"].as_u64().is_some_and(|us| us > 0));
 }
 
+/// A script that reports the time it sees, through `Date` and through its console stamps.
+const CLOCKED: &str = r#"
+function main() {
+  console.log('now', new Date(Date.now()).toISOString());
+  return { module: 'tts', data: { text: new Date().toISOString() } };
+}
+"#;
+
+/// One clock: under the service's injected (fixed) clock, the script's `Date`, its console
+/// lines' stamps and the step's `at` in the exchange log all read that clock, not the machine's.
+#[tokio::test]
+async fn a_script_step_reads_the_injected_clock() {
+    let dir = flows_dir(&[("clocked.js", CLOCKED)]);
+    let server = serve(dir.path(), at(NOW));
+    let reply = step(&server, "clocked", json!({"Call-ID": "clock-1@h"})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // The script's clock runs on from the injected instant while the call runs: allow for that.
+    let near_now = |text: &str| {
+        let t = DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        (t.with_timezone(&Utc) - at(NOW)).num_seconds().abs() < 60
+    };
+    let seen = reply.json()["data"]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(near_now(&seen), "the script's Date: {seen}");
+    let steps = steps(&server, "clock-1@h").await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0]["at"], "2026-11-17T15:00:00.000Z");
+    let logs = steps[0]["logs"].as_array().expect("logs is a list");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let message = logs[0]["message"].as_str().unwrap_or("");
+    assert!(near_now(message.trim_start_matches("now ")), "{message}");
+    let ts = logs[0]["ts"].as_str().expect("ts is text");
+    assert!(near_now(ts), "the console line's stamp: {ts}");
+}
+
 #[tokio::test]
 async fn invalid_trees_and_refusals_are_logged_with_what_went_wrong() {
     let dir = flows();

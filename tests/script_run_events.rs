@@ -17,14 +17,15 @@ use pivotforge::store::Store;
 use serde_json::{json, Value};
 
 /// postCall counts its attempts per Call-ID in cxKV; `fail` makes the first `fail` attempts
-/// throw; a finished event is kept under `done:` with the attempt that finished it.
+/// throw; a finished event is kept under `done:` with the attempt that finished it and the time
+/// the script saw.
 const EVENTS_FLOW: &str = r#"
 import { ko, incr } from 'cxKV';
 export async function postCall(event) {
   const id = event.call_id;
   const attempt = await incr('attempts:' + id);
   if (attempt <= Number(event.raw.fail || 0)) throw new Error(`attempt ${attempt} fails on purpose`);
-  await ko.set('done:' + id, { event, attempt });
+  await ko.set('done:' + id, { event, attempt, at: new Date().toISOString() });
   return { done: attempt };
 }
 export async function peek(arg) {
@@ -95,6 +96,12 @@ async fn events_are_accepted_once_stored_and_run() {
     let e1 = done(&server, "e1").await;
     assert_eq!(e1["attempts"], 1);
     assert_eq!(e1["done"]["attempt"], 1);
+    // postCall reads the service's injected clock too (the server runs on a fixed clock).
+    let seen = e1["done"]["at"].as_str().unwrap_or("");
+    assert!(
+        seen.starts_with("2026-11-17T15:0"),
+        "postCall's Date: {seen}"
+    );
     let event = &e1["done"]["event"];
     assert_eq!(
         (&event["call_id"], &event["duration_seconds"]),

@@ -64,11 +64,17 @@ pub struct CallState {
     pub fetches: usize,
     /// The call's deadline (fetch timeouts derive from it).
     pub deadline: Option<Instant>,
+    /// The call's clock as an offset from the machine's, in milliseconds: the job carries the
+    /// instant of the service's injected clock, and the console stamps read the same clock the
+    /// script's `Date` does (the prelude keeps the same offset).
+    clock_offset_ms: i64,
 }
 
 impl CallState {
-    /// Starts a new call.
-    pub fn reset(&mut self, deadline: Instant) {
+    /// Starts a new call that ends at `deadline` and whose clock reads `now_ms` now (`None`:
+    /// the machine's clock, for a caller that injected none).
+    pub fn reset(&mut self, deadline: Instant, now_ms: Option<i64>) {
+        self.clock_offset_ms = now_ms.map_or(0, |ms| ms - machine_ms());
         self.seq += 1;
         self.logs.clear();
         self.log_bytes = 0;
@@ -78,12 +84,22 @@ impl CallState {
         self.deadline = Some(deadline);
     }
 
+    /// The call's current instant, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        machine_ms() + self.clock_offset_ms
+    }
+
+    /// The call's current instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.now_ms()).unwrap_or_default()
+    }
+
     /// Takes the logs, adding a note when lines were dropped.
     pub fn take_logs(&mut self) -> Vec<LogLine> {
         let mut logs = std::mem::take(&mut self.logs);
         if self.dropped > 0 {
             logs.push(LogLine {
-                ts: Utc::now(),
+                ts: self.now(),
                 level: "warn".into(),
                 message: format!("{} more console lines were dropped (limit {MAX_LOG_LINES} lines / {MAX_LOG_BYTES} bytes per call)", self.dropped),
             });
@@ -108,7 +124,7 @@ impl CallState {
         }
         self.log_bytes += message.len();
         self.logs.push(LogLine {
-            ts: Utc::now(),
+            ts: self.now(),
             level: level.to_owned(),
             message,
         });
@@ -146,7 +162,9 @@ fn throw(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     }
 }
 
-fn now_ms() -> i64 {
+/// The machine's clock: the base the call's offset is added to (see [`CallState::now_ms`]),
+/// and the clock of cxKV expiries.
+fn machine_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -192,11 +210,14 @@ pub fn install<'js>(
         })?,
     )?;
 
+    // cxKV expiries run on the machine's clock, not the call's: stored keys outlive the call,
+    // every other reader of the store (sweeps, other nodes) uses it, and under a fixed clock a
+    // TTL would never run out (tests/script_state.rs pins this).
     let (s, ns) = (store(), space.clone());
     host.set(
         "kvGet",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
-            s.kv_get(&ns, &key, now_ms())
+            s.kv_get(&ns, &key, machine_ms())
                 .map(|v| v.map(|v| v.to_string()))
                 .map_err(|e| fail(&ctx, &e))
         })?,
@@ -209,7 +230,7 @@ pub fn install<'js>(
             move |ctx: Ctx<'js>, key: String, json: String, seconds: f64| {
                 let value: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
-                s.kv_set(&ns, &key, &value, ttl(seconds), now_ms())
+                s.kv_set(&ns, &key, &value, ttl(seconds), machine_ms())
                     .map_err(|e| fail(&ctx, &e))
             },
         )?,
@@ -227,7 +248,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, key: String, by: f64, seconds: f64| {
-                s.kv_incr(&ns, &key, by as i64, ttl(seconds), now_ms())
+                s.kv_incr(&ns, &key, by as i64, ttl(seconds), machine_ms())
                     .map(|n| n as f64)
                     .map_err(|e| fail(&ctx, &e))
             },
@@ -237,7 +258,7 @@ pub fn install<'js>(
     host.set(
         "kvKeys",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_keys(&ns, now_ms(), 10_000)
+            s.kv_keys(&ns, machine_ms(), 10_000)
                 .map(|k| serde_json::to_string(&k).unwrap_or_default())
                 .map_err(|e| fail(&ctx, &e))
         })?,
@@ -254,7 +275,7 @@ pub fn install<'js>(
     host.set(
         "kvUsage",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_usage(&ns, now_ms())
+            s.kv_usage(&ns, machine_ms())
                 .map(|u| serde_json::to_string(&u).unwrap_or_default())
                 .map_err(|e| fail(&ctx, &e))
         })?,
@@ -413,9 +434,23 @@ mod tests {
     }
 
     #[test]
+    fn the_call_clock_follows_the_injected_instant() {
+        let mut s = CallState::default();
+        // An instant far from the machine's: a call given it reads it, console stamps included.
+        s.reset(Instant::now(), Some(1_000_000));
+        assert!((s.now_ms() - 1_000_000).abs() < 5_000, "{}", s.now_ms());
+        s.log("log", "x".into());
+        let stamp = s.take_logs()[0].ts.timestamp_millis();
+        assert!((stamp - 1_000_000).abs() < 5_000, "{stamp}");
+        // No injected instant: the machine's clock.
+        s.reset(Instant::now(), None);
+        assert!((s.now_ms() - Utc::now().timestamp_millis()).abs() < 5_000);
+    }
+
+    #[test]
     fn logs_are_capped() {
         let mut s = CallState::default();
-        s.reset(Instant::now());
+        s.reset(Instant::now(), None);
         for _ in 0..MAX_LOG_LINES + 5 {
             s.log("log", "x".into());
         }

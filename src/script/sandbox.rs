@@ -103,7 +103,7 @@ impl Sandbox {
         let context = Context::full(&runtime).map_err(internal)?;
         let (tx, completions) = channel();
         let state = Rc::new(RefCell::new(CallState::default()));
-        state.borrow_mut().reset(deadline);
+        state.borrow_mut().reset(deadline, None);
         let settings = Arc::new(flow.settings.clone());
         limit.store(ticks(deadline), Ordering::Relaxed);
 
@@ -188,7 +188,7 @@ impl Sandbox {
         deadline: Instant,
         now_ms: Option<i64>,
     ) -> CallOutcome {
-        self.state.borrow_mut().reset(deadline);
+        self.state.borrow_mut().reset(deadline, now_ms);
         let seq = self.state.borrow().seq;
         self.deadline.store(ticks(deadline), Ordering::Relaxed);
         let result = self

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{AnswerError, Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
 use crate::store::{EmbeddedStore, Store};
@@ -60,23 +60,23 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
         }
     };
     let answer = match runtime.block_on(engine.answer(&args.flow, &req, now)) {
-        Some(Ok(answer)) => Some(answer),
-        Some(Err(overloaded)) => {
+        Ok(answer) => answer,
+        Err(AnswerError::Overloaded(overloaded)) => {
             let _ = writeln!(err, "pivotforge run: {overloaded}");
             return 1;
         }
-        None => None,
-    };
-    let Some(answer) = answer else {
-        let registry = engine.registry();
-        let names: Vec<&str> = registry.entries().map(|e| e.name.as_str()).collect();
-        let _ = writeln!(
-            err,
-            "pivotforge run: no flow named `{}`; loaded flows: {}",
-            args.flow,
-            names.join(", ")
-        );
-        return 1;
+        // A name that can't be a flow's is not loaded either: the same advice, the loaded names.
+        Err(AnswerError::NotFound(_) | AnswerError::NotAFlowName(_)) => {
+            let registry = engine.registry();
+            let names: Vec<&str> = registry.entries().map(|e| e.name.as_str()).collect();
+            let _ = writeln!(
+                err,
+                "pivotforge run: no flow named `{}`; loaded flows: {}",
+                args.flow,
+                names.join(", ")
+            );
+            return 1;
+        }
     };
     if let Some(rule) = &answer.rule {
         let _ = writeln!(err, "matched rule: {rule}");

@@ -101,6 +101,20 @@ impl Answer {
     }
 }
 
+/// Why no flow answered a call step.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The name can't name a flow (a character flow names never have).
+    #[error("`{0}` is not a flow name")]
+    NotAFlowName(String),
+    /// No flow of that name.
+    #[error("no flow named `{0}`")]
+    NotFound(String),
+    /// The JS pool is full.
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
+}
+
 /// Why `/run` could not run a script function.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -202,22 +216,26 @@ impl Engine {
         &self.options
     }
 
-    /// Runs flow `name` for one request at instant `now`. `None` when no such flow exists;
-    /// `Err` when the JS pool is full.
+    /// Runs flow `name` for one request at instant `now`: one answer, or why no flow answered
+    /// (no such flow, or the JS pool is full).
     pub async fn answer(
         &self,
         name: &str,
         req: &PivotRequest,
         now: DateTime<Utc>,
-    ) -> Option<Result<Answer, Overloaded>> {
-        let registry = self.registry();
-        let entry = registry.get(name)?.clone();
-        drop(registry);
-        let mut answer = self.answer_entry(&entry, req, now).await;
-        if let Ok(answer) = &mut answer {
-            answer.version = entry.version.clone();
+    ) -> Result<Answer, AnswerError> {
+        if !crate::flows::valid_flow_name(name) {
+            return Err(AnswerError::NotAFlowName(name.to_owned()));
         }
-        Some(answer)
+        let registry = self.registry();
+        let entry = registry
+            .get(name)
+            .ok_or_else(|| AnswerError::NotFound(name.to_owned()))?
+            .clone();
+        drop(registry);
+        let mut answer = self.answer_entry(&entry, req, now).await?;
+        answer.version = entry.version.clone();
+        Ok(answer)
     }
 
     async fn answer_entry(

@@ -71,6 +71,21 @@ impl From<crate::script::Overloaded> for ApiError {
     }
 }
 
+impl From<crate::engine::AnswerError> for ApiError {
+    fn from(e: crate::engine::AnswerError) -> ApiError {
+        use crate::engine::AnswerError;
+        match e {
+            AnswerError::NotAFlowName(flow) => {
+                ApiError::NotFound(format!("`{flow}` is not a flow name"))
+            }
+            AnswerError::NotFound(flow) => ApiError::NotFound(format!(
+                "no flow named `{flow}`: add callflows/{flow}.toml or callflows/{flow}.js"
+            )),
+            AnswerError::Overloaded(overloaded) => overloaded.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         match e {

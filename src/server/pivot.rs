@@ -1,19 +1,20 @@
 //! `GET|POST /pivot/{flow…}`: one call step in, one callflow tree out.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use chrono::{DateTime, Utc};
 
 use super::body::read_limited;
 use super::error::ApiError;
 use super::{reply, AppState};
 use crate::calls::{Exchange, Recorded, Timings};
-use crate::flows::valid_flow_name;
-use crate::outcome::Outcome;
+use crate::engine::Answer;
 use crate::request::{BodyFormat, PivotRequest};
 
-/// The handler: thin glue between HTTP and `Engine::answer`; every parsed step goes to the
-/// exchange log and the metrics after its reply is built.
+/// The handler: parse, one call to `Engine::answer`, one reply mapping; every parsed step then
+/// goes to the log line, the metrics and the exchange log, all built from the answer.
 pub async fn pivot(
     req: HttpRequest,
     payload: web::Payload,
@@ -21,88 +22,135 @@ pub async fn pivot(
 ) -> HttpResponse {
     let started = Instant::now();
     let at = state.clock.now();
-    let method = req.method();
-    if method != actix_web::http::Method::GET && method != actix_web::http::Method::POST {
-        return ApiError::MethodNotAllowed(format!(
-            "{method} is not allowed on {}: use GET or POST",
-            req.path()
-        ))
-        .error_response();
+    if let Err(e) = check_method(&req) {
+        return e.error_response();
     }
     // Names are plain ASCII, so the raw path needs no decoding: a `%` makes it invalid anyway.
     let flow = req.path().strip_prefix("/pivot/").unwrap_or("").to_owned();
-    let parsed = read_request(&req, payload, &state).await;
-    let parse = started.elapsed();
-    let (pivot_req, request_bytes) = match parsed {
+    let (request, request_bytes) = match read_request(&req, payload, &state).await {
         Ok(parsed) => parsed,
-        Err(e) => {
-            let result = Err(e);
-            log(&state, &flow, "", None, &result, started);
-            state
-                .metrics
-                .pivot(&flow, "refused", started.elapsed(), None);
-            return reply::respond(&result);
-        }
+        Err(e) => return refused(&state, &flow, &e, started),
     };
-    let call_id = pivot_req.call_id.clone().unwrap_or_default();
-    let mut answered = None;
-    let result = if !valid_flow_name(&flow) {
-        Err(ApiError::NotFound(format!("`{flow}` is not a flow name")))
-    } else {
-        match state.engine.answer(&flow, &pivot_req, at).await {
-            None => Err(ApiError::NotFound(format!(
-                "no flow named `{flow}`: add callflows/{flow}.toml or callflows/{flow}.js"
-            ))),
-            Some(Err(overloaded)) => Err(overloaded.into()),
-            Some(Ok(answer)) => {
-                let outcome = answer.outcome;
-                answered = Some((
-                    answer.rule,
-                    answer.logs,
-                    answer.version,
-                    answer.run,
-                    answer.validate,
-                    answer.script,
-                    answer.reply_bytes,
-                ));
-                Ok(outcome)
-            }
-        }
-    };
-    let response = reply::respond(&result);
-    let (rule, logs, version, run, validate, script, reply_bytes) = answered.unwrap_or_default();
-    log(&state, &flow, &call_id, rule.as_deref(), &result, started);
-    let total = started.elapsed();
-    let status = reply::status_of(&result);
-    let result = match result {
-        Ok(outcome) => Recorded::Outcome(outcome),
-        Err(e) => Recorded::Refused(e.to_string()),
-    };
-    let label = match &result {
-        Recorded::Outcome(outcome) => outcome.label(),
-        Recorded::Refused(_) => "refused",
-    };
-    state.metrics.pivot(&flow, label, total, script);
-    state.calls.record(Exchange {
-        call_id,
+    let parse = started.elapsed();
+    let answered = state.engine.answer(&flow, &request, at).await;
+    let answered = answered.map_err(ApiError::from);
+    let response = reply::respond(answered.as_ref().map(|a| &a.outcome));
+    let head = Head {
         flow,
-        version,
         at,
-        request: pivot_req,
+        request,
         request_bytes,
-        result,
-        reply_bytes,
-        status,
-        rule,
-        logs,
-        timings: Timings {
-            parse,
-            run,
-            validate,
-            total,
-        },
-    });
+        parse,
+        started,
+    };
+    record(&state, exchange(head, answered, response.status().as_u16()));
     response
+}
+
+/// Kazoo's pivot node asks with GET or POST; anything else is refused before reading a byte.
+fn check_method(req: &HttpRequest) -> Result<(), ApiError> {
+    let method = req.method();
+    if method == actix_web::http::Method::GET || method == actix_web::http::Method::POST {
+        return Ok(());
+    }
+    Err(ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}: use GET or POST",
+        req.path()
+    )))
+}
+
+/// A request that could not be parsed: its log line and metric, no exchange-log entry (there is
+/// no request to keep).
+fn refused(state: &AppState, flow: &str, e: &ApiError, started: Instant) -> HttpResponse {
+    let response = e.error_response();
+    let reason = e.to_string();
+    log(
+        state,
+        flow,
+        "",
+        None,
+        Err(&reason),
+        response.status().as_u16(),
+        started,
+    );
+    state
+        .metrics
+        .pivot(flow, "refused", started.elapsed(), None);
+    response
+}
+
+/// What the handler knows of a step before its flow answers.
+struct Head {
+    flow: String,
+    at: DateTime<Utc>,
+    request: PivotRequest,
+    request_bytes: usize,
+    parse: Duration,
+    started: Instant,
+}
+
+/// A step's exchange-log entry, built from its answer (or why no flow answered) and the status
+/// the reply was built with; the script's own run time rides along for the metrics.
+fn exchange(
+    head: Head,
+    answered: Result<Answer, ApiError>,
+    status: u16,
+) -> (Exchange, Option<Duration>, Instant) {
+    let mut exchange = Exchange {
+        call_id: head.request.call_id.clone().unwrap_or_default(),
+        flow: head.flow,
+        version: Arc::from(""),
+        at: head.at,
+        request: head.request,
+        request_bytes: head.request_bytes,
+        result: Recorded::Refused(String::new()),
+        reply_bytes: 0,
+        status,
+        rule: None,
+        logs: Vec::new(),
+        timings: Timings {
+            parse: head.parse,
+            total: head.started.elapsed(),
+            ..Timings::default()
+        },
+    };
+    let mut script = None;
+    match answered {
+        Ok(answer) => {
+            exchange.result = Recorded::Outcome(answer.outcome);
+            exchange.version = answer.version;
+            exchange.reply_bytes = answer.reply_bytes;
+            exchange.rule = answer.rule;
+            exchange.logs = answer.logs;
+            exchange.timings.run = answer.run;
+            exchange.timings.validate = answer.validate;
+            script = answer.script;
+        }
+        Err(e) => exchange.result = Recorded::Refused(e.to_string()),
+    }
+    (exchange, script, head.started)
+}
+
+/// The step's log line, its metric and its exchange-log entry, all from the one record.
+fn record(state: &AppState, (exchange, script, started): (Exchange, Option<Duration>, Instant)) {
+    let reason = match &exchange.result {
+        Recorded::Outcome(outcome) => Ok(outcome),
+        Recorded::Refused(reason) => Err(reason.as_str()),
+    };
+    log(
+        state,
+        &exchange.flow,
+        &exchange.call_id,
+        exchange.rule.as_deref(),
+        reason,
+        exchange.status,
+        started,
+    );
+    let label = exchange.result.label();
+    state
+        .metrics
+        .pivot(&exchange.flow, label, exchange.timings.total, script);
+    state.calls.record(exchange);
 }
 
 /// The one log line of a call step; a failure's reason is masked like the exchange log, since
@@ -112,10 +160,10 @@ fn log(
     flow: &str,
     call_id: &str,
     rule: Option<&str>,
-    result: &Result<Outcome, ApiError>,
+    result: Result<&crate::outcome::Outcome, &str>,
+    status: u16,
     started: Instant,
 ) {
-    let status = reply::status_of(result);
     let duration_us = started.elapsed().as_micros() as u64;
     let masker = state.calls.masker();
     match result {
@@ -134,9 +182,9 @@ fn log(
                 "pivot"
             );
         }
-        Err(e) => {
-            let reason = e.to_string();
-            let reason = masker.mask(&reason).unwrap_or(reason);
+        Err(reason) => {
+            let masked = masker.mask(reason);
+            let reason = masked.as_deref().unwrap_or(reason);
             tracing::info!(
                 flow,
                 call_id,

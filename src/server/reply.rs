@@ -10,8 +10,9 @@ use serde_json::json;
 use super::error::ApiError;
 use crate::outcome::Outcome;
 
-/// Maps the result of a call step to its HTTP reply.
-pub fn respond(result: &Result<Outcome, ApiError>) -> HttpResponse {
+/// Maps the result of a call step to its HTTP reply. The status sent is read back from the
+/// reply (`HttpResponse::status`), never computed a second time.
+pub fn respond(result: Result<&Outcome, &ApiError>) -> HttpResponse {
     match result {
         Err(e) => e.error_response(),
         Ok(outcome) => match outcome.tree() {
@@ -26,14 +27,5 @@ pub fn respond(result: &Result<Outcome, ApiError>) -> HttpResponse {
                 HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR).json(body)
             }
         },
-    }
-}
-
-/// The HTTP status `respond` gives, for logs.
-pub fn status_of(result: &Result<Outcome, ApiError>) -> u16 {
-    match result {
-        Err(e) => e.status_code().as_u16(),
-        Ok(o) if o.tree().is_some() => 200,
-        Ok(_) => 500,
     }
 }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 
+use self::guard::Area;
 use crate::calls::CallLog;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -54,34 +55,122 @@ pub struct AppState {
     pub intake: crate::webhook::Intake,
 }
 
-/// Registers every route; the same function serves the real server and tests.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+/// One route: the first path segment it serves, the access area it declares, and how it is
+/// mounted. The guard reads the areas from this list, so a route and its area can't drift apart.
+pub(crate) struct Route {
+    /// The first path segment (`pivot` for `/pivot/…`).
+    pub segment: &'static str,
+    /// Who may call it ([`guard`] checks the credentials of that area).
+    pub area: Area,
+    mount: fn(&mut web::ServiceConfig),
+}
+
+/// Every route of the service. Uploads (`PUT`/`POST /recordings…`) check their own credentials:
+/// the guard opens them by method (see [`Area::of`]). A path no route names is admin.
+pub(crate) const ROUTES: &[Route] = &[
+    Route {
+        segment: "pivot",
+        area: Area::Pivot,
         // A scope, not a `{flow:.*}` pattern: the flow name is read from the path directly,
         // which spares a regex match on every call step.
-        web::scope("/pivot").default_service(web::to(pivot::pivot)),
-    )
-    .service(web::scope("/run").default_service(web::to(run::run)))
-    .service(web::scope("/events").default_service(web::to(events::accept)))
-    // Upload URLs come in many shapes (reference §4), so the handler reads the path itself.
-    .service(web::scope("/recordings").default_service(web::to(recordings::dispatch)))
-    .service(
-        web::resource("/userspace/{area}/{key}")
-            .route(web::get().to(userspace::read))
-            .route(web::put().to(userspace::write))
-            .route(web::delete().to(userspace::remove)),
-    )
-    .route("/userspace/{area}", web::get().to(userspace::list))
-    .route("/calls", web::get().to(calls::list))
-    .route("/calls/{call_id}", web::get().to(calls::one))
-    .route("/flows", web::get().to(flows::list))
-    .service(web::scope("/ui").default_service(web::to(ui::serve)))
-    .route("/healthz", web::get().to(routes::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/metrics", web::get().to(ops::metrics))
-    .route("/schemas", web::get().to(routes::schema_index))
-    .route("/schemas/{name}.json", web::get().to(routes::schema))
-    .default_service(web::to(routes::not_found));
+        mount: |cfg| {
+            cfg.service(web::scope("/pivot").default_service(web::to(pivot::pivot)));
+        },
+    },
+    Route {
+        segment: "run",
+        area: Area::Admin,
+        mount: |cfg| {
+            cfg.service(web::scope("/run").default_service(web::to(run::run)));
+        },
+    },
+    Route {
+        segment: "events",
+        area: Area::Pivot,
+        mount: |cfg| {
+            cfg.service(web::scope("/events").default_service(web::to(events::accept)));
+        },
+    },
+    Route {
+        segment: "recordings",
+        area: Area::Recordings,
+        // Upload URLs come in many shapes (reference §4), so the handler reads the path itself.
+        mount: |cfg| {
+            cfg.service(web::scope("/recordings").default_service(web::to(recordings::dispatch)));
+        },
+    },
+    Route {
+        segment: "userspace",
+        area: Area::Admin,
+        mount: |cfg| {
+            cfg.service(
+                web::resource("/userspace/{area}/{key}")
+                    .route(web::get().to(userspace::read))
+                    .route(web::put().to(userspace::write))
+                    .route(web::delete().to(userspace::remove)),
+            )
+            .route("/userspace/{area}", web::get().to(userspace::list));
+        },
+    },
+    Route {
+        segment: "calls",
+        area: Area::Admin,
+        mount: |cfg| {
+            cfg.route("/calls", web::get().to(calls::list))
+                .route("/calls/{call_id}", web::get().to(calls::one));
+        },
+    },
+    Route {
+        segment: "flows",
+        area: Area::Admin,
+        mount: |cfg| {
+            cfg.route("/flows", web::get().to(flows::list));
+        },
+    },
+    Route {
+        segment: "ui",
+        area: Area::Admin,
+        mount: |cfg| {
+            cfg.service(web::scope("/ui").default_service(web::to(ui::serve)));
+        },
+    },
+    Route {
+        segment: "healthz",
+        area: Area::Open,
+        mount: |cfg| {
+            cfg.route("/healthz", web::get().to(routes::healthz));
+        },
+    },
+    Route {
+        segment: "readyz",
+        area: Area::Open,
+        mount: |cfg| {
+            cfg.route("/readyz", web::get().to(ops::readyz));
+        },
+    },
+    Route {
+        segment: "metrics",
+        area: Area::Admin,
+        mount: |cfg| {
+            cfg.route("/metrics", web::get().to(ops::metrics));
+        },
+    },
+    Route {
+        segment: "schemas",
+        area: Area::Open,
+        mount: |cfg| {
+            cfg.route("/schemas", web::get().to(routes::schema_index))
+                .route("/schemas/{name}.json", web::get().to(routes::schema));
+        },
+    },
+];
+
+/// Registers every route; the same function serves the real server and tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for route in ROUTES {
+        (route.mount)(cfg);
+    }
+    cfg.default_service(web::to(routes::not_found));
 }
 
 /// Refuses any method but POST on `route` with 405.

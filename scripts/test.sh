@@ -2,7 +2,7 @@
 # The test command: installs what the tests need beyond a Rust toolchain when it is missing —
 # Debian's Chromium, which the web console's browser test (tests/ui_browser.rs) drives — then
 # runs the whole test suite. Extra arguments go to `cargo test`, e.g.
-# `bash scripts/test.sh --test ui_browser`.
+# `bash scripts/test.sh --test integration ui_browser::`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

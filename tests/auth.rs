@@ -3,7 +3,7 @@
 //! own credentials; open operational endpoints; pivot nodes whose `voice_url` carries the
 //! credentials and works when followed; and refusing to start open on a network address.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! and routes (404), wrong methods (405); replies that fail the schemas at run time (fallback 200
 //! or 500 with the errors); a broken flow file that does not stop the others; health and schemas.
 
-mod common;
+use crate::common;
 
 use common::{
     assert_error, assert_tree, at, flows_dir, get, post, post_form, post_json, raw_get, raw_http,

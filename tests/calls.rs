@@ -4,7 +4,7 @@
 //! across a restart, retention by the service clock, the bounded memory ring, and
 //! `pivotforge calls` against a running server.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

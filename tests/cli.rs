@@ -1,7 +1,7 @@
 //! The `pivotforge` command offline: `run` prints the reply tree (exit 0), an invalid reply prints
 //! its errors (exit 1), an unknown flow exits 1; `check` exits 0 on good flows.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

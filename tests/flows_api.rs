@@ -1,7 +1,7 @@
 //! `GET /flows` over HTTP: loaded rule and script flows with their versions, a broken flow with
 //! its load error beside it, and files that serve no flow listed apart.
 
-mod common;
+use crate::common;
 
 use common::{at, flows_dir, get, serve, write_flow};
 use serde_json::Value;

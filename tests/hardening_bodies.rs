@@ -5,8 +5,8 @@
 //! its file-descriptor limit, caps connections below it, and keeps answering with more sockets
 //! open than its limit; 1,500 stalled sockets don't delay `/pivot`.
 
-mod common;
-mod recordings_support;
+use crate::common;
+use crate::recordings_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -14,7 +14,7 @@
 //! The cases run one at a time (a lock): their timings are the requirement, and the machine has
 //! two cores.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::path::Path;

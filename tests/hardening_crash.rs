@@ -4,8 +4,6 @@
 //! SHA-256. A second process starting on a recordings folder shared with a running one must not
 //! remove the temporary file of the first one's live upload.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

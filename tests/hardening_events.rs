@@ -2,7 +2,7 @@
 //! `POST /events` answers 503 JSON and that event is not stored, while every accepted one stays
 //! queued. Dead letters expire after `[events] dead_letter_days` by the service clock.
 
-mod common;
+use crate::common;
 
 use chrono::Duration as Days;
 use common::{assert_error, at, config, flows_dir, get, open_store, post_json, serve_in};

@@ -4,8 +4,8 @@
 //! does not grow with them; 300 trees just under the limit are kept in the exchange log cut to
 //! 64 KiB each and marked, so the process stays within a generous bound of where it started.
 
-mod common;
-mod hardening_support;
+use crate::common;
+use crate::hardening_support;
 
 use std::time::Duration;
 

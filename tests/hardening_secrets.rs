@@ -5,8 +5,8 @@
 //! no credential in `GET /calls/{id}`, `GET /calls`, the store's file (read back after a restart
 //! by a new server over the same data folder) or the server's log output.
 
-mod common;
-mod hardening_support;
+use crate::common;
+use crate::hardening_support;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! an object in a script; `pivotforge run` beside a running service leaves no scratch folder
 //! behind; `pivotforge check` counts in the singular and the plural.
 
-mod common;
+use crate::common;
 
 use common::{assert_tree, at, config, flows_dir, get, post_json, serve, serve_in};
 use serde_json::json;

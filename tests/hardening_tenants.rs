@@ -3,7 +3,7 @@
 //! settings allow the area; `/run` calls only a script's own functions; a blank secret stops
 //! start-up naming its key.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

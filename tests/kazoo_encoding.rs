@@ -2,7 +2,7 @@
 //! `+` for space, `User-ID` string or list, `Digits` map or legacy string, parameters in both the
 //! voice_url query and the body. An echo flow renders what was parsed into its tts text.
 
-mod common;
+use crate::common;
 
 use common::{assert_tree, at, flows_dir, get, kazoo_form, post, post_form, post_json, serve};
 use pivotforge::request::{BodyFormat, PivotRequest};

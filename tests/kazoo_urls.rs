@@ -4,7 +4,7 @@
 //! upload to its token URL, the token masked in `/calls` and the log, and Kazoo's mangled basic
 //! credentials (`kazoos3cret:`) refused with a log line that names the cause.
 
-mod common;
+use crate::common;
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! counters, recording uploads, unknown flow names collapsed into one label, and readiness
 //! turning 503 when the flows folder goes away.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! generated parameters parse back to what was encoded, and random query strings sent over HTTP
 //! never get a 5xx.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

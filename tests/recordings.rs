@@ -2,8 +2,8 @@
 //! types, the header check, listing and its filters, downloads with Range, delete, and
 //! authentication on and off.
 
-mod common;
-mod recordings_support;
+use crate::common;
+use crate::recordings_support;
 
 use common::{assert_error, get, request, Reply};
 use pivotforge::config::{RecordingsConfig, Secret};

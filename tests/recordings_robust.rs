@@ -2,8 +2,7 @@
 //! intact, a client that disconnects mid-upload, path traversal attempts, uploads over the size
 //! limit (declared or streamed), and a full disk.
 
-mod common;
-mod recordings_support;
+use crate::recordings_support;
 
 use std::io::Write;
 use std::net::TcpStream;

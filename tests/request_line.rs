@@ -4,7 +4,7 @@
 //! section says so. These tests pin that behaviour, so a change of the library shows up here,
 //! and show that the same mistakes the service can see are answered with its JSON errors.
 
-mod common;
+use crate::common;
 
 use common::{raw_get, raw_http, serve_shipped};
 

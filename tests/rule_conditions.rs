@@ -1,7 +1,7 @@
 //! Rule matching over HTTP: `match` on request parameters (equals, lists, prefix, regex,
 //! missing), several conditions that must all hold, and first match wins.
 
-mod common;
+use crate::common;
 
 use common::{assert_tree, at, flows_dir, get, post_json, serve};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! (exit 1, `file:line: message` on stderr) and through the server (that flow answers 500 with
 //! the same text, the others serve). The shipped flows pass `check`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! built-in stays in that flow, the host's own objects and hooks can't be replaced, and `/run` of
 //! a function that gives nothing answers `null`.
 
-mod common;
+use crate::common;
 
 use common::{at, config, flows_dir, post_form, post_json, serve, serve_with, TestServer};
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 //! `process.env`; its built-ins are in tests/sandbox_builtins.rs), and console lines through
 //! `/run` and `pivotforge run`.
 
-mod common;
+use crate::common;
 
 use common::{
     assert_error, assert_tree, at, config, flows_dir, get, kazoo_form, kazoo_params, post_form,

@@ -3,7 +3,7 @@
 //! allow_hosts; a server slower than the deadline gives the fallback within the limit; redirects
 //! are not followed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -8,7 +8,7 @@
 //! The cases run one at a time (a lock): the timing assertions are the requirement, and the
 //! machine has two cores.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::sync::Mutex;

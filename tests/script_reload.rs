@@ -3,7 +3,7 @@
 //! names the error; settings edits, new flows, removed flows and edited `lib/` modules are
 //! picked up too.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! across a restart (checked in the store file itself while no server holds it), moves events
 //! that fail for good to the dead letters; a full JS queue answers 503 at once.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! with its shipped list and numbers added over `/userspace`, random caller IDs, the rate-limit
 //! honeypot, the digits menu, and the CRM lookup against a local CRM, with its `postCall`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

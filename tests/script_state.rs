@@ -3,7 +3,7 @@
 //! `/userspace/{area}/{key}` and read by scripts, the legacy `api.lookup.userspaceLookup`, lists
 //! loaded from `lists/AREA.csv`, and all of it surviving a restart on the same data folder.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! (GET query, POST form, POST JSON): each answers 200 `application/json` with exactly the
 //! expected callflow tree.
 
-mod common;
+use crate::common;
 
 use common::{assert_three_ways, kazoo_params, serve_shipped, with};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Reply templates over HTTP: request values and filters, `[vars]` (typed when a string is one
 //! whole `{{vars.x}}`), `{{public_url}}` and `{{recordings_url}}`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! in New York and London, windows crossing midnight, dates, ranges, yearly ranges over the new
 //! year, and holidays that close part of a day.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //!
 //! Chromium is required: without it the browser test fails and says how to install it.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;

@@ -8,8 +8,8 @@
 //! Payloads are built as `webhooks_channel_util:format_event/3` and `webhooks_util:do_fire/3`
 //! build them: JSON (`format: json`), a form body (`format: form-data`) or a GET query.
 
-mod common;
-mod hardening_support;
+use crate::common;
+use crate::hardening_support;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Helpers shared by the integration tests: servers on a random port with a fixed clock, an HTTP
 //! client, Kazoo's form encoding, flows written to a temporary folder, and reply assertions.
 //!
-//! Each test binary uses a different subset of these, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Every test module of the one integration binary (`tests/tests.rs`) draws on them.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -169,7 +168,7 @@ pub async fn request(
     let response = builder
         .send()
         .await
-        .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        .unwrap_or_else(|e| panic!("request to {url} failed: {e:?}"));
     finish(response).await
 }
 
@@ -734,6 +733,6 @@ pub async fn get_with(client: &reqwest::Client, url: &str) -> Reply {
         .get(url)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        .unwrap_or_else(|e| panic!("request to {url} failed: {e:?}"));
     finish(response).await
 }

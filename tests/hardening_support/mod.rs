@@ -1,6 +1,5 @@
 //! Helpers the hardening tests share: the real `pivotforge serve` binary as a separate process
 //! (so its memory can be measured and its log lines read), over a config file they write.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,5 @@
 //! Helpers the recording tests share: a server with recordings settings, audio-like bodies,
 //! uploads, listings, and a look at what is on disk.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

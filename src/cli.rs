@@ -211,7 +211,8 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
     config
         .derive_url_tokens()
         .map_err(|e| format!("can't derive the URL tokens: {e}"))?;
-    let engine = Engine::start(&config, store.clone(), 1, 4).map_err(|e| e.to_string())?;
+    let engine = Engine::start(config.engine_options(), &config.pool, store.clone(), 1, 4)
+        .map_err(|e| e.to_string())?;
     Ok(RunEngine {
         engine,
         store,

@@ -1,32 +1,43 @@
 //! Configuration: built-in defaults that run with no file at all, then a TOML file
 //! (`--config`), then `PIVOTFORGE_*` environment variables and flags, each overriding the last.
+//!
+//! This module only assembles: it reads the file, the environment and the flags, has each
+//! domain check its own section (the `[recordings]` type lives in `recordings`, `[auth]` in
+//! `auth`, and so on) and makes the checks that span sections. No domain imports it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::auth::{AuthConfig, AuthFileConfig, PivotLink};
+use crate::auth::{AuthFileConfig, PivotFileConfig, PivotLink};
+use crate::calls::CallsFileConfig;
+use crate::engine::EngineOptions;
+use crate::events::EventsFileConfig;
+use crate::limits::LimitsFileConfig;
+use crate::recordings::RecordingsFileConfig;
 use crate::script::settings::RawSettings;
-use crate::script::FlowSettings;
+use crate::script::{FlowSettings, ScriptsConfig};
+
+// The section types, from the domains that own them, so a `Config` written by hand (tests,
+// tools) names them all from here.
+pub use crate::auth::{AuthConfig, PivotConfig, PivotMethod};
+pub use crate::calls::CallsConfig;
+pub use crate::config_error::ConfigError;
+pub use crate::events::EventsConfig;
+pub use crate::limits::LimitsConfig;
+pub use crate::logging::LogFormat;
+pub use crate::recordings::config::{
+    DEFAULT_MAX_RECORDING, DEFAULT_UPLOAD_IDLE_MS, DEFAULT_UPLOAD_MIN_RATE, UPLOAD_RATE_GRACE_MS,
+};
+pub use crate::recordings::RecordingsConfig;
+pub use crate::script::PoolConfig;
+pub use crate::secret::Secret;
 
 /// Default listen address: loopback only, so a fresh install is not open to the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default largest request body (64 KiB): a pivot request is a few hundred bytes.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
-/// Default largest recording upload (1 GiB: about 18 hours of 128 kbit/s MP3).
-pub const DEFAULT_MAX_RECORDING: u64 = 1024 * 1024 * 1024;
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event.
-    #[default]
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
 
 /// The resolved configuration of a running service.
 #[derive(Debug, Clone)]
@@ -65,431 +76,6 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How pivot nodes this service builds call it back (`[pivot]`).
     pub pivot: PivotConfig,
-}
-
-/// How the PBX sends the requests of pivot nodes this service builds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PivotMethod {
-    /// `"method": "post"` with a form body: OTP 25's HTTP client (Kazoo's) refuses a GET URL
-    /// whose query holds the raw `[`/`]` of `Digits[name]=…`, a form body carries them fine.
-    #[default]
-    Post,
-    /// `"method": "get"`, Kazoo's own default.
-    Get,
-}
-
-/// The `[pivot]` section, resolved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PivotConfig {
-    /// The method of built pivot nodes.
-    pub method: PivotMethod,
-}
-
-/// The `[pivot]` section as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PivotFileConfig {
-    /// `post` (default) or `get`.
-    pub method: Option<String>,
-}
-
-impl PivotFileConfig {
-    fn resolve(self) -> Result<PivotConfig, ConfigError> {
-        let method = match self
-            .method
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("post") => PivotMethod::Post,
-            Some("get") => PivotMethod::Get,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "[pivot] method = \"{other}\" is not a method: use \"post\" (the default, \
-                     a form body) or \"get\""
-                )))
-            }
-        };
-        Ok(PivotConfig { method })
-    }
-}
-
-/// The exchange log, resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallsConfig {
-    /// Days a call step is kept in the store.
-    pub retention_days: u32,
-    /// Call steps kept in memory for `/calls` and the console.
-    pub memory_steps: usize,
-    /// Bytes the in-memory steps may hold together.
-    pub memory_bytes: usize,
-}
-
-impl Default for CallsConfig {
-    fn default() -> CallsConfig {
-        CallsConfig {
-            retention_days: 7,
-            memory_steps: 1_000,
-            memory_bytes: 32 * 1024 * 1024,
-        }
-    }
-}
-
-/// The `[calls]` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallsFileConfig {
-    /// Days a call step is kept in the store (0 keeps none on disk).
-    pub retention_days: Option<u32>,
-    /// Call steps kept in memory.
-    pub memory_steps: Option<usize>,
-    /// Bytes the in-memory steps may hold together.
-    pub memory_bytes: Option<usize>,
-}
-
-impl CallsFileConfig {
-    fn resolve(self) -> Result<CallsConfig, ConfigError> {
-        let defaults = CallsConfig::default();
-        let memory_steps = self.memory_steps.unwrap_or(defaults.memory_steps);
-        if memory_steps == 0 {
-            return Err(ConfigError(
-                "[calls] memory_steps must be at least 1".into(),
-            ));
-        }
-        let memory_bytes = self.memory_bytes.unwrap_or(defaults.memory_bytes);
-        if memory_bytes == 0 {
-            return Err(ConfigError(
-                "[calls] memory_bytes must be at least 1".into(),
-            ));
-        }
-        Ok(CallsConfig {
-            retention_days: self.retention_days.unwrap_or(defaults.retention_days),
-            memory_steps,
-            memory_bytes,
-        })
-    }
-}
-
-/// A password or token: never shown by `Debug`, so it can't reach a log line.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into())
-    }
-
-    /// The secret itself, for comparing.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
-
-/// Recording uploads, resolved; authentication is off unless credentials are set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordingsConfig {
-    /// Where recordings are stored; `None` means `DATA_DIR/recordings`.
-    pub dir: Option<PathBuf>,
-    /// Largest upload in bytes; a larger one is refused with 413.
-    pub max_bytes: u64,
-    /// HTTP basic user and password uploads must carry.
-    pub upload_basic: Option<(String, Secret)>,
-    /// Bearer token uploads may carry instead.
-    pub upload_token: Option<Secret>,
-    /// The token of `/t/TOKEN/recordings…` upload URLs: `upload_token`, else one derived from
-    /// `upload_basic` (see [`Config::derive_url_tokens`]).
-    pub upload_url_token: Option<Secret>,
-    /// Bearer token that listing, downloading and deleting need.
-    pub admin_token: Option<Secret>,
-    /// An upload that receives nothing for this long is dropped (ms).
-    pub idle_timeout_ms: u64,
-    /// An upload averaging less than this after its first 30 s is dropped (bytes per second).
-    pub min_bytes_per_s: u64,
-    /// How long an upload runs before its average rate is checked (ms): 30 s, not a config
-    /// key; tests shorten it.
-    pub rate_grace_ms: u64,
-}
-
-/// Default idle time after which an upload is dropped (30 s).
-pub const DEFAULT_UPLOAD_IDLE_MS: u64 = 30_000;
-/// Default slowest average rate of an upload after its first 30 s (16 KiB/s).
-pub const DEFAULT_UPLOAD_MIN_RATE: u64 = 16 * 1024;
-/// How long an upload runs before its average rate counts (30 s: a PBX may start slowly).
-pub const UPLOAD_RATE_GRACE_MS: u64 = 30_000;
-
-impl Default for RecordingsConfig {
-    fn default() -> RecordingsConfig {
-        RecordingsConfig {
-            dir: None,
-            max_bytes: DEFAULT_MAX_RECORDING,
-            upload_basic: None,
-            upload_token: None,
-            upload_url_token: None,
-            admin_token: None,
-            idle_timeout_ms: DEFAULT_UPLOAD_IDLE_MS,
-            min_bytes_per_s: DEFAULT_UPLOAD_MIN_RATE,
-            rate_grace_ms: UPLOAD_RATE_GRACE_MS,
-        }
-    }
-}
-
-/// The `[recordings]` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordingsFileConfig {
-    /// Folder for recordings, relative to the config file.
-    pub dir: Option<PathBuf>,
-    /// Largest upload in bytes.
-    pub max_bytes: Option<u64>,
-    /// HTTP basic user for uploads (with `upload_password`).
-    pub upload_user: Option<String>,
-    /// HTTP basic password for uploads.
-    pub upload_password: Option<Secret>,
-    /// Bearer token for uploads.
-    pub upload_token: Option<Secret>,
-    /// Bearer token for listing, downloading and deleting.
-    pub admin_token: Option<Secret>,
-    /// Milliseconds without a byte after which an upload is dropped.
-    pub idle_timeout_ms: Option<u64>,
-    /// Slowest average rate (bytes/s) of an upload after its first 30 s; 0 turns the check off.
-    pub min_bytes_per_s: Option<u64>,
-}
-
-impl RecordingsFileConfig {
-    /// Checks the section and resolves `dir` against the config file's folder.
-    fn resolve(self, base: &Path) -> Result<RecordingsConfig, ConfigError> {
-        let max_bytes = self.max_bytes.unwrap_or(DEFAULT_MAX_RECORDING);
-        if max_bytes == 0 {
-            return Err(ConfigError(
-                "[recordings] max_bytes must be at least 1".into(),
-            ));
-        }
-        use crate::auth::config::{token, url_safe, user_password};
-        let upload_token = token("recordings", "upload_token", self.upload_token)?;
-        if upload_token.as_ref().is_some_and(|t| !url_safe(t.expose())) {
-            return Err(ConfigError(
-                "[recordings] upload_token may hold only letters, digits and - . _ ~: it goes as \
-                 written into the upload URLs (/t/TOKEN/recordings) this service builds (e.g. \
-                 generate one with `openssl rand -hex 24`)"
-                    .into(),
-            ));
-        }
-        Ok(RecordingsConfig {
-            dir: self.dir.map(|d| base.join(d)),
-            max_bytes,
-            upload_basic: user_password(
-                "recordings",
-                "upload",
-                self.upload_user,
-                self.upload_password,
-            )?,
-            upload_url_token: upload_token.clone(),
-            upload_token,
-            admin_token: token("recordings", "admin_token", self.admin_token)?,
-            idle_timeout_ms: at_least_one(
-                "[recordings] idle_timeout_ms",
-                self.idle_timeout_ms.unwrap_or(DEFAULT_UPLOAD_IDLE_MS),
-            )?,
-            min_bytes_per_s: self.min_bytes_per_s.unwrap_or(DEFAULT_UPLOAD_MIN_RATE),
-            rate_grace_ms: UPLOAD_RATE_GRACE_MS,
-        })
-    }
-}
-
-/// The `[scripts]` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScriptsConfig {
-    /// JS threads.
-    pub threads: Option<usize>,
-    /// Queue length.
-    pub queue: Option<usize>,
-    /// A call that runs longer than this (ms) counts as slow for the flow's bulkhead.
-    pub slow_ms: Option<u64>,
-    /// JS threads (and that share of the queue) a slow flow may hold.
-    pub max_threads_per_flow: Option<usize>,
-    /// Consecutive timeouts or memory-limit hits that trip a flow's breaker.
-    pub trip_after: Option<u32>,
-    /// Seconds a tripped flow answers its fallback before one call tests it.
-    pub trip_seconds: Option<u64>,
-}
-
-/// Bulkheads and circuit breakers of the JS pool, resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// A call running longer than this (ms) marks its flow as slow.
-    pub slow_ms: u64,
-    /// JS threads a slow flow may hold at once (its share of the queue scales alike).
-    pub max_threads_per_flow: usize,
-    /// Consecutive timeouts or memory-limit hits that trip a flow's breaker.
-    pub trip_after: u32,
-    /// Seconds a tripped flow answers its fallback before one call tests it.
-    pub trip_seconds: u64,
-}
-
-impl PoolConfig {
-    /// The defaults for a pool of `threads` JS threads.
-    pub fn for_threads(threads: usize) -> PoolConfig {
-        PoolConfig {
-            slow_ms: 100,
-            max_threads_per_flow: (threads / 2).max(1),
-            trip_after: 5,
-            trip_seconds: 30,
-        }
-    }
-}
-
-impl ScriptsConfig {
-    fn resolve_pool(&self, threads: usize) -> Result<PoolConfig, ConfigError> {
-        let defaults = PoolConfig::for_threads(threads);
-        Ok(PoolConfig {
-            slow_ms: at_least_one(
-                "[scripts] slow_ms",
-                self.slow_ms.unwrap_or(defaults.slow_ms),
-            )?,
-            max_threads_per_flow: at_least_one(
-                "[scripts] max_threads_per_flow",
-                self.max_threads_per_flow
-                    .unwrap_or(defaults.max_threads_per_flow),
-            )?
-            .min(threads),
-            trip_after: at_least_one(
-                "[scripts] trip_after",
-                self.trip_after.unwrap_or(defaults.trip_after),
-            )?,
-            trip_seconds: at_least_one(
-                "[scripts] trip_seconds",
-                self.trip_seconds.unwrap_or(defaults.trip_seconds),
-            )?,
-        })
-    }
-}
-
-/// Deadlines and caps on what one request can hold, resolved (`[limits]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitsConfig {
-    /// A `/pivot`, `/events`, `/run` or `/userspace` body must be complete within this (ms).
-    pub body_timeout_ms: u64,
-    /// Open connections at most; `None` derives it from the file-descriptor limit at start-up.
-    pub max_connections: Option<usize>,
-    /// The largest reply tree (bytes of JSON) a flow may answer with.
-    pub max_reply_bytes: usize,
-}
-
-impl LimitsConfig {
-    /// The body deadline as a duration.
-    pub fn body_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.body_timeout_ms)
-    }
-}
-
-impl Default for LimitsConfig {
-    fn default() -> LimitsConfig {
-        LimitsConfig {
-            body_timeout_ms: 5_000,
-            max_connections: None,
-            max_reply_bytes: 256 * 1024,
-        }
-    }
-}
-
-/// The `[limits]` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsFileConfig {
-    /// Milliseconds within which a request body must be complete.
-    pub body_timeout_ms: Option<u64>,
-    /// Open connections at most.
-    pub max_connections: Option<usize>,
-    /// Largest reply tree in bytes.
-    pub max_reply_bytes: Option<usize>,
-}
-
-impl LimitsFileConfig {
-    fn resolve(self) -> Result<LimitsConfig, ConfigError> {
-        let d = LimitsConfig::default();
-        Ok(LimitsConfig {
-            body_timeout_ms: at_least_one(
-                "[limits] body_timeout_ms",
-                self.body_timeout_ms.unwrap_or(d.body_timeout_ms),
-            )?,
-            max_connections: self
-                .max_connections
-                .map(|n| at_least_one("[limits] max_connections", n))
-                .transpose()?,
-            max_reply_bytes: at_least_one(
-                "[limits] max_reply_bytes",
-                self.max_reply_bytes.unwrap_or(d.max_reply_bytes),
-            )?,
-        })
-    }
-}
-
-/// The post-call event queue, resolved (`[events]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventsConfig {
-    /// Bytes of events that may wait on disk; past it `/events` refuses with 503.
-    pub max_pending_bytes: u64,
-    /// Days a dead letter is kept before it is removed.
-    pub dead_letter_days: u32,
-    /// Flows Kazoo's `channel_destroy` webhooks point at: `check` and start-up warn about
-    /// each one that can't take them (missing, a rule flow, a script without `postCall`).
-    pub webhook_flows: Vec<String>,
-}
-
-impl Default for EventsConfig {
-    fn default() -> EventsConfig {
-        EventsConfig {
-            max_pending_bytes: 256 * 1024 * 1024,
-            dead_letter_days: 30,
-            webhook_flows: Vec::new(),
-        }
-    }
-}
-
-/// The `[events]` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventsFileConfig {
-    /// Bytes of events that may wait on disk.
-    pub max_pending_bytes: Option<u64>,
-    /// Days a dead letter is kept.
-    pub dead_letter_days: Option<u32>,
-    /// Flows the webhooks point at.
-    pub webhook_flows: Option<Vec<String>>,
-}
-
-impl EventsFileConfig {
-    fn resolve(self) -> Result<EventsConfig, ConfigError> {
-        let d = EventsConfig::default();
-        Ok(EventsConfig {
-            max_pending_bytes: at_least_one(
-                "[events] max_pending_bytes",
-                self.max_pending_bytes.unwrap_or(d.max_pending_bytes),
-            )?,
-            dead_letter_days: at_least_one(
-                "[events] dead_letter_days",
-                self.dead_letter_days.unwrap_or(d.dead_letter_days),
-            )?,
-            webhook_flows: self.webhook_flows.unwrap_or_default(),
-        })
-    }
-}
-
-/// `value`, or an error naming `key` when it is zero.
-fn at_least_one<T: PartialEq + Default>(key: &str, value: T) -> Result<T, ConfigError> {
-    if value == T::default() {
-        return Err(ConfigError(format!("{key} must be at least 1")));
-    }
-    Ok(value)
 }
 
 /// The settings a config file may hold; every one optional.
@@ -553,11 +139,6 @@ pub struct Overrides {
     pub allow_open: Option<bool>,
 }
 
-/// A configuration that can't be used, with what to change.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
     /// Merges defaults, the optional config file and the overrides.
     pub fn resolve(file: Option<&Path>, over: Overrides) -> Result<Config, ConfigError> {
@@ -605,7 +186,7 @@ impl Config {
             return Err(ConfigError("max_body_bytes must be at least 1".into()));
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let js_threads = fc.scripts.threads.filter(|&n| n > 0).unwrap_or(cores);
+        let js_threads = fc.scripts.threads(cores);
         let recordings = fc.recordings.resolve(&base)?;
         let calls = fc.calls.resolve()?;
         let pool = fc.scripts.resolve_pool(js_threads)?;
@@ -613,17 +194,7 @@ impl Config {
         let events = fc.events.resolve()?;
         let auth = fc.auth.resolve(over.allow_open)?;
         let pivot = fc.pivot.resolve()?;
-        if fc.flows.kv_namespace.is_some() {
-            // One default would put every flow in one namespace: isolation is the default.
-            return Err(ConfigError(
-                "[flows] kv_namespace: a shared cxKV namespace is named in the settings file of \
-                 each flow that shares it (NAME.settings.toml), not for every flow"
-                    .into(),
-            ));
-        }
-        fc.flows
-            .check()
-            .map_err(|(_, message)| ConfigError(format!("[flows] {message}")))?;
+        let script_defaults = crate::script::config::flow_defaults(&fc.flows)?;
         Ok(Config {
             listen,
             flows_dir: over
@@ -636,13 +207,9 @@ impl Config {
             max_body_bytes,
             log_format: over.log_format.or(fc.log_format).unwrap_or_default(),
             workers: fc.workers.filter(|&w| w > 0),
-            script_defaults: fc.flows.apply(&FlowSettings::default()),
+            script_defaults,
             js_threads,
-            js_queue: fc
-                .scripts
-                .queue
-                .filter(|&n| n > 0)
-                .unwrap_or(js_threads * 64),
+            js_queue: fc.scripts.queue(js_threads),
             pool,
             limits,
             events,
@@ -662,6 +229,18 @@ impl Config {
             self.recordings.upload_url_token.as_ref(),
             self.pivot.method,
         )
+    }
+
+    /// What the engine needs: the flows, the URLs pivot nodes point back with, the script
+    /// defaults and the largest reply.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            flows_dir: self.flows_dir.clone(),
+            public_url: self.public_url.clone(),
+            pivot_link: self.pivot_link(),
+            script_defaults: self.script_defaults.clone(),
+            max_reply_bytes: self.limits.max_reply_bytes,
+        }
     }
 
     /// Fills in the URL tokens: the configured token of each route, else, for a route

@@ -42,7 +42,7 @@ impl EngineOptions {
             public_url: public_url.to_owned(),
             pivot_link: PivotLink::plain(public_url),
             script_defaults: FlowSettings::default(),
-            max_reply_bytes: crate::config::LimitsConfig::default().max_reply_bytes,
+            max_reply_bytes: crate::limits::LimitsConfig::default().max_reply_bytes,
         }
     }
 }
@@ -148,10 +148,12 @@ impl Engine {
         })
     }
 
-    /// Loads the flows of `config` and starts a JS pool of `threads` threads (`queue` waiting
-    /// jobs) whose scripts use `store`: the one way the server and `pivotforge run` build it.
+    /// Loads the flows of `options` and starts a JS pool of `threads` threads (`queue` waiting
+    /// jobs, isolated as `pool` says) whose scripts use `store`: the one way the server and
+    /// `pivotforge run` build it (from `Config::engine_options`).
     pub fn start(
-        config: &crate::config::Config,
+        options: EngineOptions,
+        pool: &crate::script::PoolConfig,
         store: Arc<dyn crate::store::Store>,
         threads: usize,
         queue: usize,
@@ -159,16 +161,9 @@ impl Engine {
         let services = Arc::new(crate::script::HostServices {
             store,
             fetcher: crate::script::fetch::Fetcher::new()?,
-            pivot: config.pivot_link(),
+            pivot: options.pivot_link.clone(),
         });
-        let pool = JsPool::new(threads, queue, isolation(&config.pool), services)?;
-        let options = EngineOptions {
-            flows_dir: config.flows_dir.clone(),
-            public_url: config.public_url.clone(),
-            pivot_link: config.pivot_link(),
-            script_defaults: config.script_defaults.clone(),
-            max_reply_bytes: config.limits.max_reply_bytes,
-        };
+        let pool = JsPool::new(threads, queue, isolation(pool), services)?;
         let engine = Engine::load(options)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
         Ok(engine.with_pool(Arc::new(pool)))
@@ -457,7 +452,7 @@ pub fn json_size(value: &Value) -> usize {
 }
 
 /// The pool's isolation settings from the `[scripts]` section.
-fn isolation(pool: &crate::config::PoolConfig) -> Isolation {
+fn isolation(pool: &crate::script::PoolConfig) -> Isolation {
     Isolation {
         slow: Duration::from_millis(pool.slow_ms),
         max_threads_per_flow: pool.max_threads_per_flow,

@@ -6,6 +6,8 @@
 //! Due times are the machine's clock (the HTTP handler stamps them with it); the dead-letter
 //! retention is the service clock's, so tests and `--at` runs can age dead letters.
 
+pub mod config;
+
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,10 +16,11 @@ use serde_json::Value;
 
 use crate::calls::Masker;
 use crate::clock::Clock;
-use crate::config::EventsConfig;
 use crate::engine::{Engine, RunError};
 use crate::script::{Overloaded, ScriptFailure};
 use crate::store::Store;
+
+pub use config::{EventsConfig, EventsFileConfig};
 
 /// Delays before each retry; after the last one the event goes to the dead letters.
 const BACKOFF_MS: [i64; 7] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];

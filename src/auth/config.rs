@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 use super::Gate;
-use crate::config::{ConfigError, Secret};
+use crate::config_error::ConfigError;
+use crate::secret::Secret;
 
 /// Characters a pivot credential may hold: they go verbatim into the `voice_url` of the pivot
 /// nodes this service builds, and Kazoo sends them as written.

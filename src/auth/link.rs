@@ -9,7 +9,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{PivotMethod, Secret};
+use super::pivot_config::PivotMethod;
+use crate::secret::Secret;
 
 /// How to write the URLs of pivots and uploads back to this service.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Credentials, for every endpoint that takes them: HTTP basic (what Kazoo sends for a
 //! `user:pass@` in a URL) and bearer tokens, checked by one [`Gate`]. The `[auth]` section
 //! ([`config`]) says who may call `/pivot` and the admin endpoints; [`link`] builds the URLs of
-//! pivot nodes so that the next call step carries the credentials it needs.
+//! pivot nodes so that the next call step carries the credentials it needs, as the `[pivot]`
+//! section ([`pivot_config`]) says.
 //!
 //! Secrets are kept only as SHA-256 digests of what a client would send, and a presented
 //! credential is compared with every accepted one without an early exit, so neither the length
@@ -9,15 +10,17 @@
 
 pub mod config;
 pub mod link;
+pub mod pivot_config;
 pub mod url_token;
 
 pub use config::{AuthConfig, AuthFileConfig};
 pub use link::PivotLink;
+pub use pivot_config::{PivotConfig, PivotFileConfig, PivotMethod};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// SHA-256 of a secret as a client sends it.
 type Digest = [u8; 32];

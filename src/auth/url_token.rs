@@ -15,7 +15,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The first path segment of a URL that carries a token.
 pub const PREFIX: &str = "/t/";

@@ -8,6 +8,7 @@
 //! call is its place among the call's steps in arrival order, counted when they are read.
 
 pub mod cli;
+pub mod config;
 pub mod query;
 pub mod redact;
 mod ring;
@@ -24,12 +25,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::clock::Clock;
-use crate::config::CallsConfig;
 use crate::outcome::Outcome;
 use crate::request::PivotRequest;
 use crate::script::LogLine;
 use crate::store::{Store, StoreError};
 
+pub use config::{CallsConfig, CallsFileConfig};
 pub use query::CallQuery;
 pub use redact::Masker;
 pub use step::{Step, MAX_STEP_BYTES};

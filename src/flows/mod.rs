@@ -6,12 +6,11 @@ pub mod registry;
 pub mod rules;
 pub mod template;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::script::ScriptFlow;
 
+pub use crate::load_error::LoadError;
 pub use registry::{FlowEntry, Registry};
 pub use rules::{LoadContext, RuleFlow};
 
@@ -33,39 +32,6 @@ impl Flow {
         }
     }
 }
-
-/// A flow file that could not be loaded: which file, which line when known, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LoadError {
-    /// The flow file.
-    pub file: PathBuf,
-    /// 1-based line, when the error can be placed.
-    pub line: Option<usize>,
-    /// What is wrong and, where possible, what to write instead.
-    pub message: String,
-}
-
-impl LoadError {
-    /// Builds an error for `file`.
-    pub fn new(file: &Path, line: Option<usize>, message: String) -> LoadError {
-        LoadError {
-            file: file.to_owned(),
-            line,
-            message,
-        }
-    }
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 /// True for names a URL may ask for: `/`-separated segments of letters, digits, `_` and `-`.
 pub fn valid_flow_name(name: &str) -> bool {

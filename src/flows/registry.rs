@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::rules::{self, LoadContext};
-use super::{valid_flow_name, Flow, LoadError};
+use super::{valid_flow_name, Flow};
+use crate::load_error::LoadError;
 
 /// One flow name and what loading its file gave.
 #[derive(Debug)]

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::conditions::{DateSpec, Holiday, LocalNow, Match, TimeWindow, Weekdays, WindowDay};
 use super::template::{StaticScope, TreeTemplate};
-use super::LoadError;
 use crate::callflow::Schemas;
+use crate::load_error::LoadError;
 use crate::request::PivotRequest;
 
 /// A loaded rule flow.

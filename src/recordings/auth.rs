@@ -5,8 +5,8 @@
 //!
 //! The checking itself is [`crate::auth::Gate`]: digests, compared in constant time.
 
+use super::RecordingsConfig;
 use crate::auth::{self, Gate};
-use crate::config::RecordingsConfig;
 
 /// Why an upload was not let in (answered with 401).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +65,7 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secret::Secret;
 
     fn access(basic: bool, token: bool) -> Access {
         Access::new(&RecordingsConfig {

@@ -11,6 +11,7 @@
 //! metadata of the other.
 
 pub mod auth;
+pub mod config;
 pub mod format;
 pub mod layout;
 mod meta;
@@ -19,6 +20,7 @@ pub mod upload;
 pub mod writer;
 
 pub use auth::{Access, Denied};
+pub use config::{RecordingsConfig, RecordingsFileConfig};
 pub use meta::{CallDetails, Recording, RecordingQuery};
 pub use upload::{NameError, UploadName};
 
@@ -29,7 +31,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures_util::Stream;
 
 use crate::clock::Clock;
-use crate::config::RecordingsConfig;
 use crate::store::{Store, StoreError};
 use writer::{io_error, Part};
 

@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod config;
 pub mod fetch;
 pub mod host;
 pub mod isolation;
@@ -18,13 +19,14 @@ use regex::Regex;
 use serde::Serialize;
 
 pub use breaker::BreakerState;
+pub use config::{PoolConfig, ScriptsConfig};
 pub use host::{HostServices, LogLine};
 pub use isolation::{FlowIsolation, Isolation};
 pub use pool::{JsPool, Overloaded, RunResult};
 pub use settings::FlowSettings;
 
 use crate::callflow::Schemas;
-use crate::flows::LoadError;
+use crate::load_error::LoadError;
 
 /// A loaded script flow: its source, settings and version.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::flows::LoadError;
+use crate::load_error::LoadError;
 
 /// Default run time of one call, as ScriptForge documents it.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;

@@ -219,7 +219,8 @@ pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppSt
         Err(e) => tracing::error!(error = %e, "userspace lists not loaded"),
     }
     let engine = Arc::new(Engine::start(
-        &config,
+        config.engine_options(),
+        &config.pool,
         store.clone(),
         config.js_threads,
         config.js_queue,

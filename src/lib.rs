@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod engine;
 pub mod events;
+pub mod flow_name;
 pub mod flows;
 pub mod logging;
 pub mod metrics;

@@ -12,7 +12,7 @@ pub mod link;
 pub mod url_token;
 
 pub use config::{AuthConfig, AuthFileConfig};
-pub use link::PivotLink;
+pub use link::{PivotLink, PivotTarget};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};

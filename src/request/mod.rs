@@ -409,7 +409,11 @@ mod tests {
             };
             let req = PivotRequest::parse(&query, b"", BodyFormat::Form).unwrap();
             assert_eq!(req.get(name).as_deref(), bare, "{name}");
-            assert!(req.extra.is_empty(), "{name} fell into extra: {:?}", req.extra);
+            assert!(
+                req.extra.is_empty(),
+                "{name} fell into extra: {:?}",
+                req.extra
+            );
             let value = req.to_value();
             assert_eq!(value, json!({name: written}), "{name}");
             let from_json =

@@ -117,7 +117,11 @@ pub(super) fn text_slot<'r>(
 impl Param {
     /// Stores a parsed value (from a form or a JSON body) in this parameter's field, checking
     /// its shape.
-    pub(super) fn store(&self, req: &mut PivotRequest, value: Value) -> Result<(), super::RequestError> {
+    pub(super) fn store(
+        &self,
+        req: &mut PivotRequest,
+        value: Value,
+    ) -> Result<(), super::RequestError> {
         match self.slot {
             Slot::Text(_, get_mut) => *get_mut(req) = super::scalar(self.name, value)?,
             Slot::UserIds => req.user_ids = super::user_ids(value)?,

@@ -7,10 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::auth::PivotLink;
-use crate::callflow::Schemas;
+use crate::callflow::{Node, Response, Schemas};
 use crate::flows::{Flow, FlowEntry, LoadContext, LoadError, Registry};
 use crate::outcome::{Failure, FailureKind, Outcome};
 use crate::request::PivotRequest;
@@ -494,7 +494,7 @@ fn failure_kind(kind: ScriptErrorKind) -> FailureKind {
 
 /// A deliberate rejection becomes a `response` node with its code and reason.
 fn rejection(code: u16, reason: String) -> Outcome {
-    let tree = json!({"module": "response", "data": {"code": code, "message": reason}});
+    let tree = Node::new(Response::new(code, reason.clone())).to_value();
     Outcome::Rejected {
         code,
         message: reason,

@@ -13,6 +13,7 @@ pub mod config_error;
 pub mod digest;
 pub mod engine;
 pub mod events;
+pub mod flow_name;
 pub mod flows;
 #[cfg(test)]
 mod layout_test;

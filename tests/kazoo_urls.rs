@@ -464,3 +464,142 @@ fn kazoos_mangled_basic_is_refused_and_the_log_names_the_cause() {
     assert!(log.contains("/t/***/pivot/collected"), "{log}");
     assert!(!log.contains(&token), "the token is in the log: {log}");
 }
+
+/// One target, written as a rule flow's `flow = "…"` and as a script's `pf.pivot('…')`.
+const TARGETS: [(&str, &str); 4] = [
+    ("next", "/pivot/next"),
+    ("/next", "/pivot/next"),
+    ("next?step=2&x=a%20b", "/pivot/next?step=2&x=a%20b"),
+    ("https://other.example/p?a=1", "https://other.example/p?a=1"),
+];
+
+#[test]
+fn rule_and_script_pivots_build_one_url_for_one_target() {
+    let mut files = vec![(
+        "next.toml".to_owned(),
+        "[default]\nmodule = \"tts\"\ndata = { text = \"next\" }\n".to_owned(),
+    )];
+    for (i, (target, _)) in TARGETS.iter().enumerate() {
+        files.push((
+            format!("rule{i}.toml"),
+            format!("[default]\nmodule = \"pivot\"\ndata = {{ flow = \"{target}\" }}\n"),
+        ));
+        files.push((
+            format!("script{i}.js"),
+            format!(
+                "const pf = require('pivotforge');\nfunction main() {{ return pf.pivot('{target}'); }}\n"
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let dir = common::flows_dir(&refs);
+    let mut config = config(dir.path());
+    config.js_threads = 1;
+    config.auth.pivot_token = Some(Secret::new(PIVOT_TOKEN));
+    let server = serve_with(config, at("2026-11-17T15:00:00Z"));
+    let step = |flow: &str| {
+        tree(
+            &kazoo_get(
+                &server,
+                &format!("/t/{PIVOT_TOKEN}/pivot/{flow}?Call-ID=a1"),
+            ),
+            flow,
+        )
+    };
+    for (i, (target, url)) in TARGETS.iter().enumerate() {
+        let rule = step(&format!("rule{i}"));
+        let script = step(&format!("script{i}"));
+        assert_eq!(rule, script, "`{target}`: rule flow and script differ");
+        let expected = match url.strip_prefix('/') {
+            Some(path) => format!("{PUBLIC_URL}/t/{PIVOT_TOKEN}/{path}"),
+            None => (*url).to_owned(),
+        };
+        assert_eq!(
+            rule,
+            json!({"module": "pivot", "data": {
+                "voice_url": expected, "req_format": "kazoo", "method": "post", "req_body_format": "form"
+            }}),
+            "`{target}`"
+        );
+        // Kazoo keeps the query and adds its own parameters after `&`: the flow is reached.
+        if let Some(own) = expected.strip_prefix(PUBLIC_URL) {
+            let joiner = if own.contains('?') { '&' } else { '?' };
+            let next = tree(
+                &kazoo_get(&server, &format!("{own}{joiner}Call-ID=a1")),
+                &expected,
+            );
+            assert_eq!(next["data"]["text"], "next", "{expected}");
+        }
+    }
+}
+
+#[test]
+fn rule_and_script_pivots_refuse_the_same_targets() {
+    let bad = [
+        ("next#top", "fragment"),
+        ("next?x=a b", "percent-encode"),
+        ("../next", "neither a flow name"),
+    ];
+    let mut files = vec![];
+    for (i, (target, _)) in bad.iter().enumerate() {
+        files.push((
+            format!("rule{i}.toml"),
+            format!("[default]\nmodule = \"pivot\"\ndata = {{ flow = \"{target}\" }}\n"),
+        ));
+        files.push((
+            format!("script{i}.js"),
+            format!(
+                "const pf = require('pivotforge');\nfunction main() {{ return pf.pivot('{target}'); }}\n"
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let dir = common::flows_dir(&refs);
+    let mut config = config(dir.path());
+    config.js_threads = 1;
+    let server = serve_with(config, at("2026-11-17T15:00:00Z"));
+    for (i, (target, why)) in bad.iter().enumerate() {
+        for flow in [format!("rule{i}"), format!("script{i}")] {
+            let body = kazoo_get(&server, &format!("/pivot/{flow}?Call-ID=a1"))
+                .assert_error(500, &format!("{flow}: `{target}`"));
+            let detail = body["detail"].as_str().unwrap_or_default();
+            assert!(
+                detail.contains(why) && detail.contains(target),
+                "{flow}: `{target}`: {body}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rule_flows_own_pivot_node_gets_req_format_and_nothing_else() {
+    let dir = common::flows_dir(&[
+        (
+            "own.toml",
+            "[default]\nmodule = \"pivot\"\ndata = { voice_url = \"https://other.example/x\" }\n",
+        ),
+        (
+            "twiml.toml",
+            "[default]\nmodule = \"pivot\"\n\
+             data = { voice_url = \"https://other.example/x\", req_format = \"twiml\" }\n",
+        ),
+    ]);
+    let server = serve_with(config(dir.path()), at("2026-11-17T15:00:00Z"));
+    let own = tree(&kazoo_get(&server, "/pivot/own?Call-ID=a1"), "own pivot");
+    assert_eq!(
+        own["data"],
+        json!({"voice_url": "https://other.example/x", "req_format": "kazoo"}),
+        "{own}"
+    );
+    let twiml = tree(
+        &kazoo_get(&server, "/pivot/twiml?Call-ID=a1"),
+        "twiml pivot",
+    );
+    assert_eq!(twiml["data"]["req_format"], "twiml", "{twiml}");
+}

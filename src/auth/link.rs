@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::pivot_config::PivotMethod;
+use crate::callflow::{self, Pivot, ReqBodyFormat};
 use crate::secret::Secret;
 
 /// How to write the URLs of pivots and uploads back to this service.
@@ -74,13 +75,17 @@ impl PivotLink {
         format!("{}/events/{name}", self.pivot_base)
     }
 
-    /// The `voice_url` of a script's pivot target: an `http(s)://` URL as given, else a flow
-    /// of this service (a `?query` after the name stays, as the token is in the path).
-    pub fn target_url(&self, target: &str) -> String {
-        if target.starts_with("http://") || target.starts_with("https://") {
-            target.to_owned()
-        } else {
-            self.flow_url(target.trim_start_matches('/'))
+    /// The `voice_url` of a pivot to `target`: the flow's URL with its query kept after the
+    /// name (the token is in the path, and Kazoo appends its parameters to a query with `&`), or
+    /// another service's URL as given.
+    pub fn target_url(&self, target: PivotTarget<'_>) -> String {
+        match target {
+            PivotTarget::Flow { name, query: None } => self.flow_url(name),
+            PivotTarget::Flow {
+                name,
+                query: Some(query),
+            } => format!("{}?{query}", self.flow_url(name)),
+            PivotTarget::Url(url) => url.to_owned(),
         }
     }
 
@@ -89,39 +94,88 @@ impl PivotLink {
         &self.recordings_url
     }
 
-    /// Fills in what a pivot node back to this service has unless it says otherwise:
-    /// `req_format: "kazoo"` (Kazoo's code defaults to TwiML), and the method: `post` with a
-    /// form body by default, as OTP 25 refuses a GET URL with raw `[`/`]` (`Digits[name]=…`).
-    pub fn node_defaults(&self, data: &mut Map<String, Value>) {
-        data.entry("req_format")
-            .or_insert_with(|| Value::String("kazoo".into()));
-        match self.method {
-            PivotMethod::Post => {
-                data.entry("method")
-                    .or_insert_with(|| Value::String("post".into()));
-                if data
-                    .get("method")
-                    .and_then(Value::as_str)
+    /// The `data` of a pivot node to `target` (a rule's `flow = "…"`, a script's `pf.pivot`),
+    /// the one builder of both: the URL, `req_format: "kazoo"` (Kazoo's code defaults to
+    /// TwiML), the method — `post` with a form body by default, as OTP 25 refuses a GET URL
+    /// with raw `[`/`]` (`Digits[name]=…`) — and the flow's `own` keys over these defaults.
+    pub fn node_data(
+        &self,
+        target: PivotTarget<'_>,
+        own: Map<String, Value>,
+    ) -> Map<String, Value> {
+        let mut pivot = Pivot::new(self.target_url(target));
+        pivot.method = Some(match self.method {
+            PivotMethod::Post => callflow::PivotMethod::Post,
+            PivotMethod::Get => callflow::PivotMethod::Get,
+        });
+        // The form body goes with the POST default, unless the flow names another method.
+        let posts = self.method == PivotMethod::Post
+            && own.get("method").is_none_or(|method| {
+                method
+                    .as_str()
                     .is_some_and(|m| m.eq_ignore_ascii_case("post"))
-                {
-                    data.entry("req_body_format")
-                        .or_insert_with(|| Value::String("form".into()));
-                }
-            }
-            PivotMethod::Get => {
-                data.entry("method")
-                    .or_insert_with(|| Value::String("get".into()));
-            }
+            });
+        if posts {
+            pivot.req_body_format = Some(ReqBodyFormat::Form);
         }
+        pivot.data_with(own)
+    }
+}
+
+/// Where a pivot goes, as a flow names it: `flow = "…"` in a rule flow, `pf.pivot('…')` in a
+/// script. Both read it here, so the same text gives the same URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PivotTarget<'a> {
+    /// A flow of this service, with what follows its name's `?` (kept as written), if any.
+    Flow {
+        /// The flow's name.
+        name: &'a str,
+        /// The query, without its `?`.
+        query: Option<&'a str>,
+    },
+    /// Another URL (`http://` or `https://`), used as given.
+    Url(&'a str),
+}
+
+impl<'a> PivotTarget<'a> {
+    /// Reads a target: an `http(s)://` URL, or a flow name (a leading `/` is ignored) with an
+    /// optional `?query`. A space, a control or non-ASCII character, or a `#` is refused: Kazoo
+    /// sends the URL as it is and appends its parameters, which a fragment would swallow.
+    pub fn parse(target: &'a str) -> Result<PivotTarget<'a>, String> {
+        if let Some(bad) = target.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(format!(
+                "pivot target `{target}` holds {bad:?}: percent-encode it (a space is %20)"
+            ));
+        }
+        if target.contains('#') {
+            return Err(format!(
+                "pivot target `{target}` has a `#` fragment, which would hide the parameters \
+                 Kazoo appends to the URL: leave it out"
+            ));
+        }
+        if target.starts_with("http://") || target.starts_with("https://") {
+            return Ok(PivotTarget::Url(target));
+        }
+        let (name, query) = match target.split_once('?') {
+            Some((name, query)) => (name, Some(query)),
+            None => (target, None),
+        };
+        let name = name.strip_prefix('/').unwrap_or(name);
+        if !crate::flow_name::valid_flow_name(name) {
+            return Err(format!(
+                "pivot target `{target}` is neither a flow name (letters, digits, _, - and /, \
+                 then ?query if needed) nor an http:// or https:// URL"
+            ));
+        }
+        Ok(PivotTarget::Flow { name, query })
     }
 
-    /// The `data` of a pivot node to `target` (a script's `pf.pivot`): the defaults, `opts`
-    /// over them, and the URL.
-    pub fn node_data(&self, target: &str, opts: Map<String, Value>) -> Map<String, Value> {
-        let mut data = opts;
-        self.node_defaults(&mut data);
-        data.insert("voice_url".into(), Value::String(self.target_url(target)));
-        data
+    /// The flow pivoted to, when it is one of this service's.
+    pub fn flow(self) -> Option<&'a str> {
+        match self {
+            PivotTarget::Flow { name, .. } => Some(name),
+            PivotTarget::Url(_) => None,
+        }
     }
 }
 
@@ -147,14 +201,10 @@ mod tests {
             PivotMethod::Post,
         );
         assert_eq!(link.flow_url("a"), "http://pf:8080/t/t0k/pivot/a");
-        assert_eq!(
-            link.target_url("a?step=2"),
-            "http://pf:8080/t/t0k/pivot/a?step=2"
-        );
-        assert_eq!(
-            link.target_url("https://x.example/y"),
-            "https://x.example/y"
-        );
+        let url = |target| link.target_url(PivotTarget::parse(target).unwrap());
+        assert_eq!(url("a?step=2"), "http://pf:8080/t/t0k/pivot/a?step=2");
+        assert_eq!(url("/a"), "http://pf:8080/t/t0k/pivot/a");
+        assert_eq!(url("https://x.example/y"), "https://x.example/y");
         assert_eq!(link.recordings_url(), "http://pf:8080/t/up1/recordings");
         let shown = format!("{link:?}");
         assert!(!shown.contains("t0k") && !shown.contains("up1"), "{shown}");
@@ -162,21 +212,61 @@ mod tests {
 
     #[test]
     fn built_nodes_post_a_form_unless_told() {
+        let flow = PivotTarget::parse("a").unwrap();
+        let own = |value: serde_json::Value| value.as_object().unwrap().clone();
         let post = PivotLink::plain("http://pf");
-        let data = post.node_data("a", Map::new());
+        let data = post.node_data(flow, Map::new());
         assert_eq!(
             Value::Object(data),
             serde_json::json!({"req_format": "kazoo", "method": "post", "req_body_format": "form", "voice_url": "http://pf/pivot/a"})
         );
-        let mut own = serde_json::json!({"method": "get"})
-            .as_object()
-            .unwrap()
-            .clone();
-        post.node_defaults(&mut own);
-        assert_eq!(own.get("req_body_format"), None);
+        let data = post.node_data(flow, own(serde_json::json!({"method": "get"})));
+        assert_eq!(data.get("req_body_format"), None);
+        assert_eq!(data.get("method"), Some(&Value::String("get".into())));
+        let data = post.node_data(flow, own(serde_json::json!({"method": "POST"})));
+        assert_eq!(
+            data.get("req_body_format"),
+            Some(&Value::String("form".into()))
+        );
+        // The flow's own keys win, but never over the URL; its own `req_format` stays.
+        let data = post.node_data(
+            flow,
+            own(serde_json::json!({"voice_url": "http://evil/", "req_format": "twiml", "debug": true})),
+        );
+        assert_eq!(data["voice_url"], "http://pf/pivot/a");
+        assert_eq!(data["req_format"], "twiml");
+        assert_eq!(data["debug"], true);
         let get = PivotLink::new("http://pf", None, None, PivotMethod::Get);
-        let data = get.node_data("a", Map::new());
+        let data = get.node_data(flow, Map::new());
         assert_eq!(data.get("method"), Some(&Value::String("get".into())));
         assert_eq!(data.get("req_body_format"), None);
+    }
+
+    #[test]
+    fn targets_are_flow_names_with_a_query_or_urls() {
+        let flow = |name, query| Ok(PivotTarget::Flow { name, query });
+        assert_eq!(PivotTarget::parse("sales/main"), flow("sales/main", None));
+        assert_eq!(PivotTarget::parse("/next"), flow("next", None));
+        assert_eq!(
+            PivotTarget::parse("next?step=2&x=a%20b"),
+            flow("next", Some("step=2&x=a%20b"))
+        );
+        assert_eq!(
+            PivotTarget::parse("https://x.example/p?a=1"),
+            Ok(PivotTarget::Url("https://x.example/p?a=1"))
+        );
+        for (bad, why) in [
+            ("", "neither a flow name"),
+            ("../x", "neither a flow name"),
+            ("a.b?x=1", "neither a flow name"),
+            ("HTTPS://x.example/", "neither a flow name"),
+            ("ftp://x.example/", "neither a flow name"),
+            ("next?x=a b", "percent-encode"),
+            ("https://x.example/é", "percent-encode"),
+            ("next?x=1#top", "fragment"),
+        ] {
+            let err = PivotTarget::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 }

@@ -14,7 +14,7 @@ pub mod pivot_config;
 pub mod url_token;
 
 pub use config::{AuthConfig, AuthFileConfig};
-pub use link::PivotLink;
+pub use link::{PivotLink, PivotTarget};
 pub use pivot_config::{PivotConfig, PivotFileConfig, PivotMethod};
 
 use base64::Engine as _;

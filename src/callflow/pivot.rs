@@ -123,3 +123,41 @@ pub enum ReqBodyFormat {
     /// `application/json`.
     Json,
 }
+
+// ---- the pivots this service writes ----------------------------------------------------------
+
+impl ReqFormat {
+    /// Wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReqFormat::Kazoo => "kazoo",
+            ReqFormat::Twiml => "twiml",
+        }
+    }
+}
+
+impl Pivot {
+    /// The node's `data`: these settings, then a flow's own keys over them, as written (the
+    /// schemas check them), except `voice_url`, which stays this one. Every pivot node the
+    /// service builds or passes on from a rule flow ends in [`with_req_format`].
+    pub fn data_with(&self, own: Map<String, Value>) -> Map<String, Value> {
+        let Ok(Value::Object(mut data)) = serde_json::to_value(self) else {
+            unreachable!("a pivot's data serialises to an object")
+        };
+        for (key, value) in own {
+            if key != "voice_url" {
+                data.insert(key, value);
+            }
+        }
+        with_req_format(&mut data);
+        data
+    }
+}
+
+/// Gives a pivot node's `data` `req_format: "kazoo"` when it names none: Kazoo's schema
+/// defaults to `kazoo` but its code to `twiml`, whose parameter names this service can't read.
+/// The one place that rule is applied to JSON; a typed [`Pivot`] always carries it.
+pub fn with_req_format(data: &mut Map<String, Value>) {
+    data.entry("req_format")
+        .or_insert_with(|| Value::String(ReqFormat::default().as_str().to_owned()));
+}

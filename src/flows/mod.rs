@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::script::ScriptFlow;
 
+pub use crate::flow_name::valid_flow_name;
 pub use crate::load_error::LoadError;
 pub use registry::{FlowEntry, Registry};
 pub use rules::{LoadContext, RuleFlow};
@@ -33,29 +34,3 @@ impl Flow {
     }
 }
 
-/// True for names a URL may ask for: `/`-separated segments of letters, digits, `_` and `-`.
-pub fn valid_flow_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 200
-        && name.split('/').all(|seg| {
-            !seg.is_empty()
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_flow_name;
-
-    #[test]
-    fn flow_names() {
-        for ok in ["main", "sales/main_tod", "a-b/c_d/e1"] {
-            assert!(valid_flow_name(ok), "{ok}");
-        }
-        for bad in ["", "../x", "a//b", "/a", "a/", "a.b", "a b", "a%2F"] {
-            assert!(!valid_flow_name(bad), "{bad}");
-        }
-    }
-}

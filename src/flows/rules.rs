@@ -415,9 +415,9 @@ pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, 
     })
 }
 
-/// Turns `{"module": "pivot", "data": {"flow": "x"}}` into a pivot back to this service (with
-/// the link's defaults: method, body format), and makes every pivot carry `req_format: "kazoo"`
-/// (Kazoo's code defaults to TwiML without it).
+/// Turns `{"module": "pivot", "data": {"flow": "x"}}` into a pivot back to this service (the
+/// link builds it, as for a script's `pf.pivot`), and makes every pivot carry
+/// `req_format: "kazoo"` (Kazoo's code defaults to TwiML without it).
 fn expand_pivots(
     node: &mut Value,
     link: &crate::auth::PivotLink,
@@ -428,22 +428,21 @@ fn expand_pivots(
     };
     if map.get("module").and_then(Value::as_str) == Some("pivot") {
         if let Some(Value::Object(data)) = map.get_mut("data") {
-            if let Some(flow) = data.remove("flow") {
+            if let Some(flow) = data.shift_remove("flow") {
                 let Value::String(flow) = flow else {
-                    return Err("pivot `flow` must be a flow name".into());
+                    return Err("pivot `flow` must be a flow name or a URL".into());
                 };
-                if !super::valid_flow_name(&flow) {
-                    return Err(format!("pivot `flow = \"{flow}\"` is not a flow name (letters, digits, _, - and /)"));
-                }
+                let target = crate::auth::PivotTarget::parse(&flow)
+                    .map_err(|e| format!("pivot `flow = \"{flow}\"`: {e}"))?;
                 if data.contains_key("voice_url") {
                     return Err("a pivot has both `flow` and `voice_url`: keep one".into());
                 }
-                data.insert("voice_url".into(), Value::String(link.flow_url(&flow)));
-                link.node_defaults(data);
-                targets.push(flow);
+                *data = link.node_data(target, std::mem::take(data));
+                targets.extend(target.flow().map(str::to_owned));
+            } else {
+                // The flow's own pivot node: its settings as written, with the format Kazoo needs.
+                crate::callflow::pivot::with_req_format(data);
             }
-            data.entry("req_format")
-                .or_insert_with(|| Value::String("kazoo".into()));
         }
     }
     if let Some(Value::Object(children)) = map.get_mut("children") {

@@ -2,6 +2,7 @@
 //! a JSON body into one typed value with Kazoo's parameter names.
 
 pub mod form;
+mod params;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -69,65 +70,45 @@ impl BodyFormat {
     }
 }
 
-/// One call step as Kazoo described it (`req_format=kazoo`). Serialises back with Kazoo's names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// One call step as Kazoo described it (`req_format=kazoo`). Serialises back with Kazoo's names
+/// (the list in [`params`]), then every other parameter as sent.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PivotRequest {
     /// A-leg Call-ID (may hold `@`, `:` and more).
-    #[serde(rename = "Call-ID", skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
     /// The account's id (32 hex).
-    #[serde(rename = "Account-ID", skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     /// SIP From user.
-    #[serde(rename = "From", skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// SIP From realm.
-    #[serde(rename = "From-Realm", skip_serializing_if = "Option::is_none")]
     pub from_realm: Option<String>,
     /// SIP To user.
-    #[serde(rename = "To", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// SIP To realm.
-    #[serde(rename = "To-Realm", skip_serializing_if = "Option::is_none")]
     pub to_realm: Option<String>,
     /// The dialled number.
-    #[serde(rename = "Request", skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
     /// Realm of the Request URI.
-    #[serde(rename = "Request-Realm", skip_serializing_if = "Option::is_none")]
     pub request_realm: Option<String>,
     /// Current caller id name.
-    #[serde(rename = "Caller-ID-Name", skip_serializing_if = "Option::is_none")]
     pub caller_id_name: Option<String>,
     /// Current caller id number.
-    #[serde(rename = "Caller-ID-Number", skip_serializing_if = "Option::is_none")]
     pub caller_id_number: Option<String>,
     /// Always `inbound` from Kazoo.
-    #[serde(rename = "Direction", skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
     /// Kazoo's API version, e.g. `4.x`.
-    #[serde(rename = "Api-Version", skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// Call language, e.g. `en-us`.
-    #[serde(rename = "Language", skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// Owner ids of the calling device: Kazoo sends one string or a list.
-    #[serde(rename = "User-ID", skip_serializing_if = "UserIds::is_empty")]
     pub user_ids: UserIds,
     /// Collected digits by collection name; a legacy plain `Digits=1234` is collection `default`.
-    #[serde(rename = "Digits", skip_serializing_if = "BTreeMap::is_empty")]
     pub digits: BTreeMap<String, String>,
     /// Variables set earlier in the call by `set_variables`.
-    #[serde(
-        rename = "Custom-Application-Vars",
-        skip_serializing_if = "Map::is_empty"
-    )]
     pub custom_application_vars: Map<String, Value>,
     /// Custom SIP headers of the call.
-    #[serde(rename = "Custom-SIP-Headers", skip_serializing_if = "Map::is_empty")]
     pub custom_sip_headers: Map<String, Value>,
     /// Every other parameter, kept as sent.
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
@@ -186,30 +167,10 @@ impl PivotRequest {
         req.finish(rest)
     }
 
-    /// The field of a plain-string Kazoo parameter, with its static name.
-    fn scalar_slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<String>)> {
-        Some(match key {
-            "Call-ID" => ("Call-ID", &mut self.call_id),
-            "Account-ID" => ("Account-ID", &mut self.account_id),
-            "From" => ("From", &mut self.from),
-            "From-Realm" => ("From-Realm", &mut self.from_realm),
-            "To" => ("To", &mut self.to),
-            "To-Realm" => ("To-Realm", &mut self.to_realm),
-            "Request" => ("Request", &mut self.request),
-            "Request-Realm" => ("Request-Realm", &mut self.request_realm),
-            "Caller-ID-Name" => ("Caller-ID-Name", &mut self.caller_id_name),
-            "Caller-ID-Number" => ("Caller-ID-Number", &mut self.caller_id_number),
-            "Direction" => ("Direction", &mut self.direction),
-            "Api-Version" => ("Api-Version", &mut self.api_version),
-            "Language" => ("Language", &mut self.language),
-            _ => return None,
-        })
-    }
-
     /// Takes one decoded form pair: a known plain key straight into its field (the common case,
     /// with no map in between), anything else into `rest`.
     fn absorb(&mut self, rest: &mut Map<String, Value>, key: String, value: String) {
-        match self.scalar_slot(&key) {
+        match params::text_slot(self, &key) {
             Some((_, slot)) => *slot = Some(value),
             None => form::insert_pair(rest, &key, value),
         }
@@ -222,7 +183,7 @@ impl PivotRequest {
         map: Map<String, Value>,
     ) -> Result<(), RequestError> {
         for (k, v) in map {
-            match self.scalar_slot(&k) {
+            match params::text_slot(self, &k) {
                 Some((name, slot)) => *slot = scalar(name, v)?,
                 None => {
                     rest.insert(k, v);
@@ -234,29 +195,12 @@ impl PivotRequest {
 
     /// Types the structured parameters left in `rest`; what remains becomes `extra`.
     fn finish(mut self, mut rest: Map<String, Value>) -> Result<PivotRequest, RequestError> {
-        // A bracketed form key (`Call-ID[x]=1`) lands in `rest`: check it like any other value.
-        let misplaced: Vec<String> = rest
-            .keys()
-            .filter(|k| self.scalar_slot(k).is_some())
-            .cloned()
-            .collect();
-        for key in misplaced {
-            if let (Some(v), Some((name, slot))) = (rest.shift_remove(&key), self.scalar_slot(&key))
-            {
-                *slot = scalar(name, v)?;
+        // Structured parameters land in `rest`, and so does a bracketed form key of a plain one
+        // (`Call-ID[x]=1`): each is typed, or refused, by its field.
+        for param in params::PARAMS {
+            if let Some(value) = rest.shift_remove(param.name) {
+                param.store(&mut self, value)?;
             }
-        }
-        if let Some(v) = rest.shift_remove("User-ID") {
-            self.user_ids = user_ids(v)?;
-        }
-        if let Some(v) = rest.shift_remove("Digits") {
-            self.digits = digits(v)?;
-        }
-        if let Some(v) = rest.shift_remove("Custom-Application-Vars") {
-            self.custom_application_vars = object("Custom-Application-Vars", v)?;
-        }
-        if let Some(v) = rest.shift_remove("Custom-SIP-Headers") {
-            self.custom_sip_headers = object("Custom-SIP-Headers", v)?;
         }
         self.extra = rest;
         Ok(self)
@@ -267,26 +211,9 @@ impl PivotRequest {
     /// `User-ID` (the first id), or any other parameter (dots reach into objects).
     /// Absent and empty values are both `None`.
     pub fn get(&self, name: &str) -> Option<Cow<'_, str>> {
-        let found: Option<Cow<'_, str>> = match name {
-            "Call-ID" => self.call_id.as_deref().map(Cow::Borrowed),
-            "Account-ID" => self.account_id.as_deref().map(Cow::Borrowed),
-            "From" => self.from.as_deref().map(Cow::Borrowed),
-            "From-Realm" => self.from_realm.as_deref().map(Cow::Borrowed),
-            "To" => self.to.as_deref().map(Cow::Borrowed),
-            "To-Realm" => self.to_realm.as_deref().map(Cow::Borrowed),
-            "Request" => self.request.as_deref().map(Cow::Borrowed),
-            "Request-Realm" => self.request_realm.as_deref().map(Cow::Borrowed),
-            "Caller-ID-Name" => self.caller_id_name.as_deref().map(Cow::Borrowed),
-            "Caller-ID-Number" => self.caller_id_number.as_deref().map(Cow::Borrowed),
-            "Direction" => self.direction.as_deref().map(Cow::Borrowed),
-            "Api-Version" => self.api_version.as_deref().map(Cow::Borrowed),
-            "Language" => self.language.as_deref().map(Cow::Borrowed),
-            "User-ID" => self.user_ids.0.first().map(|s| Cow::Borrowed(s.as_str())),
-            "Digits" => self
-                .digits
-                .get("default")
-                .map(|s| Cow::Borrowed(s.as_str())),
-            _ => self.get_nested(name),
+        let found = match params::param(name) {
+            Some(param) => param.get(self),
+            None => self.get_nested(name),
         };
         found.filter(|v| !v.is_empty())
     }
@@ -296,12 +223,12 @@ impl PivotRequest {
             Some((root, rest)) => (root, Some(rest)),
             None => (name, None),
         };
-        let value = match (root, rest) {
-            ("Digits", Some(key)) => {
+        let param = params::param(root);
+        let value = match (param.map(|p| p.slot), rest) {
+            (Some(params::Slot::Digits), Some(key)) => {
                 return self.digits.get(key).map(|s| Cow::Borrowed(s.as_str()))
             }
-            ("Custom-Application-Vars", Some(path)) => lookup(&self.custom_application_vars, path),
-            ("Custom-SIP-Headers", Some(path)) => lookup(&self.custom_sip_headers, path),
+            (Some(params::Slot::Object(get, _)), Some(path)) => lookup(get(self), path),
             _ => lookup(&self.extra, name),
         }?;
         match value {
@@ -459,6 +386,72 @@ mod tests {
         assert_eq!(
             BodyFormat::from_content_type(Some("application/json; charset=utf-8")).unwrap(),
             BodyFormat::Json
+        );
+    }
+
+    #[test]
+    fn every_listed_parameter_parses_reads_and_writes_back() {
+        let mut names = Vec::new();
+        for param in params::PARAMS {
+            let name = param.name;
+            assert!(!names.contains(&name), "{name} is listed twice");
+            names.push(name);
+            // Each kind as Kazoo sends it, and what `get` and the JSON form then hold.
+            let (query, bare, written) = match param.slot {
+                params::Slot::Text(..) => (format!("{name}=v1"), Some("v1"), json!("v1")),
+                params::Slot::UserIds => (format!("{name}=v1"), Some("v1"), json!("v1")),
+                params::Slot::Digits => (
+                    format!("{name}[default]=v1"),
+                    Some("v1"),
+                    json!({"default": "v1"}),
+                ),
+                params::Slot::Object(..) => (format!("{name}[k]=v1"), None, json!({"k": "v1"})),
+            };
+            let req = PivotRequest::parse(&query, b"", BodyFormat::Form).unwrap();
+            assert_eq!(req.get(name).as_deref(), bare, "{name}");
+            assert!(
+                req.extra.is_empty(),
+                "{name} fell into extra: {:?}",
+                req.extra
+            );
+            let value = req.to_value();
+            assert_eq!(value, json!({name: written}), "{name}");
+            let from_json =
+                PivotRequest::parse("", value.to_string().as_bytes(), BodyFormat::Json).unwrap();
+            assert_eq!(from_json, req, "{name} from JSON");
+        }
+        // Each name fills its own field: all at once, with distinct values, nothing is lost.
+        let text: Vec<String> = params::PARAMS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p.slot {
+                params::Slot::Object(..) => None,
+                params::Slot::Digits => Some(format!("{}[d]=v{i}", p.name)),
+                _ => Some(format!("{}=v{i}", p.name)),
+            })
+            .collect();
+        let req = PivotRequest::parse(&text.join("&"), b"", BodyFormat::Form).unwrap();
+        for (i, param) in params::PARAMS.iter().enumerate() {
+            let got = match param.slot {
+                params::Slot::Object(..) => continue,
+                params::Slot::Digits => req.get("Digits.d"),
+                _ => req.get(param.name),
+            };
+            assert_eq!(got, Some(format!("v{i}").into()), "{}", param.name);
+        }
+        assert_eq!(req.call_id.as_deref(), Some("v0"));
+        assert_eq!(req.caller_id_number.as_deref(), Some("v9"));
+        assert_eq!(req.language.as_deref(), Some("v12"));
+        // Serialised in the table's order, Kazoo's names first, the rest as sent.
+        let req = PivotRequest::parse(
+            "X-Other=1&Language=en-us&Digits=5&Call-ID=c1",
+            b"",
+            BodyFormat::Form,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"Call-ID":"c1","Language":"en-us","Digits":{"default":"5"},"X-Other":"1"}"#
         );
     }
 }

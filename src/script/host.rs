@@ -266,10 +266,17 @@ pub fn install<'js>(
     let services_ = services.clone();
     host.set(
         "pivotData",
-        Function::new(ctx.clone(), move |target: String, opts: String| {
-            let opts = serde_json::from_str(&opts).unwrap_or_default();
-            serde_json::Value::Object(services_.pivot.node_data(&target, opts)).to_string()
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, target: String, opts: String| {
+                // The prelude sends a plain object's own keys; anything else reads as none.
+                let opts = serde_json::from_str(&opts).unwrap_or_default();
+                let target = crate::auth::PivotTarget::parse(&target)
+                    .map_err(|e| fail(&ctx, &format!("pf.pivot: {e}")))?;
+                let data = services_.pivot.node_data(target, opts);
+                Ok::<_, rquickjs::Error>(serde_json::Value::Object(data).to_string())
+            },
+        )?,
     )?;
     let (s, ns) = (store(), space.clone());
     host.set(

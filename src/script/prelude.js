@@ -181,8 +181,9 @@
     }
     return n;
   };
-  // The host builds pivot nodes and URLs (one place with rule flows): they carry the /pivot
-  // token, if any, as does recordingsUrl the upload token: never log them.
+  // The host builds pivot nodes and URLs (one place with rule flows, so a target gives the same
+  // node and a target a rule refuses throws here): they carry the /pivot token, if any, as does
+  // recordingsUrl the upload token: never log them.
   const pivotData = (target, opts) => {
     const copy = {};
     if (opts !== null && typeof opts === 'object') {

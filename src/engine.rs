@@ -388,7 +388,8 @@ impl Engine {
     /// Validates a produced tree and gives the outcome with the size of the tree it sends; an
     /// invalid or oversized tree is never sent. The size is measured before the schemas so that
     /// a huge tree costs one pass, not a validation too.
-    fn check(&self, flow: &Flow, tree: Value) -> (Outcome, usize) {
+    fn check(&self, flow: &Flow, mut tree: Value) -> (Outcome, usize) {
+        crate::callflow::pivot::fill_req_formats(&mut tree);
         let bytes = json_size(&tree);
         if let Some(failure) = self.oversized(bytes) {
             return measured(with_fallback(failure, flow.fallback()));

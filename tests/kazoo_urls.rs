@@ -603,3 +603,40 @@ fn a_rule_flows_own_pivot_node_gets_req_format_and_nothing_else() {
     );
     assert_eq!(twiml["data"]["req_format"], "twiml", "{twiml}");
 }
+
+/// A script's own pivot node, at the top and as a child, leaves with `req_format: kazoo`
+/// (Kazoo's code reads an absent one as `twiml`); a format the script names is kept.
+#[test]
+fn a_scripts_own_pivot_nodes_get_req_format() {
+    let dir = common::flows_dir(&[
+        (
+            "own.js",
+            "function main(data) {\n\
+               return { module: 'tts', data: { text: 'hi' }, children: { _: {\n\
+                 module: 'pivot', data: { voice_url: 'https://other.example/x' } } } };\n\
+             }\n",
+        ),
+        (
+            "twiml.js",
+            "const pf = require('pivotforge');\n\
+             function main(data) {\n\
+               return pf.node('pivot', { voice_url: 'https://other.example/x', req_format: 'twiml' });\n\
+             }\n",
+        ),
+    ]);
+    let server = serve_with(config(dir.path()), at("2026-11-17T15:00:00Z"));
+    let own = tree(
+        &kazoo_get(&server, "/pivot/own?Call-ID=s1"),
+        "script's pivot",
+    );
+    assert_eq!(
+        own["children"]["_"]["data"],
+        json!({"voice_url": "https://other.example/x", "req_format": "kazoo"}),
+        "{own}"
+    );
+    let twiml = tree(
+        &kazoo_get(&server, "/pivot/twiml?Call-ID=s1"),
+        "twiml pivot",
+    );
+    assert_eq!(twiml["data"]["req_format"], "twiml", "{twiml}");
+}

@@ -161,3 +161,28 @@ pub fn with_req_format(data: &mut Map<String, Value>) {
     data.entry("req_format")
         .or_insert_with(|| Value::String(ReqFormat::default().as_str().to_owned()));
 }
+
+/// Fills in `req_format` ([`with_req_format`]) on every pivot node of a tree a flow answered,
+/// down to [`super::MAX_DEPTH`] nodes deep (a deeper tree fails validation anyway): a script's
+/// own `{module: 'pivot'}` would otherwise send the PBX back with TwiML's parameter names.
+pub fn fill_req_formats(tree: &mut Value) {
+    fn walk(node: &mut Value, depth: usize) {
+        if depth > super::MAX_DEPTH {
+            return;
+        }
+        let Value::Object(map) = node else {
+            return;
+        };
+        if map.get("module").and_then(Value::as_str) == Some("pivot") {
+            if let Some(Value::Object(data)) = map.get_mut("data") {
+                with_req_format(data);
+            }
+        }
+        if let Some(Value::Object(children)) = map.get_mut("children") {
+            for child in children.values_mut() {
+                walk(child, depth + 1);
+            }
+        }
+    }
+    walk(tree, 1);
+}

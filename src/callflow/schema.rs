@@ -421,6 +421,32 @@ mod tests {
                 "/data/engine",
                 "is not one of",
             ),
+            // null is not "absent": Kazoo refuses it (serde would read it as `None`)
+            (
+                node("tts", json!({"text": "a", "voice": null})),
+                "/data/voice",
+                "not of type \"string\"",
+            ),
+            (
+                node("tts", json!({"text": "a", "engine": null})),
+                "/data/engine",
+                "is not one of",
+            ),
+            (
+                node("pivot", json!({"voice_url": "https://x", "method": null})),
+                "/data/method",
+                "not of type \"string\"",
+            ),
+            (
+                node("send_dtmf", json!({"digits": "1", "duration_ms": null})),
+                "/data/duration_ms",
+                "not of types",
+            ),
+            (
+                node("collect_dtmf", json!({"max_digits": null})),
+                "/data/max_digits",
+                "not of type \"integer\"",
+            ),
             (
                 node("tts", json!({"text": "a", "terminators": "#"})),
                 "/data/terminators",

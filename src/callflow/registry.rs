@@ -296,7 +296,8 @@ mod tests {
             .map(|(name, _)| name)
             .collect();
         let listed: Vec<&str> = builders()
-            .filter_map(|(_, b)| matches!(b, Builder::Special { .. }).then(|| b.js()))
+            .filter(|(_, b)| matches!(b, Builder::Special { .. }))
+            .map(|(_, b)| b.js())
             .collect();
         let mut written_sorted = written.clone();
         written_sorted.sort_unstable();

@@ -75,7 +75,7 @@ impl Schemas {
     pub fn new() -> Schemas {
         match Self::compile() {
             Ok(schemas) => schemas,
-            Err(e) => panic!("embedded callflow schema does not compile: {e}"),
+            Err(e) => panic!("generated callflow schema does not compile: {e}"),
         }
     }
 

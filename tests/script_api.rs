@@ -755,3 +755,128 @@ function main() {
         assert_tree(&call(&server, "flow").await, &tts(expected), now);
     }
 }
+
+// ---- the callflow builders of require('pivotforge') ---------------------------------------------
+
+#[tokio::test]
+async fn every_builder_makes_its_node_and_checks_its_arguments() {
+    let script = r#"
+const pf = require('pivotforge');
+const fails = (f) => { try { f(); return null; } catch (e) { return e.message; } };
+module.exports = { main: () => ({
+  nodes: [
+    pf.tts('Hello', { voice: 'male' }, pf.hangup()),
+    pf.play('m1'), pf.device('d1', { timeout: 5 }), pf.user('u1'), pf.voicemail('v1'),
+    pf.ringGroup(['d1', { endpoint_type: 'user', id: 'u1' }], { strategy: 'single' }),
+    pf.resources('+14155550100'), pf.resources(),
+    pf.collectDtmf('pin', 4, { timeout: 3000 }, { 1: pf.hangup() }), pf.collectDtmf(),
+    pf.sendDtmf(123), pf.conference({ id: 'c' }), pf.response(486, 'Busy'), pf.response(404),
+    pf.setCid('n', 5), pf.recordCall('stop'), pf.node('sleep', { duration: 1 }),
+  ],
+  errors: [
+    fails(() => pf.tts('')), fails(() => pf.tts('x'.repeat(1001))), fails(() => pf.play(5)),
+    fails(() => pf.ringGroup([])), fails(() => pf.ringGroup([{ endpoint_type: 'phone', id: 'x' }])),
+    fails(() => pf.collectDtmf('x', 0)), fails(() => pf.response(99)),
+    fails(() => pf.recordCall('pause')), fails(() => pf.sendDtmf('')), fails(() => pf.pivot('')),
+    fails(() => pf.tts('x'.repeat(1000))),
+  ],
+  pivot: pf.pivot('next').module,
+  keys: Object.keys(pf).sort(),
+}) };
+"#;
+    let (_dir, server) = server_for(&[("builders.js", script)]);
+    let reply = post_json(&server.url("/run/builders"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let result = &reply.json()["result"];
+    let hangup = json!({"module": "hangup", "data": {}});
+    let node = |module: &str, data: Value| json!({"module": module, "data": data});
+    assert_eq!(
+        result["nodes"],
+        json!([
+            {"module": "tts", "data": {"voice": "male", "text": "Hello"}, "children": {"_": hangup}},
+            node("play", json!({"id": "m1"})),
+            node("device", json!({"timeout": 5, "id": "d1"})),
+            node("user", json!({"id": "u1"})),
+            node("voicemail", json!({"id": "v1"})),
+            node("ring_group", json!({"strategy": "single", "endpoints": [
+                {"endpoint_type": "device", "id": "d1"}, {"endpoint_type": "user", "id": "u1"}]})),
+            node("resources", json!({"to_did": "+14155550100"})),
+            node("resources", json!({})),
+            {"module": "collect_dtmf", "data": {"timeout": 3000, "collection_name": "pin", "max_digits": 4},
+             "children": {"1": hangup}},
+            node("collect_dtmf", json!({"collection_name": "default", "max_digits": 1})),
+            node("send_dtmf", json!({"digits": "123"})),
+            node("conference", json!({"id": "c"})),
+            node("response", json!({"code": 486, "message": "Busy"})),
+            node("response", json!({"code": 404, "message": ""})),
+            node("set_cid", json!({"caller_id_name": "n", "caller_id_number": "5"})),
+            node("record_call", json!({"action": "stop"})),
+            node("sleep", json!({"duration": 1})),
+        ])
+    );
+    assert_eq!(
+        result["errors"],
+        json!([
+            "tts text must be a non-empty string",
+            "tts text must be at most 1000 characters",
+            "play id must be a non-empty string",
+            "ringGroup needs a non-empty list of endpoints",
+            "endpoint_type must be device, user or group",
+            "maxDigits must be an integer >= 1",
+            "response code must be an integer from 100 to 699",
+            "recordCall action must be 'start' or 'stop'",
+            "digits must be a non-empty string",
+            "pivot target must be a non-empty string",
+            null,
+        ])
+    );
+    assert_eq!(result["pivot"], "pivot");
+    let mut keys = builder_names();
+    keys.extend(["node", "recordingsUrl", "time"]);
+    keys.sort_unstable();
+    assert_eq!(result["keys"], json!(keys));
+}
+
+/// The builders the module registry lists; today's are all there.
+fn builder_names() -> Vec<&'static str> {
+    let names: Vec<&str> = pivotforge::callflow::registry::builders()
+        .map(|(_, builder)| builder.js())
+        .collect();
+    for today in [
+        "collectDtmf",
+        "conference",
+        "device",
+        "hangup",
+        "pivot",
+        "play",
+        "recordCall",
+        "resources",
+        "response",
+        "ringGroup",
+        "sendDtmf",
+        "setCid",
+        "tts",
+        "user",
+        "voicemail",
+    ] {
+        assert!(names.contains(&today), "{today} is gone from {names:?}");
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_builders_can_be_imported_by_name() {
+    let script = "import * as pf from 'pivotforge';\nimport { tts, recordCall } from 'pivotforge';\n\
+        export function main() { return { names: Object.keys(pf), same: tts === pf.tts && recordCall === pf.default.recordCall }; }";
+    let (_dir, server) = server_for(&[("imports.js", script)]);
+    let reply = post_json(&server.url("/run/imports"), &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // A module namespace lists its exports sorted: every builder, `time`, `node` and `default`.
+    let mut names = builder_names();
+    names.extend(["default", "node", "time"]);
+    names.sort_unstable();
+    assert_eq!(
+        reply.json()["result"],
+        json!({"names": names, "same": true})
+    );
+}

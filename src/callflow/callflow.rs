@@ -1,10 +1,11 @@
 //! `callflow`: continue with a callflow document kept in the PBX.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `callflow` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Callflow {
     /// Callflow document id.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,25 +1,32 @@
 //! `collect_dtmf`: collect digits; they come back in the next pivot request's `Digits`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `collect_dtmf` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CollectDtmf {
-    /// Name the digits are reported under (Kazoo uses "default" when absent).
+    /// Name the digits are reported under in the next pivot request (Kazoo uses "default"
+    /// when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "default"))]
     pub collection_name: Option<String>,
     /// Stop after this many digits (at least 1, Kazoo default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1), extend("default" = 1))]
     pub max_digits: Option<u64>,
     /// Milliseconds to wait for the first digit (at least 1, Kazoo default 5000).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1), extend("default" = 5000))]
     pub timeout: Option<u64>,
     /// Milliseconds to wait between digits (at least 1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub interdigit_timeout: Option<u64>,
     /// Key that ends collection (Kazoo default `#`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "#"))]
     pub terminator: Option<DtmfKey>,
     /// Keys that end collection.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +51,7 @@ impl CollectDtmf {
 }
 
 /// One telephone keypad key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum DtmfKey {
     /// Key `0`.
     #[serde(rename = "0")]

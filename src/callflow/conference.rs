@@ -1,13 +1,17 @@
 //! `conference`: put the caller into a conference.
 
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `conference` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Conference {
     /// Conference document id (32 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(equal = 32))]
     pub id: Option<String>,
     /// Join as moderator.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,8 +66,23 @@ pub enum Tone {
     Media(String),
 }
 
+// One `type` list rather than schemars' `anyOf` of the variants, so a wrong value gets one error.
+impl JsonSchema for Tone {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Tone".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["boolean", "string"]})
+    }
+}
+
 /// Greeting settings of a conference.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WelcomePrompt {
     /// Whether to play the greeting.
     #[serde(skip_serializing_if = "Option::is_none")]

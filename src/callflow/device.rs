@@ -1,19 +1,22 @@
 //! `device`: ring one device.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `device` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Device {
     /// Device document id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Seconds to ring before giving up (Kazoo default 0).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
     pub timeout: Option<u64>,
     /// Seconds to wait before ringing (Kazoo default 0).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
     pub delay: Option<u64>,
     /// How the device's registrations are rung.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,7 +52,7 @@ impl Device {
 }
 
 /// Whether several targets ring together or one after another (`device`, `user`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DialStrategy {
     /// Ring everything at once.

@@ -1,10 +1,11 @@
 //! `hangup`: hang up the call.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `hangup` node; it takes no settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Hangup {
     /// Skip this module and continue with its `_` child.
     #[serde(skip_serializing_if = "Option::is_none")]

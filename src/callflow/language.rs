@@ -1,12 +1,14 @@
 //! `language`: set the call's language (prompts, tts).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `language` node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Language {
     /// Language code such as `en` or `en-us`.
+    #[schemars(regex(pattern = r"^[A-Za-z]{2}(-[A-Za-z]{2})?$"))]
     pub language: String,
     /// Skip this module and continue with its `_` child.
     #[serde(skip_serializing_if = "Option::is_none")]

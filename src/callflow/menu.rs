@@ -1,10 +1,11 @@
 //! `menu`: run an IVR menu kept in the PBX.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `menu` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Menu {
     /// Menu document id.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,67 +1,76 @@
 //! Kazoo callflow trees: the typed model of every module's `data`, the node wire form, and
 //! schema validation (see [`schema`]) of what is answered to a pivot request.
 //!
+//! The `modules!` list below is the one place a module is named; the JSON Schemas are generated
+//! from the types (see [`generate`]).
+//!
 //! Field names, enums and ranges follow `reference/kazoo-pivot.md` §3. Unknown keys are kept
 //! (in each struct's `extra`) because Kazoo's schemas allow them.
 
+#[macro_use]
+pub mod registry;
 mod action;
+pub mod generate;
 mod node;
 pub mod schema;
 
-// Named after the Kazoo module it models, which happens to share this module's name.
-#[allow(clippy::module_inception)]
-pub mod callflow;
-pub mod collect_dtmf;
-pub mod conference;
-pub mod device;
-pub mod hangup;
-pub mod language;
-pub mod manual_presence;
-pub mod menu;
-pub mod pivot;
-pub mod play;
-pub mod prepend_cid;
-pub mod record_call;
-pub mod record_caller;
-pub mod resources;
-pub mod response;
-pub mod ring_group;
-pub mod send_dtmf;
-pub mod set_cid;
-pub mod set_variables;
-pub mod sleep;
-pub mod temporal_route;
-pub mod tts;
-pub mod user;
-pub mod voicemail;
-
-pub use action::{Action, ActionError, MODULES};
-pub use callflow::Callflow;
-pub use collect_dtmf::{CollectDtmf, DtmfKey};
-pub use conference::{Conference, Tone, WelcomePrompt};
-pub use device::{Device, DialStrategy};
-pub use hangup::Hangup;
-pub use language::Language;
-pub use manual_presence::{ManualPresence, PresenceStatus};
-pub use menu::Menu;
+pub use action::ActionError;
 pub use node::Node;
-pub use pivot::{Pivot, PivotMethod, ReqBodyFormat, ReqFormat};
-pub use play::Play;
-pub use prepend_cid::{ApplyTo, PrependAction, PrependCid};
-pub use record_call::{RecordCall, RecordCallAction, RecordingFormat, UploadMethod};
-pub use record_caller::RecordCaller;
-pub use resources::Resources;
-pub use response::Response;
-pub use ring_group::{Endpoint, EndpointType, RingGroup, RingStrategy};
+use registry::{opts, special, text};
+pub use registry::{Builder, ModuleSpec};
 pub use schema::{SchemaError, Schemas};
-pub use send_dtmf::{DtmfDuration, SendDtmf};
-pub use set_cid::SetCid;
-pub use set_variables::SetVariables;
-pub use sleep::{Sleep, SleepUnit};
-pub use temporal_route::TemporalRoute;
-pub use tts::{Tts, TtsEngine};
-pub use user::User;
-pub use voicemail::{Voicemail, VoicemailAction};
+
+// THE list of Kazoo modules: `file: Type, "what it does", script builder;`. Each entry declares
+// `callflow/file.rs` (the typed `data`, whose derives and attributes give the JSON Schema) and
+// makes its `Action` variant and its `MODULES` row; the schemas, the validator, the module names
+// in messages, the script builders and the README table all follow. After a change here or in a
+// module's type, run `UPDATE_GENERATED=1 cargo test --lib generated_` to rewrite `schemas/` and
+// the README table (tests fail until they match).
+modules! {
+    device: Device, "Ring one device.", text("device", "id", 0);
+    user: User, "Ring every device a user owns.", text("user", "id", 0);
+    voicemail: Voicemail, "Leave or check voicemail.", text("voicemail", "id", 0);
+    ring_group: RingGroup, "Ring several endpoints.",
+        special("ringGroup", "endpoints, opts, next");
+    resources: Resources, "Dial out through carriers.", special("resources", "toDid, opts, next");
+    tts: Tts, "Speak text to the caller.", text("tts", "text", 1000);
+    play: Play, "Play a media file.", text("play", "id", 0);
+    collect_dtmf: CollectDtmf, "Collect digits the caller presses.",
+        special("collectDtmf", "name, maxDigits, opts, next");
+    send_dtmf: SendDtmf, "Send DTMF tones down the call.",
+        special("sendDtmf", "digits, opts, next");
+    pivot: Pivot, "Ask a web service for the next callflow.",
+        special("pivot", "flowOrUrl, opts, next");
+    conference: Conference, "Put the caller into a conference.", opts("conference");
+    response: Response, "Answer the call with a SIP response and hang up.",
+        special("response", "code, message, opts");
+    manual_presence: ManualPresence, "Set a presence id's state.", None;
+    record_call: RecordCall, "Start or stop recording the call.",
+        special("recordCall", "action, opts, next");
+    record_caller: RecordCaller, "Record the caller (e.g. a message).", None;
+    hangup: Hangup, "Hang up the call.", special("hangup", "");
+    set_cid: SetCid, "Replace the caller id.", special("setCid", "name, number, next");
+    prepend_cid: PrependCid, "Prefix the caller id.", None;
+    set_variables: SetVariables, "Store call variables.", None;
+    sleep: Sleep, "Pause the callflow.", None;
+    language: Language, "Set the call's language.", None;
+    temporal_route: TemporalRoute, "Branch on time-of-day rules stored in the PBX.", None;
+    menu: Menu, "Run a menu stored in the PBX.", None;
+    callflow: Callflow, "Continue with a callflow stored in the PBX.", None;
+}
+
+pub use collect_dtmf::DtmfKey;
+pub use conference::{Tone, WelcomePrompt};
+pub use device::DialStrategy;
+pub use manual_presence::PresenceStatus;
+pub use pivot::{PivotMethod, ReqBodyFormat, ReqFormat};
+pub use prepend_cid::{ApplyTo, PrependAction};
+pub use record_call::{RecordCallAction, RecordingFormat, UploadMethod};
+pub use ring_group::{Endpoint, EndpointType, RingStrategy};
+pub use send_dtmf::DtmfDuration;
+pub use sleep::SleepUnit;
+pub use tts::TtsEngine;
+pub use voicemail::VoicemailAction;
 
 /// Branch key Kazoo takes when no other key matches.
 pub const DEFAULT_CHILD: &str = "_";
@@ -108,7 +117,7 @@ const MISTAKES: &[(&str, &str)] = &[
 
 /// Advice for a module name that is a known mistake (e.g. `say` → "use `tts`"); `None` otherwise.
 pub fn module_hint(name: &str) -> Option<&'static str> {
-    if MODULES.contains(&name) {
+    if registry::find(name).is_some() {
         return None;
     }
     if let Some((_, hint)) = MISTAKES
@@ -117,8 +126,7 @@ pub fn module_hint(name: &str) -> Option<&'static str> {
     {
         return Some(hint);
     }
-    MODULES
-        .iter()
+    registry::names()
         .any(|module| module.eq_ignore_ascii_case(name))
         .then_some("module names are lower case")
 }
@@ -132,7 +140,7 @@ pub fn unknown_module_message(name: &str) -> String {
         Some(hint) => format!("unknown module `{shown}{ellipsis}`: {hint}"),
         None => format!(
             "unknown module `{shown}{ellipsis}`: expected one of {}",
-            MODULES.join(", ")
+            registry::names().collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -278,7 +286,7 @@ pub(crate) mod tests {
             .iter()
             .map(|e| e["module"].as_str().unwrap_or_default().to_owned())
             .collect();
-        assert_eq!(modules, MODULES);
+        assert_eq!(modules, registry::names().collect::<Vec<_>>());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::de::{Deserialize, Deserializer, Error as _};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::action::{Action, DataOf};
+use super::{Action, DataOf};
 use super::{DEFAULT_CHILD, MAX_DEPTH};
 
 /// One callflow node: what it does and where each branch goes.

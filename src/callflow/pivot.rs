@@ -1,7 +1,9 @@
 //! `pivot`: ask a web service (like this one) for the next callflow.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -9,24 +11,30 @@ use serde_json::{Map, Value};
 ///
 /// `req_format` is not optional: Kazoo's schema defaults it to `kazoo` but its code to `twiml`,
 /// so a missing value reads as `kazoo` and is always written out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Pivot {
     /// URL called for the next callflow (`http://` or `https://`).
+    #[schemars(regex(pattern = r"^https?://"))]
     pub voice_url: String,
     /// HTTP method (Kazoo default get).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "get"))]
     pub method: Option<PivotMethod>,
-    /// Request parameter names; always sent.
+    /// Request parameter names, Kazoo's or Twilio-style; always sent, since Kazoo's code
+    /// defaults to twiml.
     #[serde(default)]
     pub req_format: ReqFormat,
     /// POST body encoding (Kazoo default form).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "form"))]
     pub req_body_format: Option<ReqBodyFormat>,
     /// Whole-request timeout in milliseconds (1–5000).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5000), extend("default" = 5000))]
     pub req_timeout_ms: Option<u64>,
     /// Have Kazoo store each request and response.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = false))]
     pub debug: Option<bool>,
     /// URL the call detail record is sent to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,8 +111,23 @@ impl<'de> Deserialize<'de> for PivotMethod {
     }
 }
 
+// Kazoo reads the method in any case, as `Deserialize` above does.
+impl JsonSchema for PivotMethod {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "PivotMethod".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": "^([Gg][Ee][Tt]|[Pp][Oo][Ss][Tt])$"})
+    }
+}
+
 /// Parameter naming of the pivot request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReqFormat {
     /// Kazoo names (`Call-ID`, `Digits`, …); what this service reads.
@@ -115,7 +138,7 @@ pub enum ReqFormat {
 }
 
 /// Body encoding of a POST pivot request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReqBodyFormat {
     /// `application/x-www-form-urlencoded`.

@@ -1,16 +1,18 @@
 //! `play`: play a media file or URL.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `play` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Play {
     /// Media id or an `http(s)://` URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// How many times to play (at least 1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub loop_count: Option<u64>,
     /// Repeat until the caller acts.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,10 +1,11 @@
 //! `prepend_cid`: prefix the caller id (or undo earlier prefixes).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `prepend_cid` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PrependCid {
     /// Add a prefix or reset to the original caller id.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,7 +40,7 @@ impl PrependCid {
 }
 
 /// What `prepend_cid` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrependAction {
     /// Restore the caller id from before any prefix.
@@ -49,7 +50,7 @@ pub enum PrependAction {
 }
 
 /// Which caller id `prepend_cid` starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyTo {
     /// The caller id the call arrived with.

@@ -1,10 +1,11 @@
 //! `record_call`: start or stop recording the whole call.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `record_call` node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordCall {
     /// Start or stop recording.
     pub action: RecordCallAction,
@@ -16,9 +17,11 @@ pub struct RecordCall {
     pub url: Option<String>,
     /// Upload method (Kazoo default put).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "put"))]
     pub method: Option<UploadMethod>,
     /// Longest recording in seconds (5–10800, Kazoo default 3600).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 10800), extend("default" = 3600))]
     pub time_limit: Option<u64>,
     /// Name given to the recording.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,7 @@ pub struct RecordCall {
     pub record_min_sec: Option<u64>,
     /// Keep recording after a transfer (Kazoo default true).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = true))]
     pub should_follow_transfer: Option<bool>,
     /// Skip this module and continue with its `_` child.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,7 +77,7 @@ impl RecordCall {
 }
 
 /// Whether `record_call` starts or stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordCallAction {
     /// Begin recording.
@@ -83,7 +87,7 @@ pub enum RecordCallAction {
 }
 
 /// Audio format of a recording (`record_call`, `record_caller`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingFormat {
     /// MPEG audio, uploaded as `audio/mpeg`.
@@ -93,7 +97,7 @@ pub enum RecordingFormat {
 }
 
 /// HTTP method of a recording upload (`record_call`, `record_caller`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadMethod {
     /// PUT the raw file.

@@ -1,12 +1,13 @@
 //! `record_caller`: record what the caller says (e.g. a message).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::record_call::{RecordingFormat, UploadMethod};
 
 /// `data` of a `record_caller` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordCaller {
     /// Where the recording is uploaded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -19,6 +20,7 @@ pub struct RecordCaller {
     pub method: Option<UploadMethod>,
     /// Longest recording in seconds (5–10800, Kazoo default 3600).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 10800), extend("default" = 3600))]
     pub time_limit: Option<u64>,
     /// Skip this module and continue with its `_` child.
     #[serde(skip_serializing_if = "Option::is_none")]

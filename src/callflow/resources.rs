@@ -1,19 +1,22 @@
 //! `resources`: dial out through carriers.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `resources` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Resources {
     /// Number to dial instead of the dialled one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_did: Option<String>,
     /// Use the account's own carriers (Kazoo default true).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = true))]
     pub use_local_resources: Option<bool>,
     /// Which caller id to present (Kazoo default "external").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "external"))]
     pub caller_id_type: Option<String>,
     /// Seconds to wait for an answer.
     #[serde(skip_serializing_if = "Option::is_none")]

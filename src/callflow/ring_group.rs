@@ -1,21 +1,25 @@
 //! `ring_group`: ring several endpoints.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `ring_group` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RingGroup {
     /// Endpoints to ring; Kazoo needs at least one.
+    #[schemars(length(min = 1))]
     pub endpoints: Vec<Endpoint>,
     /// Ring all at once, in turn, or by weight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<RingStrategy>,
     /// Seconds to ring the whole group (Kazoo default 20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 20))]
     pub timeout: Option<u64>,
     /// How many times to go through the group (at least 1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub repeats: Option<u64>,
     /// Media played to the caller while ringing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,20 +46,24 @@ impl RingGroup {
 }
 
 /// One member of a ring group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Endpoint {
     /// What `id` refers to.
     pub endpoint_type: EndpointType,
     /// Id of the device, user or group (1–128 characters).
+    #[schemars(length(min = 1, max = 128))]
     pub id: String,
     /// Seconds to wait before ringing it (Kazoo default 0).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
     pub delay: Option<u64>,
     /// Seconds to ring it (Kazoo default 20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 20))]
     pub timeout: Option<u64>,
     /// Relative weight (1–100) for the weighted_random strategy.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
     pub weight: Option<u8>,
     /// Keys this model does not know, kept as they came.
     #[serde(flatten)]
@@ -77,7 +85,7 @@ impl Endpoint {
 }
 
 /// Kind of document a ring group endpoint names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointType {
     /// A device document.
@@ -89,7 +97,7 @@ pub enum EndpointType {
 }
 
 /// Order in which a ring group rings its endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RingStrategy {
     /// All at once.

@@ -1,11 +1,13 @@
-//! Validation of callflow trees against the embedded JSON Schemas (`schemas/*.json`) before
-//! they are answered to Kazoo, which hangs up on a tree its own schemas reject.
+//! Validation of callflow trees against the JSON Schemas (generated from the typed model, see
+//! [`generate`](super::generate); `schemas/*.json` holds the same text) before they are answered
+//! to Kazoo, which hangs up on a tree its own schemas reject.
 
 use std::fmt;
 
 use jsonschema::{Draft, Validator};
 use serde_json::{Map, Value};
 
+use super::generate::{self, Generated};
 use super::{unknown_module_message, MAX_DEPTH, MODULES};
 
 /// Errors collected before `validate` stops looking.
@@ -16,56 +18,6 @@ const MAX_MODULE_NAME: usize = 64;
 
 /// Longest message kept verbatim; longer ones drop the offending value (it may be huge).
 const MAX_MESSAGE: usize = 200;
-
-// Same order as `MODULES`, then `node`; a test keeps them in step.
-const SOURCES: [(&str, &str); 25] = [
-    ("device", include_str!("../../schemas/device.json")),
-    ("user", include_str!("../../schemas/user.json")),
-    ("voicemail", include_str!("../../schemas/voicemail.json")),
-    ("ring_group", include_str!("../../schemas/ring_group.json")),
-    ("resources", include_str!("../../schemas/resources.json")),
-    ("tts", include_str!("../../schemas/tts.json")),
-    ("play", include_str!("../../schemas/play.json")),
-    (
-        "collect_dtmf",
-        include_str!("../../schemas/collect_dtmf.json"),
-    ),
-    ("send_dtmf", include_str!("../../schemas/send_dtmf.json")),
-    ("pivot", include_str!("../../schemas/pivot.json")),
-    ("conference", include_str!("../../schemas/conference.json")),
-    ("response", include_str!("../../schemas/response.json")),
-    (
-        "manual_presence",
-        include_str!("../../schemas/manual_presence.json"),
-    ),
-    (
-        "record_call",
-        include_str!("../../schemas/record_call.json"),
-    ),
-    (
-        "record_caller",
-        include_str!("../../schemas/record_caller.json"),
-    ),
-    ("hangup", include_str!("../../schemas/hangup.json")),
-    ("set_cid", include_str!("../../schemas/set_cid.json")),
-    (
-        "prepend_cid",
-        include_str!("../../schemas/prepend_cid.json"),
-    ),
-    (
-        "set_variables",
-        include_str!("../../schemas/set_variables.json"),
-    ),
-    ("sleep", include_str!("../../schemas/sleep.json")),
-    ("language", include_str!("../../schemas/language.json")),
-    (
-        "temporal_route",
-        include_str!("../../schemas/temporal_route.json"),
-    ),
-    ("menu", include_str!("../../schemas/menu.json")),
-    ("callflow", include_str!("../../schemas/callflow.json")),
-    ("node", include_str!("../../schemas/node.json")),
-];
 
 /// One schema violation: where (JSON pointer into the tree) and what.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -119,18 +71,18 @@ impl Default for Schemas {
 }
 
 impl Schemas {
-    /// Compiles the embedded module schemas; panics only if one of them is broken.
+    /// Compiles the module schemas; panics only if one of them is broken.
     pub fn new() -> Schemas {
         match Self::compile() {
             Ok(schemas) => schemas,
-            Err(e) => panic!("embedded callflow schema does not compile: {e}"),
+            Err(e) => panic!("generated callflow schema does not compile: {e}"),
         }
     }
 
     fn compile() -> Result<Schemas, String> {
-        let modules = SOURCES[..MODULES.len()]
+        let modules = module_schemas()
             .iter()
-            .map(|(name, source)| compile_one(name, source))
+            .map(compile_one)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Schemas { modules })
     }
@@ -150,34 +102,37 @@ impl Schemas {
         }
     }
 
-    /// Raw text of an embedded schema (`"tts"`, `"node"`, …).
+    /// Text of a schema (`"tts"`, `"node"`, …), as `schemas/NAME.json` holds it.
     pub fn source(name: &str) -> Option<&'static str> {
-        SOURCES
+        generate::all()
             .iter()
-            .find(|(known, _)| *known == name)
-            .map(|(_, source)| *source)
+            .find(|generated| generated.name == name)
+            .map(|generated| generated.text.as_str())
     }
 
-    /// Names of all embedded schemas, `"node"` included.
+    /// Names of all schemas, `"node"` included.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        SOURCES.iter().map(|(name, _)| *name)
+        generate::all().iter().map(|generated| generated.name)
     }
 
     fn module(&self, name: &str) -> Option<&Validator> {
         MODULES
             .iter()
-            .position(|module| *module == name)
+            .position(|spec| spec.name == name)
             .and_then(|index| self.modules.get(index))
     }
 }
 
-fn compile_one(name: &str, source: &str) -> Result<Validator, String> {
-    let schema: Value =
-        serde_json::from_str(source).map_err(|e| format!("{name}.json is not JSON: {e}"))?;
+/// The module schemas, in `MODULES` order (`node` follows them).
+fn module_schemas() -> &'static [Generated] {
+    &generate::all()[..MODULES.len()]
+}
+
+fn compile_one(generated: &Generated) -> Result<Validator, String> {
     jsonschema::options()
         .with_draft(Draft::Draft7)
-        .build(&schema)
-        .map_err(|e| format!("{name}.json: {e}"))
+        .build(&generated.value)
+        .map_err(|e| format!("{}.json: {e}", generated.name))
 }
 
 /// State of one `validate` call: the pointer being built and what was found so far.
@@ -350,12 +305,10 @@ mod tests {
     fn node_validator() -> &'static Validator {
         static NODE: OnceLock<Validator> = OnceLock::new();
         NODE.get_or_init(|| {
-            let resources = SOURCES[..MODULES.len()].iter().map(|(name, source)| {
-                let schema: Value =
-                    serde_json::from_str(source).unwrap_or_else(|e| panic!("{name}.json: {e}"));
+            let resources = module_schemas().iter().map(|generated| {
                 (
-                    format!("https://pivotforge.dev/schemas/{name}.json"),
-                    schema,
+                    format!("https://pivotforge.dev/schemas/{}.json", generated.name),
+                    generated.value.clone(),
                 )
             });
             let registry = Registry::new()
@@ -363,8 +316,9 @@ mod tests {
                 .extend(resources)
                 .and_then(|builder| builder.prepare())
                 .unwrap_or_else(|e| panic!("registry: {e}"));
-            let node: Value = serde_json::from_str(SOURCES[MODULES.len()].1)
-                .unwrap_or_else(|e| panic!("node.json: {e}"));
+            let node: Value = Schemas::source("node")
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_else(|| panic!("node.json is missing"));
             jsonschema::options()
                 .with_draft(Draft::Draft7)
                 .with_registry(&registry)
@@ -466,6 +420,32 @@ mod tests {
                 node("tts", json!({"text": "a", "engine": "polly"})),
                 "/data/engine",
                 "is not one of",
+            ),
+            // null is not "absent": Kazoo refuses it (serde would read it as `None`)
+            (
+                node("tts", json!({"text": "a", "voice": null})),
+                "/data/voice",
+                "not of type \"string\"",
+            ),
+            (
+                node("tts", json!({"text": "a", "engine": null})),
+                "/data/engine",
+                "is not one of",
+            ),
+            (
+                node("pivot", json!({"voice_url": "https://x", "method": null})),
+                "/data/method",
+                "not of type \"string\"",
+            ),
+            (
+                node("send_dtmf", json!({"digits": "1", "duration_ms": null})),
+                "/data/duration_ms",
+                "not of types",
+            ),
+            (
+                node("collect_dtmf", json!({"max_digits": null})),
+                "/data/max_digits",
+                "not of type \"integer\"",
             ),
             (
                 node("tts", json!({"text": "a", "terminators": "#"})),
@@ -882,7 +862,8 @@ mod tests {
     #[test]
     fn schema_table_follows_module_table() {
         let names: Vec<&str> = Schemas::names().collect();
-        assert_eq!(names[..MODULES.len()], MODULES);
+        let modules: Vec<&str> = MODULES.iter().map(|spec| spec.name).collect();
+        assert_eq!(names[..MODULES.len()], modules);
         assert_eq!(names.last(), Some(&"node"));
         assert!(Schemas::source("tts").is_some_and(|s| s.contains("\"text\"")));
         assert_eq!(Schemas::source("say"), None);

@@ -1,15 +1,19 @@
 //! `send_dtmf`: send DTMF tones down the call.
 
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `send_dtmf` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SendDtmf {
     /// Digits to send.
     pub digits: String,
-    /// Tone length in milliseconds (Kazoo default "2000").
+    /// Tone length in milliseconds, a number or a numeric string (Kazoo default "2000").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "2000"))]
     pub duration_ms: Option<DtmfDuration>,
     /// Skip this module and continue with its `_` child.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,4 +41,20 @@ pub enum DtmfDuration {
     Millis(u64),
     /// Milliseconds as a string, e.g. `"2000"`.
     Text(String),
+}
+
+// One `type` list rather than schemars' `anyOf` of the variants, so a wrong value gets one error
+// ("is not of types …") instead of one per variant.
+impl JsonSchema for DtmfDuration {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "DtmfDuration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["integer", "string"], "minimum": 0})
+    }
 }

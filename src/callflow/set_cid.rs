@@ -1,10 +1,11 @@
 //! `set_cid`: replace the caller id.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `set_cid` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SetCid {
     /// New caller id name.
     #[serde(skip_serializing_if = "Option::is_none")]

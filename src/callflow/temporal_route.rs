@@ -1,10 +1,11 @@
 //! `temporal_route`: branch on time-of-day rules kept in the PBX.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `temporal_route` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TemporalRoute {
     /// Temporal rule document ids.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,15 +1,18 @@
 //! `tts`: speak text to the caller (Kazoo has no `say` module).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `data` of a `tts` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tts {
     /// Text to speak (1–1000 characters).
+    #[schemars(length(min = 1, max = 1000))]
     pub text: String,
     /// Voice (Kazoo default "female").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "female"))]
     pub voice: Option<String>,
     /// Language of the text, e.g. `en-us`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,7 +45,7 @@ impl Tts {
 }
 
 /// Speech engine Kazoo hands the text to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TtsEngine {
     /// Flite, built into FreeSWITCH.

@@ -1,21 +1,24 @@
 //! `user`: ring every device a user owns.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::device::DialStrategy;
 
 /// `data` of a `user` node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct User {
     /// User document id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Seconds to ring before giving up (Kazoo default 20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 20))]
     pub timeout: Option<u64>,
     /// Seconds to wait before ringing (Kazoo default 0).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
     pub delay: Option<u64>,
     /// How the user's devices are rung.
     #[serde(skip_serializing_if = "Option::is_none")]

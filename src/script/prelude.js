@@ -5,7 +5,7 @@
 // runtime); only what the host owns is frozen, and the hooks the host calls use built-ins captured
 // here, so a script that replaces `JSON.stringify` or `Array.prototype.find` breaks at most its
 // own results, never the host's checks.
-(function (host, env, recordingsUrl, varsJson) {
+(function (host, env, recordingsUrl, varsJson, buildersJson) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
@@ -192,40 +192,55 @@
     }
     return parse(host.pivotData(target, jsonStringify(copy)));
   };
-  const pivotforge = freeze({
-    time: (zone = 'UTC') => parse(host.time(String(zone), serviceNow())),
-    node,
-    tts: (t, opts = {}, next) => node('tts', Object.assign({}, opts, { text: text(t, 'tts text', 1000) }), next),
-    play: (id, opts = {}, next) => node('play', Object.assign({}, opts, { id: text(id, 'play id') }), next),
-    device: (id, opts = {}, next) => node('device', Object.assign({}, opts, { id: text(id, 'device id') }), next),
-    user: (id, opts = {}, next) => node('user', Object.assign({}, opts, { id: text(id, 'user id') }), next),
-    voicemail: (id, opts = {}, next) => node('voicemail', Object.assign({}, opts, { id: text(id, 'voicemail id') }), next),
-    ringGroup: (endpoints, opts = {}, next) => {
+  // Builders whose arguments need checks of their own; the module registry
+  // (src/callflow/mod.rs) lists them as `special`, and each gets its module's name.
+  const special = {
+    ringGroup: (module) => (endpoints, opts = {}, next) => {
       need(Array.isArray(endpoints) && endpoints.length > 0, 'ringGroup needs a non-empty list of endpoints');
       const list = endpoints.map((e) => (typeof e === 'string' ? { endpoint_type: 'device', id: e } : Object.assign({}, e)));
       list.forEach((e) => { need(['device', 'user', 'group'].includes(e.endpoint_type), 'endpoint_type must be device, user or group'); text(e.id, 'endpoint id', 128); });
-      return node('ring_group', Object.assign({}, opts, { endpoints: list }), next);
+      return node(module, Object.assign({}, opts, { endpoints: list }), next);
     },
-    resources: (toDid, opts = {}, next) => node('resources', Object.assign({}, opts, toDid ? { to_did: String(toDid) } : {}), next),
-    collectDtmf: (name = 'default', maxDigits = 1, opts = {}, next) => {
+    resources: (module) => (toDid, opts = {}, next) => node(module, Object.assign({}, opts, toDid ? { to_did: String(toDid) } : {}), next),
+    collectDtmf: (module) => (name = 'default', maxDigits = 1, opts = {}, next) => {
       need(Number.isInteger(maxDigits) && maxDigits >= 1, 'maxDigits must be an integer >= 1');
-      return node('collect_dtmf', Object.assign({}, opts, { collection_name: text(name, 'collection name'), max_digits: maxDigits }), next);
+      return node(module, Object.assign({}, opts, { collection_name: text(name, 'collection name'), max_digits: maxDigits }), next);
     },
-    pivot: (target, opts = {}, next) => node('pivot', pivotData(text(target, 'pivot target'), opts), next),
-    recordingsUrl,
-    response: (code, message = '', opts = {}) => {
+    sendDtmf: (module) => (digits, opts = {}, next) => node(module, Object.assign({}, opts, { digits: text(String(digits), 'digits') }), next),
+    pivot: (module) => (target, opts = {}, next) => node(module, pivotData(text(target, 'pivot target'), opts), next),
+    response: (module) => (code, message = '', opts = {}) => {
       need(Number.isInteger(code) && code >= 100 && code <= 699, 'response code must be an integer from 100 to 699');
-      return node('response', Object.assign({}, opts, { code, message: String(message) }));
+      return node(module, Object.assign({}, opts, { code, message: String(message) }));
     },
-    hangup: () => node('hangup', {}),
-    setCid: (name, number, next) => node('set_cid', { caller_id_name: String(name), caller_id_number: String(number) }, next),
-    sendDtmf: (digits, opts = {}, next) => node('send_dtmf', Object.assign({}, opts, { digits: text(String(digits), 'digits') }), next),
-    conference: (opts = {}, next) => node('conference', opts, next),
-    recordCall: (action, opts = {}, next) => {
+    hangup: (module) => () => node(module, {}),
+    setCid: (module) => (name, number, next) => node(module, { caller_id_name: String(name), caller_id_number: String(number) }, next),
+    recordCall: (module) => (action, opts = {}, next) => {
       need(action === 'start' || action === 'stop', "recordCall action must be 'start' or 'stop'");
-      return node('record_call', Object.assign({}, opts, { action }), next);
+      return node(module, Object.assign({}, opts, { action }), next);
     },
-  });
+  };
+  // Every other builder is made from its registry entry's form.
+  const forms = {
+    opts: (b) => (opts = {}, next) => node(b.module, opts, next),
+    text: (b) => (value, opts = {}, next) =>
+      node(b.module, Object.assign({}, opts, { [b.field]: text(value, `${b.module} ${b.field}`, b.max) }), next),
+    special: (b) => {
+      need(special[b.js], `prelude.js has no builder ${b.js} for module ${b.module}: add it to \`special\``);
+      return special[b.js](b.module);
+    },
+  };
+  const builders = {};
+  const registered = jsonParse(buildersJson);
+  for (let i = 0; i < registered.length; i += 1) builders[registered[i].js] = forms[registered[i].form](registered[i]);
+  const specialNames = objectKeys(special);
+  for (let i = 0; i < specialNames.length; i += 1) {
+    need(builders[specialNames[i]], `prelude.js builds ${specialNames[i]}, which the module registry does not list`);
+  }
+  const pivotforge = freeze(Object.assign({
+    time: (zone = 'UTC') => parse(host.time(String(zone), serviceNow())),
+    node,
+    recordingsUrl,
+  }, builders));
 
   // ---- require / modules --------------------------------------------------------------------
   const modules = freeze({ cxKV, cxUserspace, pivotforge });

@@ -19,6 +19,7 @@ use rquickjs::{Context, Ctx, Function, Module, Object, Promise, Runtime, Value};
 use super::fetch::Completion;
 use super::host::{self, CallState, HostServices, LogLine};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
+use crate::callflow::registry;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
@@ -129,6 +130,7 @@ impl Sandbox {
                     env,
                     services.pivot.recordings_url(),
                     vars_json.as_str(),
+                    registry::builders_json(),
                 ))
                 .map_err(|e| fail(&ctx, e))?;
             if flow.module {
@@ -602,28 +604,14 @@ impl Loader for FlowLoader {
 }
 
 fn builtin_source(name: &str) -> Option<String> {
-    let exports: &[&str] = match name {
-        "cxKV" => &["kv", "ko", "incr", "keys", "usage"],
-        "cxUserspace" => &["create", "read", "update"],
-        "pivotforge" => &[
-            "time",
-            "node",
-            "tts",
-            "play",
-            "device",
-            "user",
-            "voicemail",
-            "ringGroup",
-            "resources",
-            "collectDtmf",
-            "pivot",
-            "response",
-            "hangup",
-            "setCid",
-            "sendDtmf",
-            "conference",
-            "recordCall",
-        ],
+    let exports: Vec<&str> = match name {
+        "cxKV" => vec!["kv", "ko", "incr", "keys", "usage"],
+        "cxUserspace" => vec!["create", "read", "update"],
+        // The callflow builders are the module registry's.
+        "pivotforge" => ["time", "node"]
+            .into_iter()
+            .chain(registry::builders().map(|(_, builder)| builder.js()))
+            .collect(),
         _ => return None,
     };
     let mut src = format!("const m = globalThis.__pf_modules[{name:?}];\nexport default m;\n");

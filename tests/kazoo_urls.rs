@@ -473,13 +473,17 @@ const TARGETS: [(&str, &str); 4] = [
     ("https://other.example/p?a=1", "https://other.example/p?a=1"),
 ];
 
-#[test]
-fn rule_and_script_pivots_build_one_url_for_one_target() {
-    let mut files = vec![(
-        "next.toml".to_owned(),
-        "[default]\nmodule = \"tts\"\ndata = { text = \"next\" }\n".to_owned(),
-    )];
-    for (i, (target, _)) in TARGETS.iter().enumerate() {
+/// A flows folder with, for the i-th target, `rule{i}` (a rule's `flow = "…"`) and `script{i}`
+/// (a script's `pf.pivot('…')`), beside `extra` files.
+fn pivot_pairs<'a>(
+    targets: impl Iterator<Item = &'a str>,
+    extra: &[(&str, &str)],
+) -> tempfile::TempDir {
+    let mut files: Vec<(String, String)> = extra
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect();
+    for (i, target) in targets.enumerate() {
         files.push((
             format!("rule{i}.toml"),
             format!("[default]\nmodule = \"pivot\"\ndata = {{ flow = \"{target}\" }}\n"),
@@ -495,7 +499,18 @@ fn rule_and_script_pivots_build_one_url_for_one_target() {
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
-    let dir = common::flows_dir(&refs);
+    common::flows_dir(&refs)
+}
+
+#[test]
+fn rule_and_script_pivots_build_one_url_for_one_target() {
+    let dir = pivot_pairs(
+        TARGETS.iter().map(|(target, _)| *target),
+        &[(
+            "next.toml",
+            "[default]\nmodule = \"tts\"\ndata = { text = \"next\" }\n",
+        )],
+    );
     let mut config = config(dir.path());
     config.js_threads = 1;
     config.auth.pivot_token = Some(Secret::new(PIVOT_TOKEN));
@@ -543,24 +558,7 @@ fn rule_and_script_pivots_refuse_the_same_targets() {
         ("next?x=a b", "percent-encode"),
         ("../next", "neither a flow name"),
     ];
-    let mut files = vec![];
-    for (i, (target, _)) in bad.iter().enumerate() {
-        files.push((
-            format!("rule{i}.toml"),
-            format!("[default]\nmodule = \"pivot\"\ndata = {{ flow = \"{target}\" }}\n"),
-        ));
-        files.push((
-            format!("script{i}.js"),
-            format!(
-                "const pf = require('pivotforge');\nfunction main() {{ return pf.pivot('{target}'); }}\n"
-            ),
-        ));
-    }
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let dir = common::flows_dir(&refs);
+    let dir = pivot_pairs(bad.iter().map(|(target, _)| *target), &[]);
     let mut config = config(dir.path());
     config.js_threads = 1;
     let server = serve_with(config, at("2026-11-17T15:00:00Z"));

@@ -65,6 +65,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How pivot nodes this service builds call it back (`[pivot]`).
     pub pivot: PivotConfig,
+    /// Which backend holds the shared state (`[store]`).
+    pub store: crate::store::StoreConfig,
 }
 
 /// How the PBX sends the requests of pivot nodes this service builds.
@@ -534,6 +536,9 @@ pub struct FileConfig {
     /// Pivot nodes this service builds.
     #[serde(default)]
     pub pivot: PivotFileConfig,
+    /// The store's backend.
+    #[serde(default)]
+    pub store: crate::store::StoreConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -650,6 +655,7 @@ impl Config {
             calls,
             auth,
             pivot,
+            store: fc.store,
         })
     }
 

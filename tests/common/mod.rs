@@ -709,12 +709,12 @@ fn mock_exchange(
     let _ = stream.flush();
 }
 
-/// Opens the embedded store of `data_dir` directly, waiting up to ten seconds for a server that
-/// is shutting down to let go of it.
-pub fn open_store(data_dir: &Path) -> pivotforge::store::EmbeddedStore {
+/// Opens the store of `data_dir` directly (through the one factory, with the default `[store]`),
+/// waiting up to ten seconds for a server that is shutting down to let go of it.
+pub fn open_store(data_dir: &Path) -> std::sync::Arc<dyn pivotforge::store::Store> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match pivotforge::store::EmbeddedStore::open(data_dir) {
+        match pivotforge::store::open(&pivotforge::store::StoreConfig::default(), data_dir) {
             Ok(store) => return store,
             Err(e)
                 if std::time::Instant::now() < deadline

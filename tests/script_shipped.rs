@@ -586,7 +586,6 @@ async fn crm_post_call_is_retried_and_not_lost() {
     // Once the server stopped: nothing pending, nothing dead.
     drop(server);
     let store = common::open_store(data.path());
-    use pivotforge::store::Store;
     assert_eq!(store.events_pending().expect("pending"), 0);
     assert!(store.events_dead(10).expect("dead").is_empty());
 }

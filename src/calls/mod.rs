@@ -366,6 +366,12 @@ mod tests {
 
     fn open(dir: &std::path::Path, queue: usize) -> (Arc<dyn Store>, CallLog) {
         let store = crate::store::open(&StoreConfig::default(), dir).unwrap();
+        let log = open_on(&store, queue);
+        (store, log)
+    }
+
+    /// A log over `store`, as a second node sharing it would open one.
+    fn open_on(store: &Arc<dyn Store>, queue: usize) -> CallLog {
         let clock = Arc::new(FixedClock(
             Utc.with_ymd_and_hms(2026, 11, 18, 0, 0, 0).unwrap(),
         ));
@@ -374,8 +380,117 @@ mod tests {
             memory_steps: 1000,
             ..CallsConfig::default()
         };
-        let log = CallLog::open(store.clone(), clock, &config, queue, Masker::default()).unwrap();
-        (store, log)
+        CallLog::open(store.clone(), clock, &config, queue, Masker::default()).unwrap()
+    }
+
+    /// Waits until the store holds `n` steps of `call_id`.
+    fn stored(store: &dyn Store, call_id: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.calls_steps(call_id).unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the writer never stored the steps"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The `step` numbers and flows of a call as `/calls/{id}` shows it.
+    fn shown(log: &CallLog, call_id: &str) -> Vec<(u64, String)> {
+        let call = log.call(call_id).unwrap().unwrap();
+        call["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["step"].as_u64().unwrap(),
+                    s["flow"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    fn exchange_of(call_id: &str, flow: &str) -> Exchange {
+        Exchange {
+            flow: flow.into(),
+            ..exchange(call_id)
+        }
+    }
+
+    #[test]
+    fn two_logs_sharing_a_store_number_one_call_in_the_order_it_was_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a) = open(dir.path(), 16);
+        let b = open_on(&store, 16);
+        // The call moves between the nodes: each step is stored before the next arrives.
+        for (n, (log, flow)) in [(&a, "one"), (&b, "two"), (&a, "three"), (&b, "four")]
+            .into_iter()
+            .enumerate()
+        {
+            log.record(exchange_of("moving", flow));
+            stored(store.as_ref(), "moving", n + 1);
+        }
+        // The numbers are the store's: one sequence, none given twice, whichever node wrote.
+        let seqs: Vec<u64> = store
+            .calls_steps("moving")
+            .unwrap()
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect();
+        assert_eq!(seqs, [0, 1, 2, 3]);
+        let want: Vec<(u64, String)> = ["one", "two", "three", "four"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i as u64 + 1, (*f).to_owned()))
+            .collect();
+        // Each node shows the whole call, its own steps from memory among the other's.
+        assert_eq!(shown(&a, "moving"), want);
+        assert_eq!(shown(&b, "moving"), want);
+        let listed = a.list(&CallQuery::default()).unwrap();
+        assert_eq!((listed[0].steps, listed[0].flow.as_str()), (4, "four"));
+        // A step still waiting for the writer comes last, numbered in turn.
+        a.record(exchange_of("moving", "five"));
+        assert_eq!(shown(&a, "moving").last().unwrap(), &(5, "five".to_owned()));
+        let listed = a.list(&CallQuery::default()).unwrap();
+        assert_eq!((listed[0].steps, listed[0].flow.as_str()), (5, "five"));
+    }
+
+    #[test]
+    fn a_step_never_stored_keeps_its_place_among_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = open(dir.path(), 16);
+        let first = log.next_local.fetch_add(1, Ordering::Relaxed);
+        let dropped = Arc::new(Step::new(
+            first,
+            exchange_of("c", "dropped"),
+            &Masker::default(),
+        ));
+        let kept = Arc::new(Step::new(1, exchange_of("c", "kept"), &Masker::default()));
+        let waiting = Arc::new(Step::new(
+            2,
+            exchange_of("c", "waiting"),
+            &Masker::default(),
+        ));
+        kept.number(7);
+        let keys = order_keys(&[
+            Arc::new(Step::new(
+                0,
+                exchange_of("c", "dropped"),
+                &Masker::default(),
+            )),
+            kept,
+            waiting,
+        ]);
+        assert_eq!(keys, [6, 7, PENDING + 2]);
+        // Through the log: a step the writer dropped, then one it stored.
+        log.ring.push(dropped);
+        log.record(exchange_of("c", "stored"));
+        stored(store.as_ref(), "c", 1);
+        let names: Vec<String> = shown(&log, "c").into_iter().map(|(_, f)| f).collect();
+        assert_eq!(names, ["dropped", "stored"]);
+        let listed = log.list(&CallQuery::default()).unwrap();
+        assert_eq!((listed[0].steps, listed[0].flow.as_str()), (2, "stored"));
     }
 
     fn stored_steps(store: &dyn Store) -> u32 {

@@ -569,15 +569,18 @@ pub fn queue_concurrent_claims_never_share_an_event(s: &dyn Store) {
     std::thread::scope(|scope| {
         for w in 0..4 {
             let claimed = &claimed;
-            scope.spawn(move || loop {
-                let got = s.events_claim(&format!("w{w}"), 10, 60_000, 3).unwrap();
-                if got.is_empty() {
-                    break;
+            // Bounded: a backend that leases nothing would hand the same events out forever.
+            scope.spawn(move || {
+                for _ in 0..40 {
+                    let got = s.events_claim(&format!("w{w}"), 10, 60_000, 3).unwrap();
+                    if got.is_empty() {
+                        break;
+                    }
+                    claimed
+                        .lock()
+                        .unwrap()
+                        .extend(got.into_iter().map(|e| e.id));
                 }
-                claimed
-                    .lock()
-                    .unwrap()
-                    .extend(got.into_iter().map(|e| e.id));
             });
         }
     });

@@ -148,9 +148,10 @@ impl Recorded {
 }
 
 impl Step {
-    /// Numbers an exchange and keeps it within [`MAX_STEP_BYTES`], cutting its largest parts
-    /// (the rare, slow path: a step that fits costs a few additions). A part is masked by
-    /// `masker` before it is cut, so that a cut never leaves half a credential unmasked.
+    /// Places an exchange at `local` in this process's arrival order and keeps it within
+    /// [`MAX_STEP_BYTES`], cutting its largest parts (the rare, slow path: a step that fits
+    /// costs a few additions). A part is masked by `masker` before it is cut, so that a cut
+    /// never leaves half a credential unmasked.
     pub fn new(local: u64, mut exchange: Exchange, masker: &Masker) -> Step {
         let log_bytes = |logs: &[LogLine]| -> usize {
             logs.iter().map(|l| l.message.len() + LINE_OVERHEAD).sum()

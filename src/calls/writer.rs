@@ -5,10 +5,9 @@
 //! stays in memory) and counts it, never blocking the reply. The thread wakes every
 //! [`INTERVAL`], numbers what arrived from the store's sequence (so numbers are the store's,
 //! shared by every node, and no request waits for one), writes it in transactions of up to
-//! [`BATCH`] steps, and removes calls
-//! older than the retention at start-up and every [`SWEEP_EVERY`]. On Linux it runs at the lowest
-//! CPU priority: when the machine is saturated it is the log that falls behind (and sheds steps),
-//! not the replies.
+//! [`BATCH`] steps, and removes calls older than the retention at start-up and every
+//! [`SWEEP_EVERY`]. On Linux it runs at the lowest CPU priority: when the machine is saturated
+//! it is the log that falls behind (and sheds steps), not the replies.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};

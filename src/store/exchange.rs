@@ -39,7 +39,7 @@ pub struct StepRecord<'a> {
 /// A call as `/calls` lists it, with what the filters need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallSummary {
-    /// The PBX's Call-ID (or a generated `no-call-id-N`).
+    /// The PBX's Call-ID (or a generated `no-call-id-NODE-N`).
     pub call_id: String,
     /// When its first step arrived, Unix ms.
     pub first_at_ms: i64,

@@ -59,8 +59,7 @@ pub trait EventQueue: Send + Sync {
     ) -> Result<u64, StoreError> {
         check_key("flow name", flow)?;
         encode_value(event)?;
-        self.raw_event_push(flow, None, event, now_ms, max_pending_bytes)
-            .map(|id| id.unwrap_or_default())
+        self.raw_event_push(flow, event, now_ms, max_pending_bytes)
     }
     /// Queues the event of `call_id` for `flow` like [`EventQueue::event_push`], unless one
     /// was already taken for that flow and call (then `None`, nothing stored): the check and
@@ -76,7 +75,7 @@ pub trait EventQueue: Send + Sync {
         check_key("flow name", flow)?;
         check_key("call id", call_id)?;
         encode_value(event)?;
-        self.raw_event_push(flow, Some(call_id), event, now_ms, max_pending_bytes)
+        self.raw_event_push_once(flow, call_id, event, now_ms, max_pending_bytes)
     }
     /// Claims up to `limit` due events for `worker` (soonest due first, ties oldest first): each
     /// is leased to it until `now_ms + lease_ms`, and due again for anyone after that.
@@ -92,12 +91,20 @@ pub trait EventQueue: Send + Sync {
         self.raw_events_claim(worker, now_ms, until, limit)
     }
 
-    /// Backend side of the pushes: with a `call_id`, the taken-mark of (flow, call id) is
-    /// checked and written in the same step (`None` when it was there); without, always `Some`.
+    /// Backend side of [`EventQueue::event_push`].
     fn raw_event_push(
         &self,
         flow: &str,
-        call_id: Option<&str>,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<u64, StoreError>;
+    /// Backend side of [`EventQueue::event_push_once`]: the taken-mark of (flow, call id) is
+    /// checked and written in the same atomic step as the push.
+    fn raw_event_push_once(
+        &self,
+        flow: &str,
+        call_id: &str,
         event: &Value,
         now_ms: i64,
         max_pending_bytes: u64,

@@ -342,14 +342,25 @@ impl EventQueue for EmbeddedStore {
     fn raw_event_push(
         &self,
         flow: &str,
-        call_id: Option<&str>,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<u64, StoreError> {
+        self.write(true, |txn| {
+            queue::push(txn, flow, event, now_ms, max_pending_bytes)
+        })
+    }
+
+    fn raw_event_push_once(
+        &self,
+        flow: &str,
+        call_id: &str,
         event: &Value,
         now_ms: i64,
         max_pending_bytes: u64,
     ) -> Result<Option<u64>, StoreError> {
-        self.write(true, |txn| match call_id {
-            Some(call_id) => queue::push_once(txn, flow, call_id, event, now_ms, max_pending_bytes),
-            None => queue::push(txn, flow, event, now_ms, max_pending_bytes).map(Some),
+        self.write(true, |txn| {
+            queue::push_once(txn, flow, call_id, event, now_ms, max_pending_bytes)
         })
     }
 
@@ -764,6 +775,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(listed, [("a".into(), 2), ("b".into(), 1)]);
+        let mut recent = Vec::new();
+        s.calls_scan(250, &mut |c| {
+            recent.push((c.call_id, c.steps));
+            true
+        })
+        .unwrap();
+        assert_eq!(recent, [("a".into(), 2)]);
+        assert!(s.calls_steps("nobody").unwrap().is_empty());
         let steps = s.calls_steps("a").unwrap();
         assert_eq!(
             steps.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),

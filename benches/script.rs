@@ -11,10 +11,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pivotforge::script::fetch::Fetcher;
 use pivotforge::script::sandbox::{Sandbox, Vars};
 use pivotforge::script::{self, FlowSettings, HostServices, Isolation, JsPool};
-use pivotforge::store::{EmbeddedStore, Store};
+use pivotforge::store::{Store, StoreConfig};
 
 fn services(data: &std::path::Path) -> Arc<HostServices> {
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data).expect("store opens"));
+    let store: Arc<dyn Store> =
+        pivotforge::store::open(&StoreConfig::default(), data).expect("store opens");
     Arc::new(HostServices {
         store,
         fetcher: Fetcher::new().expect("fetch runtime"),

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::engine::{AnswerError, Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
-use crate::store::{EmbeddedStore, Store};
+use crate::store::{self, Store};
 
 /// Inputs of `pivotforge run`.
 #[derive(Debug, Clone, Default)]
@@ -191,8 +191,8 @@ pub struct RunEngine {
 /// store is used instead (with a warning), so `run` never blocks on the server. That store lives
 /// in a scratch folder removed when the returned value is dropped.
 pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, String> {
-    let (store, scratch): (Arc<dyn Store>, _) = match EmbeddedStore::open(&config.data_dir) {
-        Ok(store) => (Arc::new(store), None),
+    let (store, scratch): (Arc<dyn Store>, _) = match store::open(&config.store, &config.data_dir) {
+        Ok(store) => (store, None),
         Err(e) => {
             let scratch = ScratchDir::create()
                 .map_err(|e| format!("can't create a scratch folder for the store: {e}"))?;
@@ -201,8 +201,8 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
                 "warning: {e}; using a scratch store in {} (removed on exit)",
                 scratch.path().display()
             );
-            let store = EmbeddedStore::open(scratch.path()).map_err(|e| e.to_string())?;
-            (Arc::new(store), Some(scratch))
+            let store = store::open(&config.store, scratch.path()).map_err(|e| e.to_string())?;
+            (store, Some(scratch))
         }
     };
     let _ = crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists"));

@@ -76,6 +76,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How pivot nodes this service builds call it back (`[pivot]`).
     pub pivot: PivotConfig,
+    /// Which backend holds the shared state (`[store]`).
+    pub store: crate::store::StoreConfig,
 }
 
 /// The settings a config file may hold; every one optional.
@@ -120,6 +122,9 @@ pub struct FileConfig {
     /// Pivot nodes this service builds.
     #[serde(default)]
     pub pivot: PivotFileConfig,
+    /// The store's backend.
+    #[serde(default)]
+    pub store: crate::store::StoreConfig,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -217,6 +222,7 @@ impl Config {
             calls,
             auth,
             pivot,
+            store: fc.store,
         })
     }
 

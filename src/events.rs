@@ -1,17 +1,21 @@
 //! Post-call events: Kazoo's end-of-call webhooks are stored durably first (the HTTP answer is
 //! 200 only once they are on disk), then a worker runs each flow's `postCall(event)` from the queue,
 //! retrying with backoff. An accepted event is never lost: it ends done, or in the dead letters,
-//! which are kept `[events] dead_letter_days` by the service clock and then removed.
+//! which are kept `[events] dead_letter_days` and then removed.
 //!
-//! Due times are the machine's clock (the HTTP handler stamps them with it); the dead-letter
-//! retention is the service clock's, so tests and `--at` runs can age dead letters.
+//! The worker claims events with a lease ([`LEASE_MS`]) before it runs them, so a worker that
+//! dies mid-run leaves its events to be claimed again once the lease runs out (by it after a
+//! restart, or by another node): delivery is at least once, and `postCall` sees the event's
+//! queue id as `event.event_id` to tell a repeat. Due times, leases, taken-marks and the
+//! dead-letter retention all read the service's injected clock.
 
 pub mod config;
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use std::hash::{BuildHasher, Hasher};
+
 use serde_json::Value;
 
 use crate::calls::Masker;
@@ -24,8 +28,11 @@ pub use config::{EventsConfig, EventsFileConfig};
 
 /// Delays before each retry; after the last one the event goes to the dead letters.
 const BACKOFF_MS: [i64; 7] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];
-/// Events taken per poll.
+/// Events claimed per poll.
 const BATCH: usize = 16;
+/// How long a claim holds a batch: longer than a batch of postCalls may run (each is bounded
+/// by the script deadline), so only a worker that died loses its events to another.
+pub const LEASE_MS: u64 = 10 * 60_000;
 /// Longest sleep between polls when nothing wakes the worker.
 const IDLE: Duration = Duration::from_millis(500);
 /// How often old dead letters are removed (and once at start-up).
@@ -75,8 +82,9 @@ pub fn start(
         .enable_time()
         .build()?;
     expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
-    expire_taken(store.as_ref());
+    expire_taken(store.as_ref(), clock.as_ref());
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
+    let worker = worker_name();
     let (engine, store) = (Arc::downgrade(engine), Arc::downgrade(store));
     std::thread::Builder::new()
         .name("pivotforge-events".into())
@@ -86,11 +94,16 @@ pub fn start(
             };
             if Instant::now() >= next_sweep {
                 expire_dead(store.as_ref(), clock.as_ref(), config.dead_letter_days);
-                expire_taken(store.as_ref());
+                expire_taken(store.as_ref(), clock.as_ref());
                 next_sweep = Instant::now() + SWEEP_EVERY;
             }
-            let worked =
-                runtime.block_on(run_due(&engine, store.as_ref(), clock.as_ref(), &masker));
+            let worked = runtime.block_on(run_due(
+                &engine,
+                store.as_ref(),
+                clock.as_ref(),
+                &masker,
+                &worker,
+            ));
             drop((engine, store));
             if !worked {
                 doorbell.wait(IDLE);
@@ -125,10 +138,19 @@ pub fn expire_dead(store: &dyn Store, clock: &dyn Clock, days: u32) {
     }
 }
 
-/// Removes the marks of events taken more than a day ago, by the machine's clock (the one
-/// the HTTP handler stamps them with), a chunk per transaction.
-pub fn expire_taken(store: &dyn Store) {
-    let cutoff = Utc::now().timestamp_millis().saturating_sub(TAKEN_MS);
+/// This process's name on its claims: its pid and a random tag, unique among the nodes
+/// sharing a store.
+fn worker_name() -> String {
+    let tag = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32;
+    format!("pid{}-{tag:08x}", std::process::id())
+}
+
+/// Removes the marks of events taken more than a day ago by `clock` (the one the HTTP handler
+/// stamps them with), a chunk per transaction.
+pub fn expire_taken(store: &dyn Store, clock: &dyn Clock) {
+    let cutoff = clock.now().timestamp_millis().saturating_sub(TAKEN_MS);
     loop {
         match store.events_expire_taken(cutoff, SWEEP_CHUNK) {
             Ok(n) if n < SWEEP_CHUNK => break,
@@ -150,33 +172,43 @@ pub fn call_id_of(event: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Runs every due event once; true when there was any. `postCall` (its `Date`, console stamps,
-/// cxKV expiries) and the dead letters read `clock`; due times read the machine's clock.
+/// The event as `postCall` sees it: with its queue id as `event_id`, the same on every attempt.
+fn with_id(event: &Value, id: u64) -> Value {
+    let mut event = event.clone();
+    if let Some(map) = event.as_object_mut() {
+        map.insert("event_id".into(), id.into());
+    }
+    event
+}
+
+/// Claims the due events as `worker` and runs each once; true when there was any work.
+/// Everything here reads `clock`: `postCall` (its `Date`, console stamps, cxKV expiries), due
+/// times, leases and the dead letters.
 pub async fn run_due(
     engine: &Engine,
     store: &dyn Store,
     clock: &dyn Clock,
     masker: &Masker,
+    worker: &str,
 ) -> bool {
-    // Due times are on the machine's clock, not the injected one: the handler stamps events
-    // with it, and under a fixed clock (tests, a replay) retries would never come due.
-    let due = match store.events_due(Utc::now().timestamp_millis(), BATCH) {
+    let now_ms = clock.now().timestamp_millis();
+    let due = match store.events_claim(worker, now_ms, LEASE_MS, BATCH) {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "can't read the event queue");
             return false;
         }
     };
-    // Events of a flow held back by its own bulkhead or breaker are skipped (still due); a batch
-    // of only those is no work done, so the worker waits instead of asking again at once.
+    // Events of a flow held back by its own bulkhead or breaker are given back (still due); a
+    // batch of only those is no work done, so the worker waits instead of asking again at once.
     let mut skipped = 0;
-    for event in &due {
+    for (i, event) in due.iter().enumerate() {
         let call_id = call_id_of(&event.event);
         let outcome = engine
             .run_function(
                 &event.flow,
                 "postCall",
-                event.event.clone(),
+                with_id(&event.event, event.id),
                 Some(clock.now()),
             )
             .await;
@@ -188,10 +220,14 @@ pub async fn run_due(
                 }
                 Err(failure) => Some(failure.detail()),
             },
-            // The pool is full: leave this and the rest of the batch untouched (still due, no
-            // attempt counted) for the next poll.
-            Err(RunError::Overloaded(Overloaded::QueueFull)) => break,
+            // The pool is full: give this and the rest of the batch back untouched (still due,
+            // no attempt counted) for the next poll.
+            Err(RunError::Overloaded(Overloaded::QueueFull)) => {
+                release(store, &due[i..]);
+                break;
+            }
             Err(RunError::Overloaded(Overloaded::Confined | Overloaded::Tripped)) => {
+                release(store, std::slice::from_ref(event));
                 skipped += 1;
                 continue;
             }
@@ -209,8 +245,8 @@ pub async fn run_due(
                 match BACKOFF_MS.get(attempt) {
                     Some(delay) => {
                         tracing::warn!(flow = %event.flow, event_id = event.id, call_id, attempt = attempt + 1, error = %error, "postCall failed; will retry");
-                        // A retry's due time is on the machine's clock, like every due time.
-                        store.event_retry(event.id, Utc::now().timestamp_millis() + delay, &error)
+                        let next = clock.now().timestamp_millis() + delay;
+                        store.event_retry(event.id, next, &error)
                     }
                     None => {
                         tracing::error!(flow = %event.flow, event_id = event.id, call_id, error = %error, "postCall failed for good; kept in the dead letters");
@@ -224,4 +260,13 @@ pub async fn run_due(
         }
     }
     due.len() > skipped
+}
+
+/// Gives claimed events back without counting an attempt (their lease ends at once).
+fn release(store: &dyn Store, events: &[crate::store::QueuedEvent]) {
+    for event in events {
+        if let Err(e) = store.event_release(event.id) {
+            tracing::warn!(event_id = event.id, error = %e, "a claimed event was not given back; it is due again when its lease runs out");
+        }
+    }
 }

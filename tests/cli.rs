@@ -327,3 +327,43 @@ fn check_warns_about_webhook_flows_that_cannot_take_events() {
     }
     assert!(!stderr.contains("`ev`"), "ev has postCall: {stderr}");
 }
+
+#[test]
+fn an_unknown_store_backend_is_refused_naming_the_key_and_the_line() {
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("pivotforge.toml");
+    std::fs::write(&conf, "workers = 1\n\n[store]\nbackend = \"redis\"\n").unwrap();
+    let flows = shipped_flows();
+    let out = pivotforge(&[
+        "run",
+        "main_number_tod",
+        "--config",
+        conf.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("pivotforge.toml:4") && stderr.contains("[store] backend = \"redis\""),
+        "{stderr}"
+    );
+    // The default, named or not, runs.
+    std::fs::write(&conf, "[store]\nbackend = \"embedded\"\n").unwrap();
+    let out = pivotforge(&[
+        "run",
+        "main_number_tod",
+        "--config",
+        conf.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+        "--at",
+        "2026-12-24T10:00:00-05:00",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,7 +6,6 @@ use crate::common;
 
 use chrono::Duration as Days;
 use common::{assert_error, at, config, flows_dir, get, open_store, post_json, serve_in};
-use pivotforge::store::Store;
 use serde_json::json;
 
 /// postCall always fails, so accepted events stay queued (retrying) for the whole test.

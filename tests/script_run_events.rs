@@ -6,14 +6,15 @@
 
 use crate::common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
     assert_error, assert_tree, at, config, flows_dir, open_store, poll_until, post_form, post_json,
-    serve_in, serve_with,
+    serve_in, serve_in_with_clock, serve_with, serve_with_clock,
 };
+use pivotforge::clock::{Clock, RunningClock};
 use pivotforge::server::RunningServer;
-use pivotforge::store::Store;
 use serde_json::{json, Value};
 
 /// postCall counts its attempts per Call-ID in cxKV; `fail` makes the first `fail` attempts
@@ -157,9 +158,37 @@ async fn events_are_accepted_once_stored_and_run() {
 }
 
 #[tokio::test]
+async fn post_call_sees_the_event_id_the_same_on_every_attempt() {
+    let dir = flows();
+    let clock = Arc::new(RunningClock::new(at("2026-11-17T15:00:00Z")));
+    let server = serve_with_clock(config(dir.path()), clock.clone());
+    ran(&server, "ev", "id1").await;
+    let reply = post_json(
+        &server.url("/events/ev"),
+        &json!({"Call-ID": "id1", "fail": 1}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let id = reply.json()["id"].as_u64().expect("an id");
+    // The first attempt fails; moving the clock past the backoff brings the retry at once.
+    poll_until(Duration::from_secs(4), "the first attempt", || async {
+        (peek(&server, "id1").await["attempts"] == 1).then_some(())
+    })
+    .await;
+    clock.advance(Duration::from_secs(2));
+    let seen = done(&server, "id1").await;
+    assert_eq!(seen["done"]["attempt"], 2, "{seen}");
+    // What postCall was given: the queue's id, to tell a repeated run of one event.
+    assert_eq!(seen["done"]["event"]["event_id"], json!(id), "{seen}");
+    assert_eq!(seen["done"]["event"]["call_id"], "id1");
+}
+
+#[tokio::test]
 async fn a_failed_post_call_is_retried() {
     let dir = flows();
-    let server = serve_with(config(dir.path()), at("2026-11-17T15:00:00Z"));
+    // Retries come due on the service's clock: one that runs, from the chosen instant.
+    let clock = Arc::new(RunningClock::new(at("2026-11-17T15:00:00Z")));
+    let server = serve_with_clock(config(dir.path()), clock);
     ran(&server, "ev", "r1").await;
     let started = Instant::now();
     let reply = post_json(
@@ -200,7 +229,9 @@ async fn events_survive_a_restart() {
     let dir = flows();
     let data = tempfile::tempdir().expect("data dir");
     let now = at("2026-11-17T15:00:00Z");
-    let first = serve_in(config(dir.path()), data.path(), now);
+    // The retry comes due on the service's clock: one that runs, from the same instant each time.
+    let running = || -> Arc<dyn Clock> { Arc::new(RunningClock::new(now)) };
+    let first = serve_in_with_clock(config(dir.path()), data.path(), running());
     ran(&first, "ev", "s1").await;
     // The first attempt fails; the retry is due a second later. Stop before it.
     let reply = post_json(
@@ -236,7 +267,7 @@ async fn events_survive_a_restart() {
         );
     }
 
-    let second = serve_in(config(dir.path()), data.path(), now);
+    let second = serve_in_with_clock(config(dir.path()), data.path(), running());
     let seen = done(&second, "s1").await;
     assert_eq!(
         seen["done"]["attempt"], 2,
@@ -295,10 +326,11 @@ async fn an_accepted_event_is_on_disk_before_anything_runs_it() {
 async fn an_event_that_keeps_failing_ends_in_the_dead_letters() {
     let dir = flows();
     let data = tempfile::tempdir().expect("data dir");
-    // Seed an event that already failed seven times and is due now.
+    // Seed an event that already failed seven times and is due now, by the server's clock.
+    let server_now = at("2026-11-17T15:00:00Z");
     let id = {
         let store = open_store(data.path());
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = server_now.timestamp_millis();
         let id = store
             .event_push(
                 "ev",
@@ -314,7 +346,7 @@ async fn an_event_that_keeps_failing_ends_in_the_dead_letters() {
         }
         id
     };
-    let server = serve_in(config(dir.path()), data.path(), at("2026-11-17T15:00:00Z"));
+    let server = serve_in(config(dir.path()), data.path(), server_now);
     poll_until(Duration::from_secs(4), "the eighth attempt", || async {
         (peek(&server, "dead1").await["attempts"] == 1).then_some(())
     })

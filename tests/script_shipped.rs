@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    assert_tree, at, config, flows_dir, poll_until, post_form, post_json, request, serve, serve_in,
-    serve_shipped, shipped_flows, MockHttp, MockRequest, MockResponse, TestServer,
+    assert_tree, at, config, flows_dir, poll_until, post_form, post_json, request, serve,
+    serve_in_with_clock, serve_shipped, shipped_flows, MockHttp, MockRequest, MockResponse,
+    TestServer,
 };
+use pivotforge::clock::RunningClock;
 use pivotforge::server::RunningServer;
 use serde_json::{json, Value};
 
@@ -567,7 +569,9 @@ async fn crm_post_call_is_retried_and_not_lost() {
     let mock = crm(Arc::new(AtomicUsize::new(1)));
     let dir = crm_flows(&mock.base());
     let data = tempfile::tempdir().expect("data dir");
-    let server = serve_in(config(dir.path()), data.path(), at("2026-11-17T15:00:00Z"));
+    // The retry comes due on the service's clock: one that runs, from the chosen instant.
+    let clock = Arc::new(RunningClock::new(at("2026-11-17T15:00:00Z")));
+    let server = serve_in_with_clock(config(dir.path()), data.path(), clock);
     ran_crm(&server, "call-9", BOB).await;
     let reply = post_json(
         &server.url("/events/crm_lookup"),
@@ -586,7 +590,6 @@ async fn crm_post_call_is_retried_and_not_lost() {
     // Once the server stopped: nothing pending, nothing dead.
     drop(server);
     let store = common::open_store(data.path());
-    use pivotforge::store::Store;
     assert_eq!(store.events_pending().expect("pending"), 0);
     assert!(store.events_dead(10).expect("dead").is_empty());
 }

@@ -6,12 +6,14 @@
 use crate::common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    assert_error, assert_tree, at, config, flows_dir, get, poll_until, post_form, post_json,
-    request, serve, serve_in, TestServer,
+    assert_error, assert_tree, at, config, flows_dir, get, post_form, post_json, request, serve,
+    serve_in, serve_with_clock, TestServer,
 };
+use pivotforge::clock::RunningClock;
 use serde_json::{json, Value};
 
 const STORE_SCRIPT: &str = r#"
@@ -112,7 +114,9 @@ async fn delete(server: &TestServer, path: &str) -> u16 {
 #[tokio::test]
 async fn kv_set_get_with_and_without_ttl() {
     let dir = flows();
-    let server = serve(dir.path(), at("2026-11-17T15:00:00Z"));
+    // TTLs read the service's clock: one the test moves on, so the expiry is not a wait.
+    let clock = Arc::new(RunningClock::new(at("2026-11-17T15:00:00Z")));
+    let server = serve_with_clock(config(dir.path()), clock.clone());
     let got = run(
         &server,
         "setget",
@@ -131,12 +135,10 @@ async fn kv_set_get_with_and_without_ttl() {
         json!({"value": "soon gone", "missing": null}),
         "set with a TTL, then get"
     );
-    // The TTL runs on the real clock: the key is gone after a second, the other one stays.
-    poll_until(Duration::from_secs(4), "the 1 s TTL expires", || async {
-        let v = run(&server, "get", &json!({"key": "short"})).await;
-        v["value"].is_null().then_some(())
-    })
-    .await;
+    // The TTL runs on the service's clock: a second on, the key is gone, the other one stays.
+    clock.advance(Duration::from_secs(1));
+    let v = run(&server, "get", &json!({"key": "short"})).await;
+    assert!(v["value"].is_null(), "the 1 s TTL expires: {v}");
     assert_eq!(
         run(&server, "get", &json!({"key": "greeting"})).await,
         json!({"value": "hello"})

@@ -1,11 +1,14 @@
 //! The exchange log: every pivot request and what was answered, kept per call so that people
 //! can see what happened on each step (`/calls`, `pivotforge calls`, the web console).
 //!
-//! [`CallLog::record`] runs on the HTTP worker after every reply, so it only numbers the step,
-//! pushes it onto the in-memory `ring` and hands it to the `writer` thread, which serialises
-//! and stores it in batches and applies retention. Reads merge the two: memory has the newest
-//! steps at once, the store has everything kept (across restarts). A step's number within its
-//! call is its place among the call's steps in arrival order, counted when they are read.
+//! [`CallLog::record`] runs on the HTTP worker after every reply, so it only places the step in
+//! this process's arrival order, pushes it onto the in-memory `ring` and hands it to the
+//! `writer` thread, which takes numbers for the steps from the store's sequence (shared by
+//! every node), serialises and stores them in batches and applies retention. Reads merge the
+//! two: memory has the newest steps at once, the store has everything kept (across restarts
+//! and nodes). A step's number within its call is its place among the call's steps, counted
+//! when they are read: stored steps in sequence order, the ones in memory in arrival order
+//! among them (`order_keys`).
 
 pub mod cli;
 pub mod config;
@@ -17,6 +20,7 @@ mod summary;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +39,9 @@ pub use query::CallQuery;
 pub use redact::Masker;
 pub use step::{Step, MAX_STEP_BYTES};
 pub use summary::{rfc3339_ms, CallSummary, StepFacts, StepRecord};
+
+/// Where the steps still waiting for a number sort: after every number the store hands out.
+const PENDING: u64 = 1 << 63;
 
 /// The prefix of the id given to steps that came without a Call-ID.
 pub const NO_CALL_ID: &str = "no-call-id-";
@@ -93,7 +100,10 @@ pub struct Timings {
 /// The exchange log of this process.
 pub struct CallLog {
     ring: ring::Ring,
-    next_seq: AtomicU64,
+    /// This process's arrival order.
+    next_local: AtomicU64,
+    /// Tells this process's generated call ids from another's (other nodes, restarts).
+    instance: String,
     store: Arc<dyn Store>,
     /// False when retention is 0 days: nothing goes to disk.
     persist: bool,
@@ -102,7 +112,7 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    /// Opens the log over `store`: continues its step numbering and starts the writer thread,
+    /// Opens the log over `store` and starts the writer thread,
     /// which applies the retention of `config` at once and then hourly, by `clock`. Steps are
     /// shown and stored with `masker`'s credentials masked.
     pub fn start(
@@ -121,7 +131,6 @@ impl CallLog {
         queue: usize,
         masker: Masker,
     ) -> Result<CallLog, StoreError> {
-        let next_seq = store.calls_next_seq()?;
         let masker = Arc::new(masker);
         let limits = writer::Limits {
             retention: writer::Retention {
@@ -138,7 +147,14 @@ impl CallLog {
         )?;
         Ok(CallLog {
             ring: ring::Ring::new(config.memory_steps, config.memory_bytes),
-            next_seq: AtomicU64::new(next_seq),
+            next_local: AtomicU64::new(0),
+            // Random, so no two processes sharing a store generate the same call id.
+            instance: format!(
+                "{:08x}",
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish() as u32
+            ),
             store,
             persist: config.retention_days > 0,
             writer,
@@ -155,11 +171,11 @@ impl CallLog {
     /// store; when the writer is too far behind, the step is kept in memory only and counted
     /// in [`CallLog::dropped`].
     pub fn record(&self, mut exchange: Exchange) {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let local = self.next_local.fetch_add(1, Ordering::Relaxed);
         if exchange.call_id.is_empty() {
-            exchange.call_id = format!("{NO_CALL_ID}{seq}");
+            exchange.call_id = format!("{NO_CALL_ID}{}-{local}", self.instance);
         }
-        let step = Arc::new(Step::new(seq, exchange, &self.masker));
+        let step = Arc::new(Step::new(local, exchange, &self.masker));
         if self.persist {
             self.writer.send(step.clone());
         }
@@ -203,22 +219,29 @@ impl CallLog {
     /// `{"call_id", "steps": [...]}` for one call, from memory and the store; `None` when
     /// neither knows it. Reads the store: call it off the HTTP worker.
     pub fn call(&self, call_id: &str) -> Result<Option<Value>, StoreError> {
-        let memory = self.ring.of_call(call_id);
+        let mut memory = self.ring.of_call(call_id);
         let stored = self.store.calls_steps(call_id)?;
         if memory.is_empty() && stored.is_empty() {
             return Ok(None);
         }
-        let held: HashSet<u64> = memory.iter().map(|s| s.seq).collect();
+        // Read the numbers only now: a step the store returned was numbered before it was
+        // stored, so its copy in memory shows the number and is counted once.
+        memory.sort_by_key(|s| s.local);
+        let keys = order_keys(&memory);
+        let held: HashSet<u64> = memory.iter().filter_map(|s| s.stored_seq()).collect();
         // Memory wins when both have a step: it is the same step, not yet renumbered.
-        let mut all: Vec<(u64, Source<'_>)> =
-            memory.iter().map(|s| (s.seq, Source::Memory(s))).collect();
+        let mut all: Vec<((u64, u8, u64), Source<'_>)> = memory
+            .iter()
+            .zip(&keys)
+            .map(|(s, key)| ((*key, 1, s.local), Source::Memory(s)))
+            .collect();
         all.extend(
             stored
                 .iter()
                 .filter(|(seq, _)| !held.contains(seq))
-                .map(|(seq, text)| (*seq, Source::Stored(text))),
+                .map(|(seq, text)| ((*seq, 0, 0), Source::Stored(text))),
         );
-        all.sort_by_key(|(seq, _)| *seq);
+        all.sort_by_key(|(key, _)| *key);
         let mut steps = Vec::with_capacity(all.len());
         for (i, (_, source)) in all.into_iter().enumerate() {
             let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -234,7 +257,7 @@ impl CallLog {
     /// Reads the store: call it off the HTTP worker.
     pub fn list(&self, query: &CallQuery) -> Result<Vec<CallSummary>, StoreError> {
         let snapshot = self.ring.snapshot();
-        let mut by_call: HashMap<&str, Vec<&Step>> = HashMap::new();
+        let mut by_call: HashMap<&str, Vec<&Arc<Step>>> = HashMap::new();
         for step in &snapshot {
             by_call
                 .entry(step.exchange.call_id.as_str())
@@ -245,18 +268,27 @@ impl CallLog {
         let stored = self.store.calls_summaries(&ids)?;
         let mut out = Vec::new();
         for (id, stored) in ids.iter().zip(stored) {
-            let mut steps = by_call.remove(id).unwrap_or_default();
-            steps.sort_by_key(|s| s.seq);
+            let mut steps: Vec<Arc<Step>> = by_call
+                .remove(id)
+                .unwrap_or_default()
+                .into_iter()
+                .cloned()
+                .collect();
+            steps.sort_by_key(|s| s.local);
+            let keys = order_keys(&steps);
             // The store writes a call's steps in order, so what it has is up to its last seq.
             let newer_than = stored.as_ref().map(|s| s.last_seq);
             let mut summary = stored;
-            for step in steps {
-                if newer_than.is_some_and(|last| step.seq <= last) {
+            for (step, key) in steps.iter().zip(keys) {
+                let in_store = step
+                    .stored_seq()
+                    .is_some_and(|seq| newer_than.is_some_and(|last| seq <= last));
+                if in_store {
                     continue;
                 }
                 match &mut summary {
-                    Some(s) => s.add(&step.facts()),
-                    None => summary = Some(CallSummary::new(id, &step.facts())),
+                    Some(s) => s.add(&step.facts(key)),
+                    None => summary = Some(CallSummary::new(id, &step.facts(key))),
                 }
             }
             out.extend(summary.filter(|s| query.matches(s)));
@@ -278,9 +310,31 @@ impl CallLog {
     }
 }
 
+/// Where each of one call's steps in memory (in arrival order) sorts among its stored steps:
+/// a numbered step at its number; one not numbered (never stored, e.g. dropped when the writer
+/// was behind) just before the next numbered one; those after the last numbered one (still
+/// waiting for the writer) after every stored step, in arrival order.
+fn order_keys(steps: &[Arc<Step>]) -> Vec<u64> {
+    let mut keys = vec![0; steps.len()];
+    let mut next_numbered = None;
+    for (i, step) in steps.iter().enumerate().rev() {
+        keys[i] = match step.stored_seq() {
+            Some(seq) => {
+                next_numbered = Some(seq);
+                seq
+            }
+            None => match next_numbered {
+                Some(seq) => seq.saturating_sub(1),
+                None => PENDING + step.local,
+            },
+        };
+    }
+    keys
+}
+
 /// Where a step of a looked-up call was found.
 enum Source<'a> {
-    Memory(&'a Step),
+    Memory(&'a Arc<Step>),
     Stored(&'a str),
 }
 
@@ -292,7 +346,7 @@ mod tests {
 
     use super::*;
     use crate::clock::FixedClock;
-    use crate::store::EmbeddedStore;
+    use crate::store::StoreConfig;
 
     fn exchange(call_id: &str) -> Exchange {
         Exchange {
@@ -312,7 +366,13 @@ mod tests {
     }
 
     fn open(dir: &std::path::Path, queue: usize) -> (Arc<dyn Store>, CallLog) {
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).unwrap());
+        let store = crate::store::open(&StoreConfig::default(), dir).unwrap();
+        let log = open_on(&store, queue);
+        (store, log)
+    }
+
+    /// A log over `store`, as a second node sharing it would open one.
+    fn open_on(store: &Arc<dyn Store>, queue: usize) -> CallLog {
         let clock = Arc::new(FixedClock(
             Utc.with_ymd_and_hms(2026, 11, 18, 0, 0, 0).unwrap(),
         ));
@@ -321,8 +381,117 @@ mod tests {
             memory_steps: 1000,
             ..CallsConfig::default()
         };
-        let log = CallLog::open(store.clone(), clock, &config, queue, Masker::default()).unwrap();
-        (store, log)
+        CallLog::open(store.clone(), clock, &config, queue, Masker::default()).unwrap()
+    }
+
+    /// Waits until the store holds `n` steps of `call_id`.
+    fn stored(store: &dyn Store, call_id: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.calls_steps(call_id).unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the writer never stored the steps"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The `step` numbers and flows of a call as `/calls/{id}` shows it.
+    fn shown(log: &CallLog, call_id: &str) -> Vec<(u64, String)> {
+        let call = log.call(call_id).unwrap().unwrap();
+        call["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["step"].as_u64().unwrap(),
+                    s["flow"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    fn exchange_of(call_id: &str, flow: &str) -> Exchange {
+        Exchange {
+            flow: flow.into(),
+            ..exchange(call_id)
+        }
+    }
+
+    #[test]
+    fn two_logs_sharing_a_store_number_one_call_in_the_order_it_was_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a) = open(dir.path(), 16);
+        let b = open_on(&store, 16);
+        // The call moves between the nodes: each step is stored before the next arrives.
+        for (n, (log, flow)) in [(&a, "one"), (&b, "two"), (&a, "three"), (&b, "four")]
+            .into_iter()
+            .enumerate()
+        {
+            log.record(exchange_of("moving", flow));
+            stored(store.as_ref(), "moving", n + 1);
+        }
+        // The numbers are the store's: one sequence, none given twice, whichever node wrote.
+        let seqs: Vec<u64> = store
+            .calls_steps("moving")
+            .unwrap()
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect();
+        assert_eq!(seqs, [0, 1, 2, 3]);
+        let want: Vec<(u64, String)> = ["one", "two", "three", "four"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i as u64 + 1, (*f).to_owned()))
+            .collect();
+        // Each node shows the whole call, its own steps from memory among the other's.
+        assert_eq!(shown(&a, "moving"), want);
+        assert_eq!(shown(&b, "moving"), want);
+        let listed = a.list(&CallQuery::default()).unwrap();
+        assert_eq!((listed[0].steps, listed[0].flow.as_str()), (4, "four"));
+        // A step still waiting for the writer comes last, numbered in turn.
+        a.record(exchange_of("moving", "five"));
+        assert_eq!(shown(&a, "moving").last().unwrap(), &(5, "five".to_owned()));
+        let listed = a.list(&CallQuery::default()).unwrap();
+        assert_eq!((listed[0].steps, listed[0].flow.as_str()), (5, "five"));
+    }
+
+    #[test]
+    fn a_step_never_stored_keeps_its_place_among_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = open(dir.path(), 16);
+        let first = log.next_local.fetch_add(1, Ordering::Relaxed);
+        let dropped = Arc::new(Step::new(
+            first,
+            exchange_of("c", "dropped"),
+            &Masker::default(),
+        ));
+        let kept = Arc::new(Step::new(1, exchange_of("c", "kept"), &Masker::default()));
+        let waiting = Arc::new(Step::new(
+            2,
+            exchange_of("c", "waiting"),
+            &Masker::default(),
+        ));
+        kept.number(7);
+        let keys = order_keys(&[
+            Arc::new(Step::new(
+                0,
+                exchange_of("c", "dropped"),
+                &Masker::default(),
+            )),
+            kept,
+            waiting,
+        ]);
+        assert_eq!(keys, [6, 7, PENDING + 2]);
+        // Through the log: a step the writer dropped, then one it stored.
+        log.ring.push(dropped);
+        log.record(exchange_of("c", "stored"));
+        stored(store.as_ref(), "c", 1);
+        let names: Vec<String> = shown(&log, "c").into_iter().map(|(_, f)| f).collect();
+        assert_eq!(names, ["dropped", "stored"]);
+        let listed = log.list(&CallQuery::default()).unwrap();
+        assert_eq!((listed[0].steps, listed[0].flow.as_str()), (2, "stored"));
     }
 
     fn stored_steps(store: &dyn Store) -> u32 {

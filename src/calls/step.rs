@@ -7,6 +7,7 @@
 //! a prefix of its JSON text and named in the view's `truncated`, and the original is freed at
 //! once, so neither the memory ring nor the store holds a runaway reply.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -32,8 +33,11 @@ const ELLIPSIS: &str = "…";
 /// An exchange with its place in the log.
 #[derive(Debug)]
 pub struct Step {
-    /// Sequence number: increasing in arrival order across the process and its restarts.
-    pub seq: u64,
+    /// Its place in this process's arrival order (what orders the steps in memory).
+    pub local: u64,
+    /// Its number in the store's sequence, set by the writer just before it stores the step
+    /// (unset while it waits, and for a step never stored).
+    seq: OnceLock<u64>,
     /// What was asked and answered (its `call_id` is never empty here).
     pub exchange: Exchange,
     /// Parts cut to fit [`MAX_STEP_BYTES`].
@@ -144,10 +148,11 @@ impl Recorded {
 }
 
 impl Step {
-    /// Numbers an exchange and keeps it within [`MAX_STEP_BYTES`], cutting its largest parts
-    /// (the rare, slow path: a step that fits costs a few additions). A part is masked by
-    /// `masker` before it is cut, so that a cut never leaves half a credential unmasked.
-    pub fn new(seq: u64, mut exchange: Exchange, masker: &Masker) -> Step {
+    /// Places an exchange at `local` in this process's arrival order and keeps it within
+    /// [`MAX_STEP_BYTES`], cutting its largest parts (the rare, slow path: a step that fits
+    /// costs a few additions). A part is masked by `masker` before it is cut, so that a cut
+    /// never leaves half a credential unmasked.
+    pub fn new(local: u64, mut exchange: Exchange, masker: &Masker) -> Step {
         let log_bytes = |logs: &[LogLine]| -> usize {
             logs.iter().map(|l| l.message.len() + LINE_OVERHEAD).sum()
         };
@@ -167,18 +172,29 @@ impl Step {
             + log_bytes(&exchange.logs)
             + exchange.result.detail().map_or(0, str::len);
         Step {
-            seq,
+            local,
+            seq: OnceLock::new(),
             exchange,
             cut,
             bytes: kept + STEP_OVERHEAD,
         }
     }
 
-    /// What the call's summary needs of this step.
-    pub fn facts(&self) -> StepFacts<'_> {
+    /// The store's number for this step, once the writer has taken one for it.
+    pub fn stored_seq(&self) -> Option<u64> {
+        self.seq.get().copied()
+    }
+
+    /// Gives the step the store's number `seq` (the first number given sticks).
+    pub fn number(&self, seq: u64) {
+        let _ = self.seq.set(seq);
+    }
+
+    /// What the call's summary needs of this step, placed at `seq` in the sequence.
+    pub fn facts(&self, seq: u64) -> StepFacts<'_> {
         let e = &self.exchange;
         StepFacts {
-            seq: self.seq,
+            seq,
             at_ms: e.at.timestamp_millis(),
             flow: &e.flow,
             outcome: e.result.label(),

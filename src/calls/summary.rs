@@ -1,99 +1,12 @@
-//! One line of `/calls`: what a call's steps add up to. The store keeps one per call, updated as
-//! steps are written; the listing adds the steps still only in memory to it.
+//! How `/calls` shows a call's summary ([`CallSummary`], kept by the store), and the form
+//! every time in `/calls` takes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// What a summary needs to know of one step.
-#[derive(Debug, Clone, Copy)]
-pub struct StepFacts<'a> {
-    /// The step's number in the process-wide (and, through the store, restart-proof) sequence.
-    pub seq: u64,
-    /// When the request arrived, Unix ms.
-    pub at_ms: i64,
-    /// The flow named in the URL.
-    pub flow: &'a str,
-    /// `tree`, `rejection`, `fallback`, `error` or `refused`.
-    pub outcome: &'a str,
-    /// The HTTP status sent.
-    pub status: u16,
-}
-
-/// One step on its way to the store: its facts and its JSON view (with `"step": 0`, numbered
-/// when read back).
-#[derive(Debug, Clone)]
-pub struct StepRecord<'a> {
-    /// The call it belongs to.
-    pub call_id: &'a str,
-    /// Time, flow, outcome and status.
-    pub facts: StepFacts<'a>,
-    /// The step as `/calls/{call_id}` shows it.
-    pub json: String,
-}
-
-/// A call as `/calls` lists it, with what the filters need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallSummary {
-    /// The PBX's Call-ID (or a generated `no-call-id-N`).
-    pub call_id: String,
-    /// When its first step arrived, Unix ms.
-    pub first_at_ms: i64,
-    /// When its last step arrived, Unix ms.
-    pub last_at_ms: i64,
-    /// Sequence number of its last step.
-    pub last_seq: u64,
-    /// Number of steps.
-    pub steps: u32,
-    /// Flow of the last step.
-    pub flow: String,
-    /// Outcome of the last step.
-    pub outcome: String,
-    /// HTTP status of the last step.
-    pub status: u16,
-    /// Every flow any step ran, each once.
-    pub flows: Vec<String>,
-    /// Every outcome any step had, each once.
-    pub outcomes: Vec<String>,
-}
+pub use crate::store::{CallSummary, StepFacts, StepRecord};
 
 impl CallSummary {
-    /// A call of one step.
-    pub fn new(call_id: &str, step: &StepFacts<'_>) -> CallSummary {
-        CallSummary {
-            call_id: call_id.to_owned(),
-            first_at_ms: step.at_ms,
-            last_at_ms: step.at_ms,
-            last_seq: step.seq,
-            steps: 1,
-            flow: step.flow.to_owned(),
-            outcome: step.outcome.to_owned(),
-            status: step.status,
-            flows: vec![step.flow.to_owned()],
-            outcomes: vec![step.outcome.to_owned()],
-        }
-    }
-
-    /// Counts one more step; the last step is the one with the highest sequence number, so
-    /// steps may be added in any order.
-    pub fn add(&mut self, step: &StepFacts<'_>) {
-        self.steps = self.steps.saturating_add(1);
-        self.first_at_ms = self.first_at_ms.min(step.at_ms);
-        if step.seq > self.last_seq {
-            self.last_seq = step.seq;
-            self.last_at_ms = step.at_ms;
-            step.flow.clone_into(&mut self.flow);
-            step.outcome.clone_into(&mut self.outcome);
-            self.status = step.status;
-        }
-        if !self.flows.iter().any(|f| f == step.flow) {
-            self.flows.push(step.flow.to_owned());
-        }
-        if !self.outcomes.iter().any(|o| o == step.outcome) {
-            self.outcomes.push(step.outcome.to_owned());
-        }
-    }
-
     /// The summary as `/calls` shows it.
     pub fn to_json(&self) -> Value {
         json!({

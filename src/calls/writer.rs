@@ -3,10 +3,11 @@
 //!
 //! Steps arrive through a bounded channel; a full channel drops the step's persistence (the step
 //! stays in memory) and counts it, never blocking the reply. The thread wakes every
-//! [`INTERVAL`], writes what arrived in transactions of up to [`BATCH`] steps, and removes calls
-//! older than the retention at start-up and every [`SWEEP_EVERY`]. On Linux it runs at the lowest
-//! CPU priority: when the machine is saturated it is the log that falls behind (and sheds steps),
-//! not the replies.
+//! [`INTERVAL`], numbers what arrived from the store's sequence (so numbers are the store's,
+//! shared by every node, and no request waits for one), writes it in transactions of up to
+//! [`BATCH`] steps, and removes calls older than the retention at start-up and every
+//! [`SWEEP_EVERY`]. On Linux it runs at the lowest CPU priority: when the machine is saturated
+//! it is the log that falls behind (and sheds steps), not the replies.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -182,18 +183,22 @@ fn drain(steps: &Receiver<Arc<Step>>, cx: &Context) {
     }
 }
 
-/// Writes one batch in one transaction.
+/// Numbers one batch from the store's sequence and writes it in one transaction.
 fn write(batch: &[Arc<Step>], cx: &Context) -> Result<(), StoreError> {
+    let first = cx.store.calls_reserve(batch.len() as u64)?;
     let mut records = Vec::with_capacity(batch.len());
-    for step in batch {
+    for (step, seq) in batch.iter().zip(first..) {
+        // Numbered before it is stored: a reader that finds the step in the store finds its
+        // number on the copy in memory too, and counts it once.
+        step.number(seq);
         // One step that can't be serialised must not cost the others their place.
         match step.stored_json(&cx.masker) {
             Ok(json) => records.push(StepRecord {
                 call_id: &step.exchange.call_id,
-                facts: step.facts(),
+                facts: step.facts(seq),
                 json,
             }),
-            Err(e) => tracing::warn!(error = %e, seq = step.seq, "call step not stored"),
+            Err(e) => tracing::warn!(error = %e, seq, "call step not stored"),
         }
     }
     cx.store.calls_append(&records)

@@ -14,14 +14,13 @@ pub mod auth;
 pub mod config;
 pub mod format;
 pub mod layout;
-mod meta;
 mod sweep;
 pub mod upload;
 pub mod writer;
 
+pub use crate::store::{CallDetails, Recording, RecordingQuery};
 pub use auth::{Access, Denied};
 pub use config::{RecordingsConfig, RecordingsFileConfig};
-pub use meta::{CallDetails, Recording, RecordingQuery};
 pub use upload::{NameError, UploadName};
 
 use std::io;

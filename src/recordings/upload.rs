@@ -14,7 +14,7 @@
 use crate::callflow::RecordingFormat;
 
 use super::format;
-use super::meta::CallDetails;
+use crate::store::CallDetails;
 
 /// Kazoo's prefix of `record_call` file names.
 const PREFIX: &str = "call_recording_";

@@ -162,8 +162,7 @@ fn throw(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     }
 }
 
-/// The machine's clock: the base the call's offset is added to (see [`CallState::now_ms`]),
-/// and the clock of cxKV expiries.
+/// The machine's clock: the base the call's offset is added to (see [`CallState::now_ms`]).
 fn machine_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -210,19 +209,18 @@ pub fn install<'js>(
         })?,
     )?;
 
-    // cxKV expiries run on the machine's clock, not the call's: stored keys outlive the call,
-    // every other reader of the store (sweeps, other nodes) uses it, and under a fixed clock a
-    // TTL would never run out (tests/script_state.rs pins this).
-    let (s, ns) = (store(), space.clone());
+    // cxKV expiries read the call's clock, the service's injected one (as `Date` does): one
+    // clock for the whole service, so a test or a replay that moves it moves TTLs too.
+    let (s, ns, st) = (store(), space.clone(), state.clone());
     host.set(
         "kvGet",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
-            s.kv_get(&ns, &key, machine_ms())
+            s.kv_get(&ns, &key, st.borrow().now_ms())
                 .map(|v| v.map(|v| v.to_string()))
                 .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
-    let (s, ns) = (store(), space.clone());
+    let (s, ns, st) = (store(), space.clone(), state.clone());
     host.set(
         "kvSet",
         Function::new(
@@ -230,7 +228,8 @@ pub fn install<'js>(
             move |ctx: Ctx<'js>, key: String, json: String, seconds: f64| {
                 let value: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
-                s.kv_set(&ns, &key, &value, ttl(seconds), machine_ms())
+                let now_ms = st.borrow().now_ms();
+                s.kv_set(&ns, &key, &value, ttl(seconds), now_ms)
                     .map_err(|e| fail(&ctx, &e))
             },
         )?,
@@ -242,23 +241,24 @@ pub fn install<'js>(
             s.kv_delete(&ns, &key).map_err(|e| fail(&ctx, &e))
         })?,
     )?;
-    let (s, ns) = (store(), space.clone());
+    let (s, ns, st) = (store(), space.clone(), state.clone());
     host.set(
         "kvIncr",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, key: String, by: f64, seconds: f64| {
-                s.kv_incr(&ns, &key, by as i64, ttl(seconds), machine_ms())
+                let now_ms = st.borrow().now_ms();
+                s.kv_incr(&ns, &key, by as i64, ttl(seconds), now_ms)
                     .map(|n| n as f64)
                     .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let (s, ns) = (store(), space.clone());
+    let (s, ns, st) = (store(), space.clone(), state.clone());
     host.set(
         "kvKeys",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_keys(&ns, machine_ms(), 10_000)
+            s.kv_keys(&ns, st.borrow().now_ms(), 10_000)
                 .map(|k| serde_json::to_string(&k).unwrap_or_default())
                 .map_err(|e| fail(&ctx, &e))
         })?,
@@ -278,11 +278,11 @@ pub fn install<'js>(
             },
         )?,
     )?;
-    let (s, ns) = (store(), space.clone());
+    let (s, ns, st) = (store(), space.clone(), state.clone());
     host.set(
         "kvUsage",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_usage(&ns, machine_ms())
+            s.kv_usage(&ns, st.borrow().now_ms())
                 .map(|u| serde_json::to_string(&u).unwrap_or_default())
                 .map_err(|e| fail(&ctx, &e))
         })?,

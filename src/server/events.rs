@@ -188,9 +188,8 @@ async fn store(
     call_id: String,
     event: Value,
 ) -> Result<HttpResponse, ApiError> {
-    // The queue runs on the machine's clock, whatever clock flows see: the worker compares
-    // due times with it.
-    let now = chrono::Utc::now().timestamp_millis();
+    // The queue runs on the service's clock, the one the worker compares due times with.
+    let now = state.clock.now().timestamp_millis();
     let (f, c) = (flow.clone(), call_id.clone());
     let max = state.config.events.max_pending_bytes;
     let pushed = with_store(state, move |store| {

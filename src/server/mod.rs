@@ -31,7 +31,7 @@ use crate::engine::Engine;
 use crate::events::Doorbell;
 use crate::metrics::Metrics;
 use crate::recordings::Recordings;
-use crate::store::{EmbeddedStore, Store};
+use crate::store::Store;
 
 /// What every handler shares.
 pub struct AppState {
@@ -209,7 +209,7 @@ pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppSt
     config
         .derive_url_tokens()
         .map_err(|e| std::io::Error::new(e.kind(), format!("can't derive the URL tokens: {e}")))?;
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&config.data_dir).map_err(io_error)?);
+    let store = crate::store::open(&config.store, &config.data_dir).map_err(io_error)?;
     match crate::store::load_lists(store.as_ref(), &config.flows_dir.join("lists")) {
         Ok(loaded) => {
             for (area, rows) in loaded {

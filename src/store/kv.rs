@@ -1,450 +1,99 @@
-//! cxKV in the embedded backend: keys with optional expiry, values as JSON text, each key in a
-//! namespace (`flow:NAME` for a flow's own keys, `shared:NAME` for flows that share state).
+//! Scripts' cxKV: keys with an optional expiry, values as JSON, each key in a namespace
+//! (`flow:NAME` for a flow's own keys, `shared:NAME` for flows that share state).
 //!
-//! Expiry is judged against the caller's `now_ms`, never the system clock, so callers and tests
-//! control time. An expired key reads as absent at once; its row is removed later by a sweep
-//! that every write runs over the expiry index, a few keys at a time.
-//!
-//! Keys written before namespaces existed are in the old `kv` table, which nothing reads any
-//! more: which flow wrote each of them is not recorded, so they can't be moved into the right
-//! namespace, and guessing would hand one flow's keys to another. They are left in place (a
-//! downgrade finds them), counted once at start-up, and cost only their disk space.
+//! Expiry is judged against the caller's `now_ms` (the service's clock), never a backend's own
+//! clock, so callers and tests control time.
 
-use redb::{
-    ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
-};
 use serde_json::Value;
 
-use super::embedded::db_error;
-use super::{decode_value, KvUsage, StoreError};
+use super::validate::{check_key, check_kv, encode_value};
+use super::StoreError;
 
-/// Expired keys removed per write, so no write pays for a large backlog at once.
-const SWEEP_BATCH: usize = 64;
-
-/// (namespace, key) → (expiry in Unix ms, or None; the value as JSON text).
-const KV: TableDefinition<(&str, &str), (Option<i64>, &str)> = TableDefinition::new("kv_ns");
-/// Expiry index: (expiry, namespace, key) → (), so expired keys are found without a scan.
-const KV_EXPIRY: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("kv_ns_expiry");
-/// The table of keys written before namespaces (see the module docs); only counted.
-const LEGACY_KV: TableDefinition<&str, (Option<i64>, &str)> = TableDefinition::new("kv");
-
-type KvTable<'t> = Table<'t, (&'static str, &'static str), (Option<i64>, &'static str)>;
-type ExpiryTable<'t> = Table<'t, (i64, &'static str, &'static str), ()>;
-
-/// Creates the tables, so read transactions never meet a missing one.
-pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(KV).map_err(db_error)?;
-    txn.open_table(KV_EXPIRY).map_err(db_error)?;
-    Ok(())
+/// What `kv_usage` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KvUsage {
+    /// Live (unexpired) keys.
+    pub keys: u64,
+    /// Bytes of those keys plus their JSON-serialised values.
+    pub bytes: u64,
 }
 
-/// How many keys an older version left in the table without namespaces (0 when there is none).
-pub(super) fn legacy_keys(txn: &ReadTransaction) -> Result<u64, StoreError> {
-    match txn.open_table(LEGACY_KV) {
-        Ok(table) => table.len().map_err(db_error),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-        Err(e) => Err(db_error(e)),
+/// cxKV. Callers use the checked methods; backends implement the `raw_` ones, which get input
+/// that passed the rules of [`super::validate`] (values already encoded as JSON text).
+pub trait Kv: Send + Sync {
+    /// cxKV read in namespace `ns`: the value, or `None` when missing or expired (expiry <=
+    /// `now_ms`).
+    fn kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
+        check_kv(ns, key)?;
+        self.raw_kv_get(ns, key, now_ms)
     }
-}
-
-/// A key is absent once its expiry is at or before now.
-fn is_expired(expires: Option<i64>, now_ms: i64) -> bool {
-    expires.is_some_and(|at| at <= now_ms)
-}
-
-/// The expiry for a TTL; 0 means none, as `expireSeconds = 0` does in scripts' `incr`.
-fn expiry(ttl_ms: Option<u64>, now_ms: i64) -> Option<i64> {
-    match ttl_ms {
-        None | Some(0) => None,
-        Some(ttl) => Some(now_ms.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))),
+    /// cxKV write (`kv.set` stores strings, `ko.set` objects); `ttl_ms` None or 0 = no expiry.
+    fn kv_set(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &Value,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        check_kv(ns, key)?;
+        let text = encode_value(value)?;
+        self.raw_kv_set(ns, key, &text, ttl_ms, now_ms)
     }
-}
-
-/// The live value of `key` in `ns`.
-pub(super) fn get(
-    txn: &ReadTransaction,
-    ns: &str,
-    key: &str,
-    now_ms: i64,
-) -> Result<Option<Value>, StoreError> {
-    let table = txn.open_table(KV).map_err(db_error)?;
-    let Some(guard) = table.get((ns, key)).map_err(db_error)? else {
-        return Ok(None);
-    };
-    let (expires, text) = guard.value();
-    if is_expired(expires, now_ms) {
-        return Ok(None);
+    /// Removes a key; true when a stored entry was removed (one expired but not yet swept counts).
+    fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+        check_kv(ns, key)?;
+        self.raw_kv_delete(ns, key)
     }
-    decode_value(text).map(Some)
-}
-
-/// Stores already-encoded `text` under `key` in `ns`.
-pub(super) fn set(
-    txn: &WriteTransaction,
-    ns: &str,
-    key: &str,
-    text: &str,
-    ttl_ms: Option<u64>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let (mut kv, mut index) = open(txn)?;
-    sweep_expired(&mut kv, &mut index, now_ms)?;
-    put(&mut kv, &mut index, (ns, key), expiry(ttl_ms, now_ms), text)
-}
-
-/// Removes `key` from `ns`; true when a row was removed (possibly one expired but not yet swept).
-pub(super) fn delete(txn: &WriteTransaction, ns: &str, key: &str) -> Result<bool, StoreError> {
-    let (mut kv, mut index) = open(txn)?;
-    let old = kv.remove((ns, key)).map_err(db_error)?.map(|g| g.value().0);
-    if let Some(Some(at)) = old {
-        index.remove((at, ns, key)).map_err(db_error)?;
+    /// Atomic add; a missing or expired key starts at 0 and, when ttl_ms is given, gets that
+    /// expiry at creation only (a fixed window, like Redis INCR + EXPIRE NX). A non-integer
+    /// existing value is an error.
+    fn kv_incr(
+        &self,
+        ns: &str,
+        key: &str,
+        by: i64,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        check_kv(ns, key)?;
+        self.raw_kv_incr(ns, key, by, ttl_ms, now_ms)
     }
-    Ok(old.is_some())
-}
-
-/// Adds `by` to the integer under `key` in `ns`; see `Store::kv_incr`.
-pub(super) fn incr(
-    txn: &WriteTransaction,
-    ns: &str,
-    key: &str,
-    by: i64,
-    ttl_ms: Option<u64>,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
-    let (mut kv, mut index) = open(txn)?;
-    sweep_expired(&mut kv, &mut index, now_ms)?;
-    let current = kv.get((ns, key)).map_err(db_error)?.map(|g| {
-        let (expires, text) = g.value();
-        (expires, text.to_owned())
-    });
-    let (start, expires) = match current {
-        // A live key keeps its expiry: the window is fixed when the counter is created.
-        Some((expires, text)) if !is_expired(expires, now_ms) => {
-            (stored_integer(key, &text)?, expires)
-        }
-        _ => (0, expiry(ttl_ms, now_ms)),
-    };
-    let next = start.checked_add(by).ok_or_else(|| {
-        StoreError::Invalid(format!(
-            "incr by {by} would overflow the 64-bit counter (now {start})"
-        ))
-    })?;
-    put(&mut kv, &mut index, (ns, key), expires, &next.to_string())?;
-    Ok(next)
-}
-
-/// Calls `visit(key, json_text)` on each live entry of `ns` in key order until it returns false.
-pub(super) fn scan(
-    txn: &ReadTransaction,
-    ns: &str,
-    now_ms: i64,
-    mut visit: impl FnMut(&str, &str) -> bool,
-) -> Result<(), StoreError> {
-    let table = txn.open_table(KV).map_err(db_error)?;
-    // "" sorts first, so the range starts at the namespace's first key.
-    for row in table.range((ns, "")..).map_err(db_error)? {
-        let (key, value) = row.map_err(db_error)?;
-        let (row_ns, key) = key.value();
-        if row_ns != ns {
-            break;
-        }
-        let (expires, text) = value.value();
-        if !is_expired(expires, now_ms) && !visit(key, text) {
-            break;
-        }
+    /// Live keys of `ns`, sorted, at most `limit`.
+    fn kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        check_key("kv namespace", ns)?;
+        self.raw_kv_keys(ns, now_ms, limit)
     }
-    Ok(())
-}
-
-/// Live keys of `ns` in order, at most `limit`.
-pub(super) fn keys(
-    txn: &ReadTransaction,
-    ns: &str,
-    now_ms: i64,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let mut keys = Vec::new();
-    if limit == 0 {
-        return Ok(keys);
-    }
-    scan(txn, ns, now_ms, |key, _| {
-        keys.push(key.to_owned());
-        keys.len() < limit
-    })?;
-    Ok(keys)
-}
-
-/// Count and bytes (key + JSON value) of live entries of `ns`.
-pub(super) fn usage(txn: &ReadTransaction, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
-    let mut usage = KvUsage { keys: 0, bytes: 0 };
-    scan(txn, ns, now_ms, |key, text| {
-        usage.keys += 1;
-        usage.bytes += (key.len() + text.len()) as u64;
-        true
-    })?;
-    Ok(usage)
-}
-
-/// A cheap read of the table, for liveness checks.
-pub(super) fn probe(txn: &ReadTransaction) -> Result<(), StoreError> {
-    let table = txn.open_table(KV).map_err(db_error)?;
-    table.first().map_err(db_error)?;
-    Ok(())
-}
-
-fn open(txn: &WriteTransaction) -> Result<(KvTable<'_>, ExpiryTable<'_>), StoreError> {
-    let kv = txn.open_table(KV).map_err(db_error)?;
-    let index = txn.open_table(KV_EXPIRY).map_err(db_error)?;
-    Ok((kv, index))
-}
-
-/// Removes up to [`SWEEP_BATCH`] expired keys, of any namespace, so expired data does not pile
-/// up on disk.
-fn sweep_expired(
-    kv: &mut KvTable<'_>,
-    index: &mut ExpiryTable<'_>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let mut due: Vec<(i64, String, String)> = Vec::new();
-    for row in index
-        .range::<(i64, &str, &str)>(..(now_ms.saturating_add(1), "", ""))
-        .map_err(db_error)?
-        .take(SWEEP_BATCH)
-    {
-        let (entry, _) = row.map_err(db_error)?;
-        let (at, ns, key) = entry.value();
-        due.push((at, ns.to_owned(), key.to_owned()));
-    }
-    for (at, ns, key) in &due {
-        index
-            .remove((*at, ns.as_str(), key.as_str()))
-            .map_err(db_error)?;
-        let current = kv
-            .get((ns.as_str(), key.as_str()))
-            .map_err(db_error)?
-            .map(|g| g.value().0);
-        // The index and the table move together, but only drop a key still carrying this expiry.
-        if current == Some(Some(*at)) {
-            kv.remove((ns.as_str(), key.as_str())).map_err(db_error)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes an entry, keeping the expiry index in step with it.
-fn put(
-    kv: &mut KvTable<'_>,
-    index: &mut ExpiryTable<'_>,
-    (ns, key): (&str, &str),
-    expires: Option<i64>,
-    text: &str,
-) -> Result<(), StoreError> {
-    let old = kv
-        .insert((ns, key), (expires, text))
-        .map_err(db_error)?
-        .and_then(|g| g.value().0);
-    if let Some(at) = old {
-        index.remove((at, ns, key)).map_err(db_error)?;
-    }
-    if let Some(at) = expires {
-        index.insert((at, ns, key), ()).map_err(db_error)?;
-    }
-    Ok(())
-}
-
-/// Reads a stored value as the integer `incr` adds to.
-fn stored_integer(key: &str, text: &str) -> Result<i64, StoreError> {
-    decode_value(text)?.as_i64().ok_or_else(|| {
-        let shown: String = key.chars().take(64).collect();
-        StoreError::Invalid(format!(
-            "kv key {shown:?} holds a value that is not an integer; incr needs an integer \
-             (delete the key first, or use another key)"
-        ))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use serde_json::json;
-
-    use crate::store::{temp_store as store, Store, StoreError};
-
-    const NS: &str = "flow:test";
-
-    #[test]
-    fn set_get_delete_strings_and_objects() {
-        let (_dir, s) = store();
-        assert_eq!(s.kv_get(NS, "missing", 0).unwrap(), None);
-        s.kv_set(NS, "greeting", &json!("hello"), None, 0).unwrap();
-        s.kv_set(NS, "caller", &json!({"name": "Ann", "n": 2}), None, 0)
-            .unwrap();
-        assert_eq!(s.kv_get(NS, "greeting", 0).unwrap(), Some(json!("hello")));
-        assert_eq!(
-            s.kv_get(NS, "caller", 0).unwrap(),
-            Some(json!({"name": "Ann", "n": 2}))
-        );
-        s.kv_set(NS, "greeting", &json!("bye"), None, 0).unwrap();
-        assert_eq!(s.kv_get(NS, "greeting", 0).unwrap(), Some(json!("bye")));
-        assert!(s.kv_delete(NS, "greeting").unwrap());
-        assert!(!s.kv_delete(NS, "greeting").unwrap());
-        assert_eq!(s.kv_get(NS, "greeting", 0).unwrap(), None);
+    /// Count and size of the live keys of `ns`.
+    fn kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
+        check_key("kv namespace", ns)?;
+        self.raw_kv_usage(ns, now_ms)
     }
 
-    #[test]
-    fn ttl_expires_at_now_ms() {
-        let (_dir, s) = store();
-        s.kv_set(NS, "otp", &json!("1234"), Some(1_000), 10_000)
-            .unwrap();
-        assert_eq!(s.kv_get(NS, "otp", 10_999).unwrap(), Some(json!("1234")));
-        assert_eq!(s.kv_get(NS, "otp", 11_000).unwrap(), None);
-        assert_eq!(s.kv_keys(NS, 10_999, 10).unwrap(), vec!["otp"]);
-        assert!(s.kv_keys(NS, 11_000, 10).unwrap().is_empty());
-        assert_eq!(s.kv_usage(NS, 11_000).unwrap().keys, 0);
-        // Setting again without a TTL clears the expiry.
-        s.kv_set(NS, "otp", &json!("5678"), None, 10_500).unwrap();
-        assert_eq!(s.kv_get(NS, "otp", i64::MAX).unwrap(), Some(json!("5678")));
-        // A TTL of 0 means no expiry, as in scripts.
-        s.kv_set(NS, "forever", &json!(1), Some(0), 0).unwrap();
-        assert_eq!(s.kv_get(NS, "forever", i64::MAX).unwrap(), Some(json!(1)));
-        // A huge TTL saturates instead of overflowing.
-        s.kv_set(NS, "long", &json!(1), Some(u64::MAX), 5).unwrap();
-        assert_eq!(s.kv_get(NS, "long", i64::MAX - 1).unwrap(), Some(json!(1)));
-    }
-
-    #[test]
-    fn expired_rows_are_swept_by_later_writes() {
-        let (_dir, s) = store();
-        s.kv_set(NS, "old", &json!("x"), Some(10), 0).unwrap();
-        s.kv_set(NS, "other", &json!("y"), None, 100).unwrap();
-        // The sweep removed the row, so there is nothing left to delete.
-        assert!(!s.kv_delete(NS, "old").unwrap());
-        assert!(s.kv_delete(NS, "other").unwrap());
-    }
-
-    #[test]
-    fn incr_counts_from_zero_and_rejects_non_integers() {
-        let (_dir, s) = store();
-        assert_eq!(s.kv_incr(NS, "n", 1, None, 0).unwrap(), 1);
-        assert_eq!(s.kv_incr(NS, "n", 5, None, 0).unwrap(), 6);
-        assert_eq!(s.kv_incr(NS, "n", -10, None, 0).unwrap(), -4);
-        assert_eq!(s.kv_get(NS, "n", 0).unwrap(), Some(json!(-4)));
-        s.kv_set(NS, "name", &json!("Ann"), None, 0).unwrap();
-        let err = s.kv_incr(NS, "name", 1, None, 0).unwrap_err();
-        assert!(matches!(err, StoreError::Invalid(_)));
-        assert!(err.to_string().contains("not an integer"), "{err}");
-        // The failed incr changed nothing.
-        assert_eq!(s.kv_get(NS, "name", 0).unwrap(), Some(json!("Ann")));
-        s.kv_set(NS, "big", &json!(i64::MAX), None, 0).unwrap();
-        let err = s.kv_incr(NS, "big", 1, None, 0).unwrap_err();
-        assert!(err.to_string().contains("overflow"), "{err}");
-    }
-
-    #[test]
-    fn incr_window_is_fixed_at_creation() {
-        let (_dir, s) = store();
-        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 0).unwrap(), 1);
-        // A later TTL does not push the window out (EXPIRE NX).
-        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 600).unwrap(), 2);
-        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 999).unwrap(), 3);
-        assert_eq!(s.kv_get(NS, "calls", 999).unwrap(), Some(json!(3)));
-        // At 1000 the window is over: a new one starts at 0 and runs to 2000.
-        assert_eq!(s.kv_get(NS, "calls", 1_000).unwrap(), None);
-        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 1_000).unwrap(), 1);
-        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 1_999).unwrap(), 2);
-        assert_eq!(s.kv_incr(NS, "calls", 1, Some(1_000), 2_000).unwrap(), 1);
-        // Without a TTL the counter never expires, and an expired non-integer restarts at 0.
-        s.kv_set(NS, "tmp", &json!("text"), Some(5), 0).unwrap();
-        assert_eq!(s.kv_incr(NS, "tmp", 2, None, 5).unwrap(), 2);
-        assert_eq!(s.kv_get(NS, "tmp", i64::MAX).unwrap(), Some(json!(2)));
-    }
-
-    #[test]
-    fn concurrent_incr_loses_nothing() {
-        let (_dir, s) = store();
-        let s = Arc::new(s);
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let s = Arc::clone(&s);
-                std::thread::spawn(move || {
-                    for _ in 0..200 {
-                        s.kv_incr(NS, "hits", 1, Some(3_600_000), 0).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(s.kv_get(NS, "hits", 0).unwrap(), Some(json!(1600)));
-    }
-
-    #[test]
-    fn keys_are_sorted_limited_and_usage_counts_bytes() {
-        let (_dir, s) = store();
-        for key in ["b", "a", "c"] {
-            s.kv_set(NS, key, &json!("xy"), None, 0).unwrap();
-        }
-        s.kv_set(NS, "gone", &json!("z"), Some(1), 0).unwrap();
-        assert_eq!(s.kv_keys(NS, 10, 10).unwrap(), vec!["a", "b", "c"]);
-        assert_eq!(s.kv_keys(NS, 10, 2).unwrap(), vec!["a", "b"]);
-        assert!(s.kv_keys(NS, 10, 0).unwrap().is_empty());
-        // Each live entry: a 1-byte key and `"xy"` (4 bytes of JSON).
-        assert_eq!(
-            s.kv_usage(NS, 10).unwrap(),
-            crate::store::KvUsage { keys: 3, bytes: 15 }
-        );
-    }
-
-    #[test]
-    fn namespaces_never_see_each_other() {
-        let (_dir, s) = store();
-        let (a, b) = ("flow:a", "flow:b");
-        s.kv_set(a, "k", &json!("a's"), None, 0).unwrap();
-        s.kv_set(b, "k", &json!("b's"), Some(10), 0).unwrap();
-        s.kv_set("flow:a/sub", "other", &json!(1), None, 0).unwrap();
-        assert_eq!(s.kv_get(a, "k", 0).unwrap(), Some(json!("a's")));
-        assert_eq!(s.kv_get(b, "k", 0).unwrap(), Some(json!("b's")));
-        assert_eq!(s.kv_keys(a, 0, 10).unwrap(), vec!["k"]);
-        assert_eq!(s.kv_usage(a, 0).unwrap().keys, 1);
-        assert_eq!(s.kv_incr("flow:c", "k", 1, None, 0).unwrap(), 1);
-        // b's key expires and is swept by a write in another namespace; a's stays.
-        s.kv_set(a, "later", &json!(2), None, 20).unwrap();
-        assert!(!s.kv_delete(b, "k").unwrap());
-        assert!(s.kv_delete(a, "k").unwrap());
-        assert_eq!(s.kv_keys(a, 20, 10).unwrap(), vec!["later"]);
-        assert!(
-            s.kv_get("", "k", 0).is_err(),
-            "an empty namespace is refused"
-        );
-    }
-
-    #[test]
-    fn bad_keys_and_values_are_refused_with_the_rule() {
-        let (_dir, s) = store();
-        let long = "k".repeat(1025);
-        for key in ["", long.as_str()] {
-            for err in [
-                s.kv_get(NS, key, 0).unwrap_err(),
-                s.kv_set(NS, key, &json!(1), None, 0).unwrap_err(),
-                s.kv_delete(NS, key).unwrap_err(),
-                s.kv_incr(NS, key, 1, None, 0).unwrap_err(),
-            ] {
-                assert!(matches!(err, StoreError::Invalid(_)));
-                assert!(err.to_string().contains("1 to 1024 bytes"), "{err}");
-            }
-        }
-        let huge = json!("x".repeat(1024 * 1024));
-        let err = s.kv_set(NS, "k", &huge, None, 0).unwrap_err();
-        assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
-        assert_eq!(s.kv_get(NS, "k", 0).unwrap(), None);
-        // Keys are database keys, never paths: anything within the length limit is fine.
-        s.kv_set(NS, "../../etc/passwd\0", &json!(1), None, 0)
-            .unwrap();
-        assert_eq!(
-            s.kv_get(NS, "../../etc/passwd\0", 0).unwrap(),
-            Some(json!(1))
-        );
-    }
+    /// Backend side of [`Kv::kv_get`].
+    fn raw_kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError>;
+    /// Backend side of [`Kv::kv_set`]: `text` is the value's JSON.
+    fn raw_kv_set(
+        &self,
+        ns: &str,
+        key: &str,
+        text: &str,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Backend side of [`Kv::kv_delete`].
+    fn raw_kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError>;
+    /// Backend side of [`Kv::kv_incr`]: the read, add and write are one atomic step.
+    fn raw_kv_incr(
+        &self,
+        ns: &str,
+        key: &str,
+        by: i64,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
+    /// Backend side of [`Kv::kv_keys`].
+    fn raw_kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Backend side of [`Kv::kv_usage`].
+    fn raw_kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError>;
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{check_area, check_key, encode_value, Store, StoreError};
+use super::validate::{check_area, check_key, encode_value};
+use super::{Store, StoreError};
 
 /// Loads every `DIR/AREA.csv` into userspace area AREA (upsert; entries not in the file are left alone). First row is a header; the first column is the key; the value is an object of the other columns (header → cell), or `true` when the file has one column. Blank lines and lines starting with `#` are skipped. Returns (area, rows loaded) per file; an unreadable or malformed file is an error naming file and line. A missing DIR is not an error (returns empty).
 pub fn load_lists(store: &dyn Store, dir: &Path) -> Result<Vec<(String, usize)>, StoreError> {
@@ -170,16 +171,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::EmbeddedStore;
+    use crate::store::StoreConfig;
 
-    fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf, EmbeddedStore) {
+    fn setup(files: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf, std::sync::Arc<dyn Store>) {
         let dir = tempfile::tempdir().unwrap();
         let lists = dir.path().join("lists");
         std::fs::create_dir(&lists).unwrap();
         for (name, body) in files {
             std::fs::write(lists.join(name), body).unwrap();
         }
-        let store = EmbeddedStore::open(&dir.path().join("data")).unwrap();
+        let store = crate::store::open(&StoreConfig::default(), &dir.path().join("data")).unwrap();
         (dir, lists, store)
     }
 
@@ -194,7 +195,10 @@ mod tests {
     fn loads_header_columns_into_objects() {
         let csv = b"number, reason ,added\n+15550100 , asked,2024-01-02\n\"+15550101\",\"court, order\",\n";
         let (_dir, lists, s) = setup(&[("dnc.csv", csv)]);
-        assert_eq!(load_lists(&s, &lists).unwrap(), vec![("dnc".into(), 2)]);
+        assert_eq!(
+            load_lists(s.as_ref(), &lists).unwrap(),
+            vec![("dnc".into(), 2)]
+        );
         assert_eq!(
             s.us_get("dnc", "+15550100").unwrap(),
             Some(json!({"reason": "asked", "added": "2024-01-02"}))
@@ -213,7 +217,10 @@ mod tests {
             ("notes.txt", b"not a list"),
             (".dnc.csv", b"scratch copy"),
         ]);
-        assert_eq!(load_lists(&s, &lists).unwrap(), vec![("vip".into(), 2)]);
+        assert_eq!(
+            load_lists(s.as_ref(), &lists).unwrap(),
+            vec![("vip".into(), 2)]
+        );
         assert_eq!(s.us_get("vip", "+15550100").unwrap(), Some(json!(true)));
         assert_eq!(s.us_get("vip", "+15550101").unwrap(), Some(json!(true)));
         assert_eq!(s.us_get("vip", "number").unwrap(), None);
@@ -229,7 +236,7 @@ mod tests {
         ]);
         s.us_put("dnc", "1", &json!("old")).unwrap();
         s.us_put("dnc", "0", &json!("kept")).unwrap();
-        let loaded = load_lists(&s, &lists).unwrap();
+        let loaded = load_lists(s.as_ref(), &lists).unwrap();
         assert_eq!(
             loaded,
             vec![("allow".into(), 1), ("dnc".into(), 2), ("empty".into(), 0)]
@@ -237,18 +244,18 @@ mod tests {
         assert_eq!(s.us_get("dnc", "1").unwrap(), Some(json!({"why": "new"})));
         assert_eq!(s.us_get("dnc", "0").unwrap(), Some(json!("kept")));
         // Loading again changes nothing and reports the same rows.
-        assert_eq!(load_lists(&s, &lists).unwrap(), loaded);
+        assert_eq!(load_lists(s.as_ref(), &lists).unwrap(), loaded);
     }
 
     #[test]
     fn a_malformed_row_names_file_and_line_and_writes_nothing() {
         let csv = b"number,reason\n# comment\n1,ok\n2,too,many\n";
         let (_dir, lists, s) = setup(&[("dnc.csv", csv)]);
-        let (location, message) = list_error(load_lists(&s, &lists).unwrap_err());
+        let (location, message) = list_error(load_lists(s.as_ref(), &lists).unwrap_err());
         assert!(location.ends_with("dnc.csv:4"), "{location}");
         assert!(message.contains("expected 2 fields"), "{message}");
         assert_eq!(s.us_get("dnc", "1").unwrap(), None);
-        let err = load_lists(&s, &lists).unwrap_err().to_string();
+        let err = load_lists(s.as_ref(), &lists).unwrap_err().to_string();
         assert!(err.contains("dnc.csv:4: expected 2 fields"), "{err}");
     }
 
@@ -285,7 +292,7 @@ mod tests {
         ];
         for (name, body, want_location, want_message) in cases {
             let (_dir, lists, s) = setup(&[(name, &body)]);
-            let (location, message) = list_error(load_lists(&s, &lists).unwrap_err());
+            let (location, message) = list_error(load_lists(s.as_ref(), &lists).unwrap_err());
             assert!(location.ends_with(want_location), "{name}: {location}");
             assert!(message.contains(want_message), "{name}: {message}");
         }
@@ -294,7 +301,7 @@ mod tests {
     #[test]
     fn a_missing_directory_loads_nothing() {
         let (dir, _lists, s) = setup(&[]);
-        assert!(load_lists(&s, &dir.path().join("absent"))
+        assert!(load_lists(s.as_ref(), &dir.path().join("absent"))
             .unwrap()
             .is_empty());
     }
@@ -304,7 +311,7 @@ mod tests {
         let (dir, _lists, s) = setup(&[]);
         let file = dir.path().join("lists.txt");
         std::fs::write(&file, "x").unwrap();
-        let err = load_lists(&s, &file).unwrap_err();
+        let err = load_lists(s.as_ref(), &file).unwrap_err();
         assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
         assert!(err.to_string().contains("lists.txt"), "{err}");
     }

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: servers on a random port with a fixed clock, an HTTP
+//! Helpers shared by the integration tests: servers on a random port with a fixed clock (or a
+//! running one, for tests that need time to pass: retries, TTLs), an HTTP
 //! client, Kazoo's form encoding, flows written to a temporary folder, and reply assertions.
 //!
 //! Every test module of the one integration binary (`tests/tests.rs`) draws on them.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pivotforge::clock::FixedClock;
+use pivotforge::clock::{Clock, FixedClock};
 use pivotforge::config::{Config, Overrides};
 use pivotforge::server::{spawn, RunningServer};
 use serde_json::{json, Map, Value};
@@ -67,10 +68,15 @@ pub fn serve(flows: &Path, now: DateTime<Utc>) -> TestServer {
 }
 
 /// A server for a configuration (its data folder is replaced by a fresh one).
-pub fn serve_with(mut config: Config, now: DateTime<Utc>) -> TestServer {
+pub fn serve_with(config: Config, now: DateTime<Utc>) -> TestServer {
+    serve_with_clock(config, Arc::new(FixedClock(now)))
+}
+
+/// A server for a configuration on `clock` (its data folder is replaced by a fresh one).
+pub fn serve_with_clock(mut config: Config, clock: Arc<dyn Clock>) -> TestServer {
     let data = tempfile::tempdir().expect("temp data dir");
     config.data_dir = data.path().to_path_buf();
-    let server = spawn(config, Arc::new(FixedClock(now))).expect("test server starts");
+    let server = spawn(config, clock).expect("test server starts");
     TestServer { server, data }
 }
 
@@ -469,11 +475,20 @@ pub fn raw_get(target: &[u8]) -> Vec<u8> {
 /// A server for a configuration whose data folder is `data_dir` (kept as given, so a second
 /// server can start on the same folder after the first stopped). A store still held by a server
 /// that is shutting down is waited for, up to ten seconds.
-pub fn serve_in(mut config: Config, data_dir: &Path, now: DateTime<Utc>) -> RunningServer {
+pub fn serve_in(config: Config, data_dir: &Path, now: DateTime<Utc>) -> RunningServer {
+    serve_in_with_clock(config, data_dir, Arc::new(FixedClock(now)))
+}
+
+/// [`serve_in`] on `clock`.
+pub fn serve_in_with_clock(
+    mut config: Config,
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+) -> RunningServer {
     config.data_dir = data_dir.to_path_buf();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match spawn(config.clone(), Arc::new(FixedClock(now))) {
+        match spawn(config.clone(), clock.clone()) {
             Ok(server) => return server,
             Err(e)
                 if std::time::Instant::now() < deadline
@@ -708,12 +723,12 @@ fn mock_exchange(
     let _ = stream.flush();
 }
 
-/// Opens the embedded store of `data_dir` directly, waiting up to ten seconds for a server that
-/// is shutting down to let go of it.
-pub fn open_store(data_dir: &Path) -> pivotforge::store::EmbeddedStore {
+/// Opens the store of `data_dir` directly (through the one factory, with the default `[store]`),
+/// waiting up to ten seconds for a server that is shutting down to let go of it.
+pub fn open_store(data_dir: &Path) -> std::sync::Arc<dyn pivotforge::store::Store> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match pivotforge::store::EmbeddedStore::open(data_dir) {
+        match pivotforge::store::open(&pivotforge::store::StoreConfig::default(), data_dir) {
             Ok(store) => return store,
             Err(e)
                 if std::time::Instant::now() < deadline

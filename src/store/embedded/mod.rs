@@ -1,7 +1,9 @@
 //! The embedded backend: one redb file, `DATA_DIR/pivotforge.redb`, no server to run.
 //!
-//! This file owns the database: opening it, transactions, durability. The tables and what is
-//! done with them live in `kv`, `userspace`, `queue`, `recordings` and `calls`.
+//! This file owns the database: opening it, transactions, durability, and the backend's own
+//! errors ([`EmbeddedError`], which name the file to restore or free). The tables and what is
+//! done with them live in `kv`, `userspace`, `queue`, `recordings`, `calls` and `journals`;
+//! input reaches them checked by the domain traits.
 //!
 //! Durability. redb 4.x offers two levels: `Immediate` (fsync before `commit` returns) and
 //! `None` (the commit is visible at once and reaches the disk with the next `Immediate` commit).
@@ -12,7 +14,7 @@
 //! writes, and a script's write does not wait for an fsync. Userspace writes (a `dnc` entry must
 //! not vanish after it was acknowledged), every event-queue change and recording metadata use
 //! `Immediate`. The exchange log, a record for people written in batches by its own thread, uses
-//! `None` like cxKV. Closing the store makes pending writes durable too.
+//! `None` like cxKV; journals use `Immediate`. Closing the store makes pending writes durable too.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,11 +29,17 @@ use redb::{
 use serde_json::Value;
 
 use super::{
-    calls, check_area, check_key, check_kv, encode_value, kv, queue, recordings, userspace,
-    KvUsage, QueuedEvent, Store, StoreError,
+    CallSummary, EventQueue, ExchangeLog, JournalEntry, JournalWrite, Journals, Kv, KvUsage,
+    QueuedEvent, Recording, RecordingIndex, RecordingQuery, StepRecord, Store, StoreError,
+    Userspace,
 };
-use crate::calls::{CallSummary, StepRecord};
-use crate::recordings::{Recording, RecordingQuery};
+
+mod calls;
+mod journals;
+mod kv;
+mod queue;
+mod recordings;
+mod userspace;
 
 /// The database file's name under the data directory.
 const FILE_NAME: &str = "pivotforge.redb";
@@ -57,15 +65,45 @@ struct Flusher {
     handle: JoinHandle<()>,
 }
 
+/// What only the embedded backend can go wrong with, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// The database file is held by another process.
+    #[error(
+        "database file {} is already open in another process; stop that process or give this one \
+         another data directory",
+        path.display()
+    )]
+    Locked {
+        /// The database file.
+        path: std::path::PathBuf,
+    },
+    /// The database file is damaged or is not a database.
+    #[error(
+        "database is corrupt ({0}); restore {FILE_NAME} from a backup, or move it aside to \
+         start empty"
+    )]
+    Corrupt(String),
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<EmbeddedError> for StoreError {
+    fn from(err: EmbeddedError) -> StoreError {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
 /// Maps any redb error to a [`StoreError`], keeping corruption and I/O distinguishable.
-pub(super) fn db_error(err: impl Into<redb::Error>) -> StoreError {
+fn db_error(err: impl Into<redb::Error>) -> StoreError {
     match err.into() {
-        redb::Error::Corrupted(msg) => StoreError::Corrupt(msg),
+        redb::Error::Corrupted(msg) => EmbeddedError::Corrupt(msg).into(),
         redb::Error::Io(source) => StoreError::Io {
             context: format!("reading or writing {FILE_NAME}"),
             source,
         },
-        other => StoreError::Database(other.to_string()),
+        other => EmbeddedError::Database(other.to_string()).into(),
     }
 }
 
@@ -85,6 +123,7 @@ impl EmbeddedStore {
         queue::create_tables(&txn)?;
         recordings::create_tables(&txn)?;
         calls::create_tables(&txn)?;
+        journals::create_tables(&txn)?;
         txn.commit().map_err(db_error)?;
 
         let shared = Arc::new(Shared {
@@ -213,17 +252,18 @@ fn start_flusher(shared: Arc<Shared>) -> Result<Flusher, StoreError> {
 /// Turns an open failure into an error that names the file and says what to do.
 fn open_error(path: &Path, err: DatabaseError) -> StoreError {
     match err {
-        DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+        DatabaseError::DatabaseAlreadyOpen => EmbeddedError::Locked {
             path: path.to_path_buf(),
-        },
+        }
+        .into(),
         DatabaseError::Storage(StorageError::Io(source)) => StoreError::Io {
             context: format!("opening {}", path.display()),
             source,
         },
         DatabaseError::Storage(StorageError::Corrupted(msg)) => {
-            StoreError::Corrupt(format!("{}: {msg}", path.display()))
+            EmbeddedError::Corrupt(format!("{}: {msg}", path.display())).into()
         }
-        other => StoreError::Database(format!("opening {}: {other}", path.display())),
+        other => EmbeddedError::Database(format!("opening {}: {other}", path.display())).into(),
     }
 }
 
@@ -232,30 +272,32 @@ impl Store for EmbeddedStore {
         self.shared.flush_if_dirty()
     }
 
-    fn kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
-        check_kv(ns, key)?;
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(kv::probe)
+    }
+}
+
+impl Kv for EmbeddedStore {
+    fn raw_kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
         self.read(|txn| kv::get(txn, ns, key, now_ms))
     }
 
-    fn kv_set(
+    fn raw_kv_set(
         &self,
         ns: &str,
         key: &str,
-        value: &Value,
+        text: &str,
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        check_kv(ns, key)?;
-        let text = encode_value(value)?;
-        self.write(false, |txn| kv::set(txn, ns, key, &text, ttl_ms, now_ms))
+        self.write(false, |txn| kv::set(txn, ns, key, text, ttl_ms, now_ms))
     }
 
-    fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
-        check_kv(ns, key)?;
+    fn raw_kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
         self.write(false, |txn| kv::delete(txn, ns, key))
     }
 
-    fn kv_incr(
+    fn raw_kv_incr(
         &self,
         ns: &str,
         key: &str,
@@ -263,76 +305,53 @@ impl Store for EmbeddedStore {
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        check_kv(ns, key)?;
         // redb runs one write transaction at a time, so the read-add-write inside is atomic.
         self.write(false, |txn| kv::incr(txn, ns, key, by, ttl_ms, now_ms))
     }
 
-    fn kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
-        check_key("kv namespace", ns)?;
+    fn raw_kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
         self.read(|txn| kv::keys(txn, ns, now_ms, limit))
     }
 
-    fn kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
-        check_key("kv namespace", ns)?;
+    fn raw_kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
         self.read(|txn| kv::usage(txn, ns, now_ms))
     }
+}
 
-    fn us_get(&self, area: &str, key: &str) -> Result<Option<Value>, StoreError> {
-        check_area(area)?;
-        check_key("userspace key", key)?;
+impl Userspace for EmbeddedStore {
+    fn raw_us_get(&self, area: &str, key: &str) -> Result<Option<Value>, StoreError> {
         self.read(|txn| userspace::get(txn, area, key))
     }
 
-    fn us_put(&self, area: &str, key: &str, value: &Value) -> Result<bool, StoreError> {
-        check_area(area)?;
-        check_key("userspace key", key)?;
-        let text = encode_value(value)?;
-        let created = self.write(true, |txn| {
-            userspace::put_many(txn, area, [(key, text.as_str())])
-        })?;
-        Ok(created == 1)
-    }
-
-    fn us_put_many(&self, area: &str, entries: &[(String, Value)]) -> Result<usize, StoreError> {
-        check_area(area)?;
-        // Check and encode everything first: one bad entry writes nothing.
-        let mut encoded = Vec::with_capacity(entries.len());
-        for (key, value) in entries {
-            check_key("userspace key", key)?;
-            encoded.push((key.as_str(), encode_value(value)?));
-        }
+    fn raw_us_put_many(&self, area: &str, entries: &[(&str, String)]) -> Result<usize, StoreError> {
         self.write(true, |txn| {
-            userspace::put_many(txn, area, encoded.iter().map(|(k, t)| (*k, t.as_str())))
+            userspace::put_many(txn, area, entries.iter().map(|(k, t)| (*k, t.as_str())))
         })
     }
 
-    fn us_delete(&self, area: &str, key: &str) -> Result<bool, StoreError> {
-        check_area(area)?;
-        check_key("userspace key", key)?;
+    fn raw_us_delete(&self, area: &str, key: &str) -> Result<bool, StoreError> {
         self.write(true, |txn| userspace::delete(txn, area, key))
     }
 
-    fn us_list(&self, area: &str, limit: usize) -> Result<Vec<(String, Value)>, StoreError> {
-        check_area(area)?;
+    fn raw_us_list(&self, area: &str, limit: usize) -> Result<Vec<(String, Value)>, StoreError> {
         self.read(|txn| userspace::list(txn, area, limit))
     }
+}
 
-    fn event_push(
+impl EventQueue for EmbeddedStore {
+    fn raw_event_push(
         &self,
         flow: &str,
         event: &Value,
         now_ms: i64,
         max_pending_bytes: u64,
     ) -> Result<u64, StoreError> {
-        check_key("flow name", flow)?;
-        encode_value(event)?;
         self.write(true, |txn| {
             queue::push(txn, flow, event, now_ms, max_pending_bytes)
         })
     }
 
-    fn event_push_once(
+    fn raw_event_push_once(
         &self,
         flow: &str,
         call_id: &str,
@@ -340,12 +359,25 @@ impl Store for EmbeddedStore {
         now_ms: i64,
         max_pending_bytes: u64,
     ) -> Result<Option<u64>, StoreError> {
-        check_key("flow name", flow)?;
-        check_key("call id", call_id)?;
-        encode_value(event)?;
         self.write(true, |txn| {
             queue::push_once(txn, flow, call_id, event, now_ms, max_pending_bytes)
         })
+    }
+
+    fn raw_events_claim(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.write(true, |txn| {
+            queue::claim(txn, worker, now_ms, until_ms, limit)
+        })
+    }
+
+    fn event_release(&self, id: u64) -> Result<(), StoreError> {
+        self.write(true, |txn| queue::release(txn, id))
     }
 
     fn events_expire_taken(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
@@ -383,28 +415,34 @@ impl Store for EmbeddedStore {
     fn events_pending(&self) -> Result<u64, StoreError> {
         self.read(queue::pending)
     }
+}
 
-    fn rec_put(&self, rec: &Recording) -> Result<Option<Recording>, StoreError> {
-        check_key("recording id", &rec.id)?;
+impl RecordingIndex for EmbeddedStore {
+    fn raw_rec_put(&self, rec: &Recording) -> Result<Option<Recording>, StoreError> {
         self.write(true, |txn| recordings::put(txn, rec))
     }
 
-    fn rec_get(&self, id: &str) -> Result<Option<Recording>, StoreError> {
-        check_key("recording id", id)?;
+    fn raw_rec_get(&self, id: &str) -> Result<Option<Recording>, StoreError> {
         self.read(|txn| recordings::get(txn, id))
     }
 
-    fn rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError> {
-        check_key("recording id", id)?;
+    fn raw_rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError> {
         self.write(true, |txn| recordings::delete(txn, id))
     }
 
     fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError> {
         self.read(|txn| recordings::list(txn, query))
     }
+}
 
-    fn calls_next_seq(&self) -> Result<u64, StoreError> {
-        self.read(calls::next_seq)
+impl ExchangeLog for EmbeddedStore {
+    fn calls_reserve(&self, count: u64) -> Result<u64, StoreError> {
+        if count == 0 {
+            return self.read(calls::next_seq);
+        }
+        // Not durable, like the steps: a crash may hand a number out again only together with
+        // the steps that carried it, which the crash lost as well.
+        self.write(false, |txn| calls::reserve(txn, count))
     }
 
     fn calls_append(&self, steps: &[StepRecord<'_>]) -> Result<(), StoreError> {
@@ -430,9 +468,29 @@ impl Store for EmbeddedStore {
     fn calls_expire(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
         self.write(false, |txn| calls::expire(txn, before_ms, max))
     }
+}
 
-    fn ping(&self) -> Result<(), StoreError> {
-        self.read(kv::probe)
+impl Journals for EmbeddedStore {
+    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalEntry>, StoreError> {
+        self.read(|txn| journals::get(txn, key, now_ms))
+    }
+
+    fn raw_journal_put(
+        &self,
+        key: &str,
+        text: &str,
+        expected: u64,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<JournalWrite, StoreError> {
+        // One write transaction at a time: the version check and the write are atomic.
+        self.write(true, |txn| {
+            journals::put(txn, key, text, expected, expires_at_ms, now_ms)
+        })
+    }
+
+    fn journal_expire(&self, now_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(true, |txn| journals::expire(txn, now_ms, max))
     }
 }
 
@@ -459,7 +517,14 @@ mod tests {
             Ok(_) => panic!("second open succeeded"),
             Err(err) => err,
         };
-        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        let locked = match &err {
+            StoreError::Backend(inner) => inner.downcast_ref::<EmbeddedError>(),
+            _ => None,
+        };
+        assert!(
+            matches!(locked, Some(EmbeddedError::Locked { .. })),
+            "{err:?}"
+        );
         let msg = err.to_string();
         assert!(
             msg.contains("pivotforge.redb") && msg.contains("already open"),
@@ -669,5 +734,104 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s: Box<dyn Store> = Box::new(EmbeddedStore::open(dir.path()).unwrap());
         s.ping().unwrap();
+    }
+
+    fn step(
+        call_id: &'static str,
+        seq: u64,
+        at_ms: i64,
+        flow: &'static str,
+    ) -> StepRecord<'static> {
+        StepRecord {
+            call_id,
+            facts: crate::store::StepFacts {
+                seq,
+                at_ms,
+                flow,
+                outcome: "tree",
+                status: 200,
+            },
+            json: format!("{{\"step\":0,\"seq\":{seq}}}"),
+        }
+    }
+
+    #[test]
+    fn steps_summaries_and_order_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!(s.calls_reserve(0).unwrap(), 0);
+            s.calls_append(&[step("a", 0, 100, "f"), step("b", 1, 200, "g")])
+                .unwrap();
+            // A later batch moves `a` to the front: its index entry must move with it.
+            s.calls_append(&[step("a", 7, 300, "g")]).unwrap();
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.calls_reserve(0).unwrap(), 8);
+        let mut listed = Vec::new();
+        s.calls_scan(i64::MIN, &mut |c| {
+            listed.push((c.call_id, c.steps));
+            true
+        })
+        .unwrap();
+        assert_eq!(listed, [("a".into(), 2), ("b".into(), 1)]);
+        let mut recent = Vec::new();
+        s.calls_scan(250, &mut |c| {
+            recent.push((c.call_id, c.steps));
+            true
+        })
+        .unwrap();
+        assert_eq!(recent, [("a".into(), 2)]);
+        assert!(s.calls_steps("nobody").unwrap().is_empty());
+        let steps = s.calls_steps("a").unwrap();
+        assert_eq!(
+            steps.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            [0, 7]
+        );
+        assert_eq!(steps[1].1, "{\"step\":0,\"seq\":7}");
+        let found = s.calls_summaries(&["b", "nobody", "a"]).unwrap();
+        assert_eq!(found[0].as_ref().unwrap().flows, ["g"]);
+        assert!(found[1].is_none());
+        let a = found[2].as_ref().unwrap();
+        assert_eq!((a.first_at_ms, a.last_at_ms, a.last_seq), (100, 300, 7));
+        assert_eq!(a.flows, ["f", "g"]);
+        // Reserved numbers survive a restart too, used or not.
+        assert_eq!(s.calls_reserve(5).unwrap(), 8);
+        drop(s);
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.calls_reserve(0).unwrap(), 13);
+    }
+
+    #[test]
+    fn recordings_journals_and_leases_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recording {
+            id: "b".into(),
+            details: crate::store::CallDetails::default(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            format: crate::callflow::RecordingFormat::Mp3,
+            format_ok: true,
+            received_at_ms: 5,
+            path: "acc/2026-01-01/b.mp3".into(),
+        };
+        let leased = {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            s.rec_put(&rec).unwrap();
+            s.journal_put("j", &json!({"n": 1}), 0, None, 0).unwrap();
+            let id = s.event_push("f", &json!({}), 0, u64::MAX).unwrap();
+            s.events_claim("w1", 0, 1_000, 10).unwrap();
+            id
+        };
+        // The metadata survives a restart.
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(s.rec_get("b").unwrap().unwrap().received_at_ms, 5);
+        assert_eq!(s.journal_get("j", 0).unwrap().unwrap().version, 1);
+        // So does the lease: the restarted worker waits for it like any other.
+        assert!(s.events_claim("w2", 999, 1_000, 10).unwrap().is_empty());
+        assert_eq!(
+            s.events_claim("w2", 1_000, 1_000, 10).unwrap()[0].id,
+            leased
+        );
     }
 }

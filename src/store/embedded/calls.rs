@@ -6,6 +6,9 @@
 //! retention reads it forwards up to the cut-off, so neither scans what it does not return.
 //! A call is removed whole once its last step is older than the cut-off.
 //!
+//! Sequence numbers are handed out from `calls_meta` (`reserve`); a step stored with a number
+//! past it (one not handed out here) moves the counter past it too, so none is given twice.
+//!
 //! The log is a record for people, not state a call depends on: its writes are not fsync'd on
 //! commit (the store's flusher makes them durable within a second).
 
@@ -13,9 +16,8 @@ use std::collections::HashMap;
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::embedded::db_error;
-use super::StoreError;
-use crate::calls::{CallSummary, StepRecord};
+use super::db_error;
+use crate::store::{CallSummary, StepRecord, StoreError};
 
 /// (call_id, seq) → the step's JSON view.
 const STEPS: TableDefinition<(&str, u64), &str> = TableDefinition::new("call_steps");
@@ -48,13 +50,27 @@ fn encode(summary: &CallSummary) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Invalid(format!("call summary can't be serialised: {e}")))
 }
 
-/// One past the highest sequence number ever stored.
+/// One past the highest sequence number ever handed out or stored.
 pub(super) fn next_seq(txn: &ReadTransaction) -> Result<u64, StoreError> {
     let meta = txn.open_table(META).map_err(db_error)?;
     Ok(meta
         .get(NEXT_SEQ)
         .map_err(db_error)?
         .map_or(0, |g| g.value()))
+}
+
+/// Takes `count` sequence numbers; returns the first.
+pub(super) fn reserve(txn: &WriteTransaction, count: u64) -> Result<u64, StoreError> {
+    let mut meta = txn.open_table(META).map_err(db_error)?;
+    let first = meta
+        .get(NEXT_SEQ)
+        .map_err(db_error)?
+        .map_or(0, |g| g.value());
+    let next = first
+        .checked_add(count)
+        .ok_or_else(|| StoreError::Corrupt("the step sequence counter is exhausted".into()))?;
+    meta.insert(NEXT_SEQ, next).map_err(db_error)?;
+    Ok(first)
 }
 
 /// Stores `steps` and brings the summaries of their calls up to date.
@@ -215,98 +231,4 @@ pub(super) fn expire(
         }
     }
     Ok(old.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::calls::{StepFacts, StepRecord};
-    use crate::store::{EmbeddedStore, Store};
-
-    fn record(
-        call_id: &'static str,
-        seq: u64,
-        at_ms: i64,
-        flow: &'static str,
-    ) -> StepRecord<'static> {
-        StepRecord {
-            call_id,
-            facts: StepFacts {
-                seq,
-                at_ms,
-                flow,
-                outcome: "tree",
-                status: 200,
-            },
-            json: format!("{{\"step\":0,\"seq\":{seq}}}"),
-        }
-    }
-
-    fn listed(s: &EmbeddedStore, since_ms: i64) -> Vec<(String, u32)> {
-        let mut out = Vec::new();
-        s.calls_scan(since_ms, &mut |c| {
-            out.push((c.call_id, c.steps));
-            true
-        })
-        .unwrap();
-        out
-    }
-
-    #[test]
-    fn steps_summaries_and_order_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = EmbeddedStore::open(dir.path()).unwrap();
-            assert_eq!(s.calls_next_seq().unwrap(), 0);
-            s.calls_append(&[record("a", 0, 100, "f"), record("b", 1, 200, "g")])
-                .unwrap();
-            // A later batch moves `a` to the front: its index entry must move with it.
-            s.calls_append(&[record("a", 7, 300, "g")]).unwrap();
-        }
-        let s = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(s.calls_next_seq().unwrap(), 8);
-        assert_eq!(listed(&s, i64::MIN), [("a".into(), 2), ("b".into(), 1)]);
-        assert_eq!(listed(&s, 250), [("a".into(), 2)]);
-        let steps = s.calls_steps("a").unwrap();
-        assert_eq!(
-            steps.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
-            [0, 7]
-        );
-        assert_eq!(steps[1].1, "{\"step\":0,\"seq\":7}");
-        assert!(s.calls_steps("nobody").unwrap().is_empty());
-        let found = s.calls_summaries(&["b", "nobody", "a"]).unwrap();
-        assert_eq!(found[0].as_ref().unwrap().flows, ["g"]);
-        assert!(found[1].is_none());
-        let a = found[2].as_ref().unwrap();
-        assert_eq!((a.first_at_ms, a.last_at_ms, a.last_seq), (100, 300, 7));
-        assert_eq!(a.flows, ["f", "g"]);
-    }
-
-    #[test]
-    fn expiry_removes_whole_calls_whose_last_step_is_older_than_the_cut_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = EmbeddedStore::open(dir.path()).unwrap();
-        s.calls_append(&[
-            record("old", 0, 100, "f"),
-            record("old", 1, 150, "f"),
-            record("spans", 2, 120, "f"),
-            record("spans", 3, 400, "f"),
-            record("new", 4, 500, "f"),
-        ])
-        .unwrap();
-        assert_eq!(s.calls_expire(200, 1000).unwrap(), 1);
-        assert_eq!(
-            listed(&s, i64::MIN),
-            [("new".into(), 1), ("spans".into(), 2)]
-        );
-        assert!(s.calls_steps("old").unwrap().is_empty());
-        assert_eq!(s.calls_summaries(&["old"]).unwrap(), [None]);
-        // Nothing more is that old; a bounded pass removes at most `max` calls.
-        assert_eq!(s.calls_expire(200, 1000).unwrap(), 0);
-        assert_eq!(s.calls_expire(i64::MAX, 1).unwrap(), 1);
-        assert_eq!(s.calls_expire(i64::MAX, 1).unwrap(), 1);
-        assert!(listed(&s, i64::MIN).is_empty());
-        assert!(s.calls_steps("spans").unwrap().is_empty());
-        // The sequence survives expiry: no number is handed out twice.
-        assert_eq!(s.calls_next_seq().unwrap(), 5);
-    }
 }

@@ -1,0 +1,103 @@
+//! Journals in the embedded backend: `journals` (key → (version, expiry, JSON text)) with an
+//! expiry index (expiry, key) → (), so expiry reads only what is due. Writes are durable: a
+//! journal is what another node picks a call up from.
+
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::db_error;
+use crate::store::validate::decode_value;
+use crate::store::{JournalEntry, JournalWrite, StoreError};
+
+/// key → (version, expiry in Unix ms or None, the value as JSON text).
+const JOURNALS: TableDefinition<&str, (u64, Option<i64>, &str)> = TableDefinition::new("journals");
+/// (expiry, key) → ().
+const JOURNALS_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("journals_expiry");
+
+/// Creates the tables, so read transactions never meet a missing one.
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(JOURNALS).map_err(db_error)?;
+    txn.open_table(JOURNALS_EXPIRY).map_err(db_error)?;
+    Ok(())
+}
+
+/// A journal whose expiry is at or before now is absent.
+fn live(expires: Option<i64>, now_ms: i64) -> bool {
+    expires.is_none_or(|at| at > now_ms)
+}
+
+/// The live journal under `key`.
+pub(super) fn get(
+    txn: &ReadTransaction,
+    key: &str,
+    now_ms: i64,
+) -> Result<Option<JournalEntry>, StoreError> {
+    let table = txn.open_table(JOURNALS).map_err(db_error)?;
+    let Some(guard) = table.get(key).map_err(db_error)? else {
+        return Ok(None);
+    };
+    let (version, expires_at_ms, text) = guard.value();
+    if !live(expires_at_ms, now_ms) {
+        return Ok(None);
+    }
+    Ok(Some(JournalEntry {
+        version,
+        value: decode_value(text)?,
+        expires_at_ms,
+    }))
+}
+
+/// Writes `text` under `key` when the live journal is at `expected` (0: none).
+pub(super) fn put(
+    txn: &WriteTransaction,
+    key: &str,
+    text: &str,
+    expected: u64,
+    expires_at_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<JournalWrite, StoreError> {
+    let mut table = txn.open_table(JOURNALS).map_err(db_error)?;
+    let old = table.get(key).map_err(db_error)?.map(|g| {
+        let (version, expires, _) = g.value();
+        (version, expires)
+    });
+    let current = match old {
+        Some((version, expires)) if live(expires, now_ms) => version,
+        _ => 0,
+    };
+    if current != expected {
+        return Ok(JournalWrite::Stale { current });
+    }
+    let version = current + 1;
+    table
+        .insert(key, (version, expires_at_ms, text))
+        .map_err(db_error)?;
+    let mut index = txn.open_table(JOURNALS_EXPIRY).map_err(db_error)?;
+    if let Some((_, Some(at))) = old {
+        index.remove((at, key)).map_err(db_error)?;
+    }
+    if let Some(at) = expires_at_ms {
+        index.insert((at, key), ()).map_err(db_error)?;
+    }
+    Ok(JournalWrite::Written { version })
+}
+
+/// Removes up to `max` journals expired at `now_ms`; returns how many.
+pub(super) fn expire(txn: &WriteTransaction, now_ms: i64, max: usize) -> Result<usize, StoreError> {
+    let mut index = txn.open_table(JOURNALS_EXPIRY).map_err(db_error)?;
+    let mut due: Vec<(i64, String)> = Vec::new();
+    for row in index
+        .range::<(i64, &str)>(..(now_ms.saturating_add(1), ""))
+        .map_err(db_error)?
+        .take(max)
+    {
+        let (entry, _) = row.map_err(db_error)?;
+        let (at, key) = entry.value();
+        due.push((at, key.to_owned()));
+    }
+    let mut table = txn.open_table(JOURNALS).map_err(db_error)?;
+    for (at, key) in &due {
+        index.remove((*at, key.as_str())).map_err(db_error)?;
+        table.remove(key.as_str()).map_err(db_error)?;
+    }
+    Ok(due.len())
+}

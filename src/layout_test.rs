@@ -8,10 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Edges that may still close a cycle: the Store names the record types of the exchange log and
-/// of recordings. Removed when the Store split lands (the store then owns neutral record types).
-const ALLOWED_UNTIL_STORE_SPLIT: &[(&str, &str)] = &[("store", "calls"), ("store", "recordings")];
-
 /// For each module, the modules it uses and, for each of them, the files that do.
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
@@ -285,7 +281,7 @@ fn no_cycles_between_top_level_modules() {
         graph.contains_key("config") && graph.contains_key("server"),
         "{graph:?}"
     );
-    let found = cycles(&graph, ALLOWED_UNTIL_STORE_SPLIT);
+    let found = cycles(&graph, &[]);
     assert!(
         found.is_empty(),
         "src/ has import cycles between top-level modules; a module must not use one that uses \
@@ -293,12 +289,6 @@ fn no_cycles_between_top_level_modules() {
          load_error are), or pass it in:\n  {}",
         found.join("\n  ")
     );
-    for &(from, to) in ALLOWED_UNTIL_STORE_SPLIT {
-        assert!(
-            graph[from].contains_key(to),
-            "ALLOWED_UNTIL_STORE_SPLIT lists {from} -> {to}, which src/ no longer has: remove it"
-        );
-    }
 }
 
 #[test]

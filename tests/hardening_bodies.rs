@@ -397,6 +397,7 @@ fn assert_no_emfile(log: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_low_fd_limit_the_service_caps_connections_and_never_runs_out() {
+    let _heavy = common::heavy().await;
     pivotforge::server::capacity::raise_fd_limit();
     let service = Service::start(
         1024,
@@ -450,6 +451,7 @@ async fn under_a_low_fd_limit_the_service_caps_connections_and_never_runs_out() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pivot_is_answered_within_a_second_while_1500_stalled_sockets_are_held() {
+    let _heavy = common::heavy().await;
     // The test's own 1,500 sockets need more than a default soft limit of 1,024.
     let hard = pivotforge::server::capacity::raise_fd_limit()
         .expect("the fd limit is readable")

@@ -150,6 +150,7 @@ enum Kind {
 
 #[test]
 fn a_looping_flow_at_five_percent_leaves_dnc_gate_its_603s() {
+    let _heavy = common::heavy_blocking();
     serial(async {
         let shipped = shipped_flows();
         let read = |f: &str| std::fs::read_to_string(shipped.join(f)).expect("shipped file");
@@ -310,6 +311,7 @@ fn a_looping_flow_at_five_percent_leaves_dnc_gate_its_603s() {
 
 #[test]
 fn a_slow_flow_holds_only_its_share_and_is_answered_at_once_past_it() {
+    let _heavy = common::heavy_blocking();
     serial(async {
         let dir = flows_dir(&[
             ("loop.js", LOOP),
@@ -454,6 +456,7 @@ fn a_slow_flow_holds_only_its_share_and_is_answered_at_once_past_it() {
 
 #[test]
 fn a_busy_fast_flow_is_not_confined() {
+    let _heavy = common::heavy_blocking();
     serial(async {
         // Each call works for about 30 ms: far from slow (slow_ms = 400), but long enough that
         // sixteen at once pile up past what a slow flow could hold (one thread, 8 waiting).
@@ -547,6 +550,7 @@ async fn breaker_state(server: &TestServer, flow: &str) -> String {
 
 #[test]
 fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
+    let _heavy = common::heavy_blocking();
     serial(async {
         let dir = flows_dir(&[
             ("loop.js", LOOP),
@@ -670,6 +674,7 @@ fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
 
 #[test]
 fn memory_limit_hits_trip_the_breaker_and_without_a_fallback_it_is_a_503() {
+    let _heavy = common::heavy_blocking();
     serial(async {
         let hog = r#"
 function main(data) {
@@ -716,6 +721,7 @@ function main(data) {
 
 #[test]
 fn a_tripped_flow_holds_back_its_post_call_events_without_holding_up_others() {
+    let _heavy = common::heavy_blocking();
     serial(async {
         let events = r#"
 import { ko } from 'cxKV';

@@ -90,6 +90,7 @@ async fn growth_over_calls(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_over_the_limit_are_refused_and_many_near_it_stay_bounded() {
+    let _heavy = common::heavy().await;
     let flows = flows();
     let data = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(

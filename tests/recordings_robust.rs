@@ -2,6 +2,7 @@
 //! intact, a client that disconnects mid-upload, path traversal attempts, uploads over the size
 //! limit (declared or streamed), and a full disk.
 
+use crate::common;
 use crate::recordings_support;
 
 use std::io::Write;
@@ -16,6 +17,7 @@ use recordings_support::{
 
 #[tokio::test]
 async fn a_hundred_concurrent_uploads_all_arrive_intact() {
+    let _heavy = common::heavy().await;
     let server = server();
     let bodies: Vec<Vec<u8>> = (0..100u64)
         .map(|i| {

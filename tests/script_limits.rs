@@ -168,6 +168,7 @@ async fn bad_call_beside_good(
 /// The whole case: bad beside good, bad again at once, then the same flow answers normally,
 /// and `/run` reports the failure kind.
 async fn limit_case(what: &str, script: &str, kind: &str, runs_to_limit: bool) {
+    let _heavy = common::heavy().await;
     let (_dir, server) = bad_server(script, SETTINGS, 2);
     let client = client();
     let first = bad_call_beside_good(&client, &server, what, runs_to_limit).await;

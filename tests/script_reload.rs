@@ -54,6 +54,7 @@ fn check(dir: &Path) -> (Option<i32>, String, String) {
 
 #[tokio::test]
 async fn an_edited_script_serves_its_new_version_within_a_second() {
+    let _heavy = common::heavy().await;
     let dir = flows_dir(&[("hot.js", &version("v1")), ("other.js", &version("other"))]);
     let server = serve(dir.path(), at("2026-11-17T15:00:00Z"));
     let client = client();
@@ -73,6 +74,7 @@ async fn an_edited_script_serves_its_new_version_within_a_second() {
 
 #[tokio::test]
 async fn a_broken_edit_keeps_the_previous_version_serving() {
+    let _heavy = common::heavy().await;
     let dir = flows_dir(&[
         ("hot.js", &version("good")),
         ("marker.js", &version("marker 1")),
@@ -120,6 +122,7 @@ async fn a_broken_edit_keeps_the_previous_version_serving() {
 
 #[tokio::test]
 async fn settings_edits_are_picked_up() {
+    let _heavy = common::heavy().await;
     let script = "function main(data) { return { module: 'tts', data: { text: data.vars.greeting + ' ' + process.env.WHO } }; }";
     let dir = flows_dir(&[
         ("hot.js", script),
@@ -147,6 +150,7 @@ async fn settings_edits_are_picked_up() {
 
 #[tokio::test]
 async fn new_flows_are_served_and_removed_ones_are_not() {
+    let _heavy = common::heavy().await;
     let dir = flows_dir(&[("hot.js", &version("hot"))]);
     let server = serve(dir.path(), at("2026-11-17T15:00:00Z"));
     let client = client();
@@ -186,6 +190,7 @@ async fn new_flows_are_served_and_removed_ones_are_not() {
 
 #[tokio::test]
 async fn an_edited_lib_module_is_picked_up_by_the_flows_importing_it() {
+    let _heavy = common::heavy().await;
     let flow = "import greet from './lib/helper';\nexport function main() { return { module: 'tts', data: { text: greet() } }; }";
     let dir = flows_dir(&[
         ("hot.js", flow),
@@ -216,6 +221,7 @@ async fn an_edited_lib_module_is_picked_up_by_the_flows_importing_it() {
 
 #[tokio::test]
 async fn an_edited_list_file_is_loaded_again() {
+    let _heavy = common::heavy().await;
     let script = "const us = require('cxUserspace');\n\
         async function main(data) {\n\
           const hit = await us.read('vip', data['Caller-ID-Number']);\n\

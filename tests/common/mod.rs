@@ -751,3 +751,19 @@ pub async fn get_with(client: &reqwest::Client, url: &str) -> Reply {
         .unwrap_or_else(|e| panic!("request to {url} failed: {e:?}"));
     finish(response).await
 }
+
+/// One at a time, the tests that load the machine (thousands of requests, a hundred uploads,
+/// 1,500 sockets, scripts run to their limits) or bound how long the service takes: in the one
+/// test binary they would otherwise run beside each other, and a bound meant for the service
+/// would measure the neighbouring test. Other tests still run beside them.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Takes [`HEAVY`] from an async test.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
+/// Takes [`HEAVY`] from a test that is not async.
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}

@@ -8,12 +8,14 @@
 //! - [`prompt`]: a prompt argument → `play` / `tts` nodes; [`Chain`] strings nodes on `_`.
 //! - [`vars`]: ScriptForge's call-variable names → pivot request parameters (`ctx.get`).
 //! - [`tables`]: the `[extensions]`, `[media]` and `media_base_url` settings.
+//! - [`calls`]: `record`, `waitForHangup`, and the methods Kazoo cannot offer.
 //! - [`versions`]: a tree must run on Kazoo 4.3 and on master.
 //!
 //! Every tree built here passes [`Schemas::validate`](crate::callflow::Schemas::validate)
 //! (each file's tests check it).
 
 pub mod bridge;
+pub mod calls;
 pub mod prompt;
 pub mod tables;
 pub mod target;

@@ -81,7 +81,10 @@ mod tests {
         let node = wait_for_hangup();
         assert_valid(&node);
         assert_eq!(node.module(), "sleep");
-        assert_eq!(node.to_value()["data"], json!({"duration": 3600, "unit": "s"}));
+        assert_eq!(
+            node.to_value()["data"],
+            json!({"duration": 3600, "unit": "s"})
+        );
     }
 
     #[test]

@@ -134,4 +134,24 @@ mod tests {
         assert_eq!(parameter("sip_to_user").as_deref(), Some("To"));
         assert_eq!(parameter("unknown"), None);
     }
+
+    #[test]
+    fn the_readme_lists_every_name() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### Class 5: ctx variables")
+            .nth(1)
+            .and_then(|rest| rest.split("\n#").next())
+            .unwrap_or_else(|| panic!("README has no \"Class 5: ctx variables\" section"));
+        for (name, param) in VARIABLES {
+            assert!(
+                section.contains(&format!("`{name}`")),
+                "README lacks {name}"
+            );
+            assert!(
+                section.contains(&format!("`{param}")),
+                "README lacks {param}"
+            );
+        }
+    }
 }

@@ -140,6 +140,7 @@ pub fn bridge_node(target: &Resolved, continue_on: bool, back: impl Fn(&str) -> 
                 .collect();
             (Node::new(RingGroup::new(endpoints)), true)
         }
+        // `resolve` never yields an extension; were one here, it is dialled as written.
         Target::Number(number) | Target::Extension(number) => {
             (Node::new(Resources::to(number.as_str())), false)
         }

@@ -144,8 +144,8 @@ fn split_text(text: &str, max: usize) -> Vec<String> {
 /// Nodes played one after another: each appended node goes on the `_` branch of the deepest
 /// node reached by following `_` from the first.
 ///
-/// A node appended after one whose other branches matter (a bridge's failure children) lands
-/// on its `_` branch, which is where Kazoo goes next.
+/// End a chain with what the step awaits (a bridge, or `collect_dtmf` and its pivot) through
+/// [`Chain::finish`]: a node pushed after a node that has a `_` branch would land under it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chain {
     root: Option<Node>,

@@ -5,7 +5,8 @@
 //!
 //! - [`bridge`]: `ctx.bridge(destination, continue_on)` → a bridge node with failure children
 //!   that pivot back with the cause; the cause read back from the next request.
-//! - [`prompt`]: a prompt argument → `play` / `tts` nodes; [`Chain`] strings nodes on `_`.
+//! - [`prompt`](mod@prompt): a prompt argument → `play` / `tts` nodes; [`Chain`] strings nodes on `_`.
+//! - [`target`]: the destination forms, and what counts as a long number.
 //! - [`vars`]: ScriptForge's call-variable names → pivot request parameters (`ctx.get`).
 //! - [`tables`]: the `[extensions]`, `[media]` and `media_base_url` settings.
 //! - [`calls`]: `record`, `waitForHangup`, and the methods Kazoo cannot offer.

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod config_error;
+pub mod ctx_map;
 pub mod digest;
 pub mod engine;
 pub mod events;

@@ -67,6 +67,8 @@ pub struct Config {
     pub pivot: PivotConfig,
     /// Which backend holds the shared state (`[store]`).
     pub store: crate::store::StoreConfig,
+    /// The bounds of Class 5 journals (`[class5]`).
+    pub class5: crate::script::class5::Class5Config,
 }
 
 /// How the PBX sends the requests of pivot nodes this service builds.
@@ -539,6 +541,9 @@ pub struct FileConfig {
     /// The store's backend.
     #[serde(default)]
     pub store: crate::store::StoreConfig,
+    /// Class 5 journals.
+    #[serde(default)]
+    pub class5: crate::script::class5::Class5Config,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -656,6 +661,7 @@ impl Config {
             auth,
             pivot,
             store: fc.store,
+            class5: fc.class5,
         })
     }
 

@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod class5;
 pub mod fetch;
 pub mod host;
 pub mod isolation;
@@ -41,6 +42,8 @@ pub struct ScriptFlow {
     pub source: Arc<str>,
     /// True for an ES module (`import` / `export` at top level).
     pub module: bool,
+    /// True for a Class 5 flow: its `main` declares a second parameter, `ctx`.
+    pub class5: bool,
     /// Changes whenever the source or the settings change; keys the warm contexts.
     pub version: u64,
     /// Time, memory, fallback, env, hosts.
@@ -202,6 +205,7 @@ pub fn load(
         file: file.to_owned(),
         root: root.to_owned(),
         module_name,
+        class5: class5::declares_ctx(&source),
         source: source.into(),
         module,
         version,
@@ -239,6 +243,7 @@ impl ScriptFlow {
             file: root.join(&module_name),
             root: root.to_owned(),
             module_name,
+            class5: class5::declares_ctx(source),
             source: source.into(),
             module: false,
             version: 0,

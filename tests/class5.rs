@@ -1,0 +1,331 @@
+//! Class 5 flows over real HTTP, driven as Kazoo drives them: a GET for the first step, then
+//! the method each pivot node names (POST form by default) to its `voice_url`, with the
+//! digits of the step's `collect_dtmf` collection.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const NOW: &str = "2026-12-01T10:00:00Z";
+
+const IVR: &str = r#"
+const { incr } = require('cxKV');
+async function main(data = {}, ctx) {
+  await ctx.answer();
+  const n = await incr('callers');
+  const lucky = Math.random();
+  await ctx.tts(`Caller ${n}, ${lucky}`);
+  const { status, value } = await ctx.ivr('user/welcome.wav', 15, 1, 1, '#');
+  if (status === 'success') {
+    await ctx.tts(`You pressed ${value}. Caller ${n}, ${lucky}`);
+    await ctx.hangup();
+  } else {
+    await ctx.tts(`Status ${status}.`);
+  }
+}
+"#;
+
+/// The pivot node a reply ends with, walking `_` children as Kazoo does.
+fn pivot_of(tree: &Value) -> Option<&Value> {
+    let mut node = tree;
+    loop {
+        if node["module"] == "pivot" {
+            return Some(node);
+        }
+        node = node.get("children")?.get("_")?;
+    }
+}
+
+/// The modules of a reply, in the order Kazoo runs them.
+fn modules(tree: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut node = Some(tree);
+    while let Some(n) = node {
+        out.push(n["module"].as_str().unwrap_or("?").to_owned());
+        node = n.get("children").and_then(|c| c.get("_"));
+    }
+    out
+}
+
+/// The node of module `module` in a reply.
+fn node<'a>(tree: &'a Value, module: &str) -> &'a Value {
+    let mut n = tree;
+    loop {
+        if n["module"] == module {
+            return n;
+        }
+        n = n
+            .get("children")
+            .and_then(|c| c.get("_"))
+            .unwrap_or_else(|| panic!("no {module} node in {tree}"));
+    }
+}
+
+/// The first step of a call: a GET to `/pivot/{flow}` with Kazoo's parameters.
+async fn first(server: &TestServer, flow: &str, call_id: &str) -> Reply {
+    let params = with(&kazoo_params(), &json!({"Call-ID": call_id}));
+    get(&server.url(&format!("/pivot/{flow}?{}", kazoo_form(&params)))).await
+}
+
+/// Follows the pivot of `reply` as Kazoo does, sending `digits` (collection → digits).
+async fn follow(server: &TestServer, reply: &Reply, call_id: &str, digits: &Value) -> Reply {
+    let tree = reply.json();
+    let pivot = pivot_of(&tree).unwrap_or_else(|| panic!("no pivot in {tree}"));
+    let url = pivot["data"]["voice_url"].as_str().unwrap();
+    let path = url
+        .strip_prefix(PUBLIC_URL)
+        .expect("a pivot back to this service");
+    let params = with(
+        &kazoo_params(),
+        &json!({"Call-ID": call_id, "Digits": digits}),
+    );
+    assert_eq!(pivot["data"]["method"], "post", "{pivot}");
+    post_form(&server.url(path), &kazoo_form(&params)).await
+}
+
+fn collection(tree: &Value) -> String {
+    node(tree, "collect_dtmf")["data"]["collection_name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_ivr_call_runs_over_pivot_steps() {
+    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "ivr", "call-1@pbx").await;
+    assert_eq!(step0.status, 200, "{}", step0.text());
+    let tree = step0.json();
+    assert_eq!(
+        modules(&tree),
+        ["tts", "play", "collect_dtmf", "pivot"],
+        "answer emits no node; the prompt, the collect and a pivot back: {tree}"
+    );
+    let spoken = node(&tree, "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(spoken.starts_with("Caller 1, 0."), "{spoken}");
+    assert_eq!(node(&tree, "play")["data"]["id"], "user/welcome.wav");
+    let collect = &node(&tree, "collect_dtmf")["data"];
+    assert_eq!(collect["max_digits"], 1);
+    assert_eq!(collect["timeout"], 15000);
+    assert_eq!(collect["terminators"], json!(["#"]));
+    let url = pivot_of(&tree).unwrap()["data"]["voice_url"]
+        .as_str()
+        .unwrap();
+    assert_eq!(url, format!("{PUBLIC_URL}/pivot/ivr?step=1"));
+
+    let name = collection(&tree);
+    let step1 = follow(&server, &step0, "call-1@pbx", &json!({ name.clone(): "1" })).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let end = step1.json();
+    assert_eq!(modules(&end), ["tts", "hangup"], "{end}");
+    // The same caller number and random value: the replay gave back the journal's results,
+    // and made no second `incr`.
+    let said = node(&end, "tts")["data"]["text"].as_str().unwrap();
+    assert_eq!(said, format!("You pressed 1. {spoken}"));
+
+    // Kazoo (or a proxy) retries the step: the same reply, nothing changes.
+    let again = follow(&server, &step0, "call-1@pbx", &json!({ name.clone(): "1" })).await;
+    assert_eq!(again.json(), end, "a retried step gets the same reply");
+    let retried_first = first(&server, "ivr", "call-1@pbx").await;
+    assert_eq!(retried_first.json(), tree, "a retried first step too");
+
+    // Another call counts on from the first one: incr ran once per call.
+    let other = first(&server, "ivr", "call-2@pbx").await.json();
+    let spoken = node(&other, "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(spoken.starts_with("Caller 2, "), "{spoken}");
+}
+
+#[tokio::test]
+async fn no_digits_is_a_timeout_and_bad_ones_reprompt() {
+    let flow = r#"
+async function main(data, ctx) {
+  const r = await ctx.ivr('Enter your PIN', 5, 4, 4, '#', { tries: 2, invalid_file: 'bad.wav' });
+  await ctx.tts(`${r.status} ${r.value || 'none'}`);
+}
+"#;
+    let flows = flows_dir(&[("pin.js", flow)]);
+    let server = serve(flows.path(), at(NOW));
+
+    let step0 = first(&server, "pin", "c-timeout").await;
+    let tree = step0.json();
+    assert_eq!(
+        modules(&tree),
+        ["tts", "collect_dtmf", "pivot"],
+        "text is spoken: {tree}"
+    );
+    let name = collection(&tree);
+    let step1 = follow(&server, &step0, "c-timeout", &json!({ name: "" })).await;
+    let tree1 = step1.json();
+    assert_eq!(modules(&tree1), ["tts", "collect_dtmf", "pivot"], "{tree1}");
+    let name1 = collection(&tree1);
+    assert_ne!(name1, collection(&tree), "a fresh collection per step");
+    let step2 = follow(&server, &step1, "c-timeout", &json!({ name1: "" })).await;
+    assert_eq!(
+        step2.json(),
+        json!({"module": "tts", "data": {"text": "timeout none"}}),
+        "after the last try the ivr resolves with the last failure"
+    );
+
+    let step0 = first(&server, "pin", "c-invalid").await;
+    let name = collection(&step0.json());
+    let step1 = follow(&server, &step0, "c-invalid", &json!({ name: "12" })).await;
+    let tree1 = step1.json();
+    assert_eq!(
+        modules(&tree1),
+        ["play", "tts", "collect_dtmf", "pivot"],
+        "invalid digits: invalid_file, then the prompt again: {tree1}"
+    );
+    assert_eq!(node(&tree1, "play")["data"]["id"], "bad.wav");
+    let name1 = collection(&tree1);
+    let step2 = follow(&server, &step1, "c-invalid", &json!({ name1: "1234#" })).await;
+    assert_eq!(
+        step2.json(),
+        json!({"module": "tts", "data": {"text": "success 1234"}})
+    );
+}
+
+#[tokio::test]
+async fn one_parameter_flows_are_unchanged_and_ctx_needs_a_second() {
+    let flows = flows_dir(&[
+        (
+            "plain.js",
+            "function main(data) { return { module: 'tts', data: { text: typeof ctx } } }",
+        ),
+        (
+            "dflt.js",
+            "async function main(data = {}, ctx) { await ctx.tts('hello there'); }",
+        ),
+    ]);
+    let server = serve(flows.path(), at(NOW));
+    let plain = first(&server, "plain", "c1").await;
+    assert_tree(
+        &plain,
+        &json!({"module": "tts", "data": {"text": "undefined"}}),
+        "a one-parameter main gets no ctx",
+    );
+    let dflt = first(&server, "dflt", "c1").await;
+    assert_tree(
+        &dflt,
+        &json!({"module": "tts", "data": {"text": "hello there"}}),
+        "main(data = {}, ctx) is Class 5 though its length is 0",
+    );
+}
+
+#[tokio::test]
+async fn script_errors_name_the_method_or_the_line() {
+    let flows = flows_dir(&[
+        (
+            "noawait.js",
+            "async function main(data, ctx) {\n  ctx.tts('one');\n  await ctx.tts('two');\n}\n",
+        ),
+        (
+            "echo.js",
+            "async function main(data, ctx) { await ctx.echo(100); }",
+        ),
+        (
+            "busy.js",
+            "async function main(data, ctx) { await ctx.tts('sorry'); throw [486, 'Busy']; }",
+        ),
+        (
+            "vars.js",
+            "async function main(data, ctx) { await ctx.set('tier', 'gold'); \
+             await ctx.tts(`${ctx.get('caller_id_number')} ${ctx.get('tier')}`); }",
+        ),
+    ]);
+    let server = serve(flows.path(), at(NOW));
+    let body = assert_error(&first(&server, "noawait", "c1").await, 500, "missing await");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("noawait.js:3") && detail.contains("noawait.js:2"),
+        "names both lines: {detail}"
+    );
+    assert!(detail.contains("await every ctx call"), "{detail}");
+
+    let body = assert_error(&first(&server, "echo", "c1").await, 500, "echo");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ctx.echo is not available on a Kazoo PBX"),
+        "{body}"
+    );
+
+    let busy = first(&server, "busy", "c1").await.json();
+    assert_eq!(
+        busy,
+        json!({"module": "tts", "data": {"text": "sorry"}, "children": {"_":
+            {"module": "response", "data": {"code": 486, "message": "Busy"}}}})
+    );
+
+    let vars = first(&server, "vars", "c1").await.json();
+    assert_eq!(
+        vars,
+        json!({"module": "set_variables", "data": {"custom_application_vars": {"tier": "gold"}},
+            "children": {"_": {"module": "tts", "data": {"text": "+14155550100 gold"}}}})
+    );
+}
+
+#[tokio::test]
+async fn unplaceable_requests_fail_deterministically() {
+    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let server = serve(flows.path(), at(NOW));
+    let params = with(&kazoo_params(), &json!({"Call-ID": "never-started"}));
+    let reply = post_form(&server.url("/pivot/ivr?step=3"), &kazoo_form(&params)).await;
+    let body = assert_error(&reply, 500, "a step of a call with no journal");
+    assert!(
+        body["detail"].as_str().unwrap().contains("no journal"),
+        "{body}"
+    );
+
+    let step0 = first(&server, "ivr", "c-skip").await;
+    assert_eq!(step0.status, 200);
+    let params = with(&kazoo_params(), &json!({"Call-ID": "c-skip"}));
+    let reply = post_form(&server.url("/pivot/ivr?step=5"), &kazoo_form(&params)).await;
+    let body = assert_error(&reply, 500, "a token past the journal");
+    assert!(
+        body["detail"].as_str().unwrap().contains("does not follow"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_script_edited_mid_call_is_caught_as_a_divergence() {
+    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "ivr", "c-edit").await;
+    let name = collection(&step0.json());
+    // The new version asks for a fetch-free value where the journal has the cxKV result.
+    write_flow(
+        flows.path(),
+        "ivr.js",
+        "async function main(data, ctx) { const r = Math.random(); \
+         await ctx.ivr('a.wav', 5, 1, 1); await ctx.tts('x ' + r); }",
+    );
+    // The watcher reloads the file: a new call starts on the new version.
+    let probes = std::sync::atomic::AtomicUsize::new(0);
+    poll_until(
+        std::time::Duration::from_secs(5),
+        "the edit is served",
+        || async {
+            // A new call each time: a retried first step would get its stored reply.
+            let n = probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tree = first(&server, "ivr", &format!("c-probe-{n}")).await.json();
+            (modules(&tree) == ["play", "collect_dtmf", "pivot"]).then_some(())
+        },
+    )
+    .await;
+    let step1 = follow(&server, &step0, "c-edit", &json!({ name: "1" })).await;
+    let body = assert_error(&step1, 500, "a replay that diverges");
+    assert!(
+        body["detail"].as_str().unwrap().contains("diverged"),
+        "{body}"
+    );
+}

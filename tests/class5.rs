@@ -329,3 +329,97 @@ async fn a_script_edited_mid_call_is_caught_as_a_divergence() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn fetch_timers_and_the_clock_are_made_once_and_replayed() {
+    let mock = MockHttp::start(|_| MockResponse::json(200, &json!({"balance": "12.50"})));
+    let flow = r#"
+async function main(data, ctx) {
+  const t0 = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const r = await fetch(process.env.BASE + '/balance', { method: 'POST', body: { who: data['Caller-ID-Number'] } });
+  const { balance } = await r.json();
+  const d = new Date().toISOString();
+  await ctx.ivr(`Your balance is ${balance} dollars`, 5, 1, 1);
+  await ctx.tts(`${balance} ${t0} ${d} ${Date.now() - t0 >= 3600000}`);
+}
+"#;
+    let settings = format!(
+        "allow_hosts = [\"127.0.0.1:*\"]\n\n[env]\nBASE = \"{}\"\n",
+        mock.base()
+    );
+    let flows = flows_dir(&[("bal.js", flow), ("bal.settings.toml", &settings)]);
+    let clock = std::sync::Arc::new(pivotforge::clock::RunningClock::new(at(NOW)));
+    let server = serve_with_clock(config(flows.path()), clock.clone());
+    let step0 = first(&server, "bal", "c-fetch").await;
+    assert_eq!(step0.status, 200, "{}", step0.text());
+    let tree = step0.json();
+    assert_eq!(
+        node(&tree, "tts")["data"]["text"],
+        "Your balance is 12.50 dollars"
+    );
+    let name = collection(&tree);
+    // An hour later: Date.now() and new Date() of the replayed part give what they gave.
+    clock.advance(std::time::Duration::from_secs(3600));
+    let step1 = follow(&server, &step0, "c-fetch", &json!({ name: "1" })).await;
+    let said = step1.json()["data"]["text"].as_str().unwrap().to_owned();
+    let start = at(NOW).timestamp_millis();
+    let parts: Vec<&str> = said.split(' ').collect();
+    assert_eq!(parts[0], "12.50", "{said}");
+    let t0: i64 = parts[1].parse().unwrap();
+    assert!(
+        (t0 - start).abs() < 1000,
+        "Date.now() from step 0, not an hour later: {said}"
+    );
+    let d = chrono::DateTime::parse_from_rfc3339(parts[2])
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        d >= t0 + 20 && d - start < 2000,
+        "new Date() after the timer, from step 0: {said}"
+    );
+    assert_eq!(
+        parts[3], "true",
+        "the new part reads the clock live: {said}"
+    );
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1, "the replay did not send the POST again");
+    let key = requests[0]
+        .header("idempotency-key")
+        .expect("an Idempotency-Key");
+    assert!(key.starts_with("pf-") && key.len() > 20, "{key}");
+    // A retried first step: its stored reply, no second request.
+    assert_eq!(first(&server, "bal", "c-fetch").await.json(), tree);
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn past_max_steps_the_call_gets_its_fallback() {
+    let flow = r#"
+async function main(data, ctx) {
+  for (;;) await ctx.ivr('Press a key', 5, 1, 1);
+}
+"#;
+    let settings = "[fallback]\nmodule = \"tts\"\ndata = { text = \"fallback\" }\n";
+    let flows = flows_dir(&[("loop.js", flow), ("loop.settings.toml", settings)]);
+    let mut config = config(flows.path());
+    config.class5.max_steps = 3;
+    let server = serve_with(config, at(NOW));
+    let mut reply = first(&server, "loop", "c-loop").await;
+    for step in 1..3 {
+        let name = collection(&reply.json());
+        reply = follow(&server, &reply, "c-loop", &json!({ name: "5" })).await;
+        assert_eq!(
+            modules(&reply.json()),
+            ["tts", "collect_dtmf", "pivot"],
+            "step {step}"
+        );
+    }
+    let name = collection(&reply.json());
+    let last = follow(&server, &reply, "c-loop", &json!({ name: "5" })).await;
+    assert_tree(
+        &last,
+        &json!({"module": "tts", "data": {"text": "fallback"}}),
+        "step 3 of 3",
+    );
+}

@@ -84,6 +84,16 @@ async fn follow(server: &TestServer, reply: &Reply, call_id: &str, digits: &Valu
     post_form(&server.url(path), &kazoo_form(&params)).await
 }
 
+/// Sends the request Kazoo sends for pivot node `pivot` (a bridge's failure child).
+async fn take(server: &TestServer, pivot: &Value, call_id: &str) -> Reply {
+    let url = pivot["data"]["voice_url"].as_str().unwrap();
+    let path = url
+        .strip_prefix(PUBLIC_URL)
+        .expect("a pivot back to this service");
+    let params = with(&kazoo_params(), &json!({"Call-ID": call_id}));
+    post_form(&server.url(path), &kazoo_form(&params)).await
+}
+
 fn collection(tree: &Value) -> String {
     node(tree, "collect_dtmf")["data"]["collection_name"]
         .as_str()
@@ -421,5 +431,112 @@ async function main(data, ctx) {
         &last,
         &json!({"module": "tts", "data": {"text": "fallback"}}),
         "step 3 of 3",
+    );
+}
+
+#[tokio::test]
+async fn a_failed_bridge_comes_back_to_the_script() {
+    let flow = r#"
+async function main(data, ctx) {
+  const { value } = await ctx.ivr('menu.wav', 5, 1, 1, '#');
+  const r = await ctx.bridge(value === '1' ? '1002' : '1001');
+  await ctx.tts(`Bridge ${r.status} ${r.cause} ${r.code}`);
+  await ctx.bridge('+14155550199', false);
+}
+"#;
+    let settings = "[extensions]\n1001 = \"user:u1\"\n1002 = \"user:u2\"\n\n[media]\n\"menu.wav\" = \"https://media.example/menu.mp3\"\n";
+    let flows = flows_dir(&[("desk.js", flow), ("desk.settings.toml", settings)]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "desk", "c-bridge").await;
+    let tree = step0.json();
+    assert_eq!(
+        node(&tree, "play")["data"]["id"],
+        "https://media.example/menu.mp3",
+        "a prompt maps through [media]"
+    );
+    let name = collection(&tree);
+    let step1 = follow(&server, &step0, "c-bridge", &json!({ name: "1" })).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let bridge = step1.json();
+    assert_eq!(bridge["module"], "user");
+    assert_eq!(bridge["data"]["id"], "u2", "1 → extension 1002");
+    let children = bridge["children"].as_object().unwrap();
+    for key in ["NO_ANSWER", "USER_BUSY", "sip:486", "_"] {
+        assert_eq!(children[key]["module"], "pivot", "{key}: {bridge}");
+    }
+    let busy = take(&server, &children["USER_BUSY"], "c-bridge").await;
+    assert_eq!(busy.status, 200, "{}", busy.text());
+    let after = busy.json();
+    assert_eq!(modules(&after), ["tts", "resources"], "{after}");
+    assert_eq!(
+        node(&after, "tts")["data"]["text"],
+        "Bridge failed USER_BUSY 486"
+    );
+    let out = node(&after, "resources");
+    assert_eq!(out["data"]["to_did"], "+14155550199");
+    assert!(
+        out.get("children").is_none(),
+        "continue_on false: no way back: {out}"
+    );
+    // A second failure child of the same step (a retry through another branch): the same
+    // reply, not a second resolution.
+    let again = take(&server, &children["_"], "c-bridge").await;
+    assert_eq!(again.json(), after);
+}
+
+#[tokio::test]
+async fn headers_recordings_and_waiting_for_the_hangup() {
+    let flow = r#"
+async function main(data, ctx) {
+  await ctx.record('greeting');
+  await ctx.tts(`Hello ${ctx.header('x-account')}`);
+  await ctx.waitForHangup();
+}
+"#;
+    let flows = flows_dir(&[
+        ("hold.js", flow),
+        (
+            "set_header.js",
+            "async function main(data, ctx) { ctx.header('X-A', '1'); }",
+        ),
+        (
+            "extension.js",
+            "async function main(data, ctx) { await ctx.bridge('1003'); }",
+        ),
+    ]);
+    let server = serve(flows.path(), at(NOW));
+    let params = with(
+        &kazoo_params(),
+        &json!({"Call-ID": "c-hold", "Custom-SIP-Headers": {"X-Account": "acme"}}),
+    );
+    let reply = get(&server.url(&format!("/pivot/hold?{}", kazoo_form(&params)))).await;
+    let tree = reply.json();
+    assert_eq!(modules(&tree), ["record_call", "tts", "sleep"], "{tree}");
+    let record = &node(&tree, "record_call")["data"];
+    assert_eq!(record["action"], "start");
+    assert_eq!(record["media_name"], "greeting");
+    assert_eq!(record["url"], format!("{PUBLIC_URL}/recordings"));
+    assert_eq!(node(&tree, "tts")["data"]["text"], "Hello acme");
+
+    let body = assert_error(
+        &first(&server, "set_header", "c1").await,
+        500,
+        "set a header",
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot set a SIP header"),
+        "{body}"
+    );
+    let body = assert_error(
+        &first(&server, "extension", "c1").await,
+        500,
+        "unknown extension",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("[extensions]"),
+        "{body}"
     );
 }

@@ -49,8 +49,10 @@
   method('play', 1);
   method('ivr', 6);
   method('hangup', 0);
+  method('bridge', 2);
+  method('record', 1);
+  method('waitForHangup', 0);
   const unavailable = (name) => () => fail(`ctx.${name} is not available on a Kazoo PBX`);
-  const notYet = (name) => () => fail(`ctx.${name} is not built yet in this version of pivotforge (Class 5 flows)`);
   Object.assign(ctx, {
     get: (key) => parse(host.ctxGet(String(key))),
     set: (key, value) => invoke('set', [String(key), value === undefined ? null : value], false),
@@ -58,10 +60,12 @@
     echo: unavailable('echo'),
     blockDtmf: unavailable('blockDtmf'),
     waitFor: unavailable('waitFor'),
-    bridge: notYet('bridge'),
-    record: notYet('record'),
-    waitForHangup: notYet('waitForHangup'),
-    header: notYet('header'),
+    header: (name, value) => {
+      if (value !== undefined) {
+        fail('ctx.header(name, value): a pivot reply cannot set a SIP header on the call; read one with ctx.header(name)');
+      }
+      return parse(host.ctxGet(`sip_h_${String(name)}`));
+    },
   });
   return Object.freeze(ctx);
 })

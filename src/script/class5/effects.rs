@@ -30,6 +30,12 @@ pub struct CallInfo {
     pub step: usize,
     /// The first request, as `main` sees it.
     pub data: Value,
+    /// How prompts map to media (`[media]`, `media_base_url`).
+    pub prompts: super::ops::Prompts,
+    /// Short numbers a bridge may name (`[extensions]`).
+    pub extensions: std::collections::BTreeMap<String, String>,
+    /// Where `ctx.record` uploads (this service's recording receiver).
+    pub recordings_url: String,
 }
 
 /// A ctx call the script made that the PBX must carry out: the step ends there.
@@ -177,7 +183,7 @@ mod tests {
             flow: "f".into(),
             call_id: "c".into(),
             step,
-            data: Value::Null,
+            ..CallInfo::default()
         };
         let (mut a, mut b) = (Effects::new(vec![], call(2)), Effects::new(vec![], call(2)));
         let first = a.idempotency_key();

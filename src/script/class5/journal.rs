@@ -80,6 +80,9 @@ pub struct Ivr {
 pub enum Pending {
     /// Digits for an `ivr`.
     Ivr(Ivr),
+    /// A bridge's failure: its pivot back carries the cause (`&cause=…`); a bridge that
+    /// succeeds ends the call, and no request follows.
+    Bridge,
 }
 
 /// One answered request: its reply, kept so that a retry gets it again.

@@ -172,7 +172,8 @@ pub async fn answer(
                         tries_left: op.tries_left - 1,
                         ..op
                     };
-                    let mut nodes = ops::ivr_nodes(&again, status == "invalid");
+                    let prompts = ops::Prompts::of(&flow.settings);
+                    let mut nodes = ops::ivr_nodes(&again, status == "invalid", &prompts);
                     nodes.push(pivot(cx.link, &flow.name, n + 1));
                     let reply = ops::chain(nodes).unwrap_or(Value::Null);
                     let step = Step {
@@ -184,6 +185,11 @@ pub async fn answer(
                 }
                 let result = json!({"status": status, "value": value});
                 journal.entries.push(Entry::new("ctx.ivr", result));
+            }
+            Some(Pending::Bridge) => {
+                let cause = req.extra.get("cause").and_then(Value::as_str);
+                let result = ops::resolve_bridge(cause);
+                journal.entries.push(Entry::new("ctx.bridge", result));
             }
             None => {
                 return Ok(journal_failure(format!(
@@ -199,6 +205,9 @@ pub async fn answer(
             call_id: call_id.to_owned(),
             step: n,
             data: journal.data.clone(),
+            prompts: ops::Prompts::of(&flow.settings),
+            extensions: flow.settings.extensions.clone(),
+            recordings_url: cx.link.recordings_url().to_owned(),
         },
     );
     let data = journal.data.to_string();
@@ -279,9 +288,61 @@ fn build(
                     detail,
                     errors: Vec::new(),
                 })?;
-                nodes.extend(ops::ivr_nodes(&op, false));
+                nodes.extend(ops::ivr_nodes(
+                    &op,
+                    false,
+                    &ops::Prompts::of(&flow.settings),
+                ));
                 nodes.push(pivot(cx.link, &flow.name, n + 1));
                 (Some(Pending::Ivr(op)), false)
+            }
+            Some(op) if op.method == "bridge" => {
+                let script_error = |detail| Failure {
+                    kind: FailureKind::ScriptError,
+                    detail,
+                    errors: Vec::new(),
+                };
+                let (mut target, kind) = ops::bridge_target(&op.args[0], &flow.settings.extensions)
+                    .map_err(script_error)?;
+                // `continue_on === false`: a failed bridge hangs up (no children).
+                let continues = op.args.get(1) != Some(&Value::Bool(false))
+                    && kind != ops::BridgeKind::Callflow;
+                if continues {
+                    let back = |cause: &str| {
+                        let data = cx.link.node_data(
+                            &format!("{}?step={}&cause={cause}", flow.name, n + 1),
+                            Map::new(),
+                        );
+                        json!({"module": "pivot", "data": data})
+                    };
+                    target["children"] = Value::Object(ops::bridge_children(kind, back));
+                }
+                let tree = ops::chain(nodes.drain(..).collect());
+                let reply = match tree {
+                    None => target,
+                    Some(mut head) => {
+                        last_node(&mut head)["children"] = json!({ "_": target });
+                        head
+                    }
+                };
+                (cx.verify)(&reply)?;
+                let pending = continues.then_some(Pending::Bridge);
+                let done = !continues;
+                return Ok((
+                    Step {
+                        reply,
+                        pending,
+                        position: 0,
+                    },
+                    recorded,
+                    done,
+                ));
+            }
+            Some(op) if op.method == "waitForHangup" => {
+                // Kazoo hangs up at a tree's end: hold the call on a day-long sleep (4.3 has
+                // no wait_for_hangup module).
+                nodes.push(json!({"module": "sleep", "data": {"duration": 86400, "unit": "s"}}));
+                (None, true)
             }
             Some(_hangup) => {
                 nodes.push(json!({"module": "hangup", "data": {}}));
@@ -308,6 +369,16 @@ fn build(
         position: 0,
     };
     Ok((step, recorded, done))
+}
+
+/// The last node of a `_` chain.
+fn last_node(tree: &mut Value) -> &mut Value {
+    let has_child = tree.get("children").and_then(|c| c.get("_")).is_some();
+    if has_child {
+        last_node(&mut tree["children"]["_"])
+    } else {
+        tree
+    }
 }
 
 /// Appends `step` and writes the journal (compare-and-set on `expected`) before the reply

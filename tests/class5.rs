@@ -144,6 +144,36 @@ async fn an_ivr_call_runs_over_pivot_steps() {
     let retried_first = first(&server, "ivr", "call-1@pbx").await;
     assert_eq!(retried_first.json(), tree, "a retried first step too");
 
+    // The exchange log shows each step's journal position and what it resolved.
+    let calls = get(&server.url("/calls/call-1@pbx")).await.json();
+    let notes: Vec<String> = calls["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{calls}"))
+        .iter()
+        .map(|s| {
+            let logs = s["logs"].as_array().cloned().unwrap_or_default();
+            let last = logs
+                .last()
+                .map(|l| l["message"].clone())
+                .unwrap_or_default();
+            last.as_str().unwrap_or("").to_owned()
+        })
+        .collect();
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert_eq!(
+        notes[0],
+        "class5 step 0: journal position 0 -> 4; recorded: ctx.answer, kv.incr, random, ctx.tts"
+    );
+    assert!(
+        notes[1].starts_with("class5 step 1: journal position 5 -> "),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].contains("resolved ctx.ivr") && notes[1].ends_with("the script ended"),
+        "{notes:?}"
+    );
+    assert!(notes[2].contains("step 1 repeated"), "{notes:?}");
+
     // Another call counts on from the first one: incr ran once per call.
     let other = first(&server, "ivr", "call-2@pbx").await.json();
     let spoken = node(&other, "tts")["data"]["text"]
@@ -306,20 +336,8 @@ async fn unplaceable_requests_fail_deterministically() {
     );
 }
 
-#[tokio::test]
-async fn a_script_edited_mid_call_is_caught_as_a_divergence() {
-    let flows = flows_dir(&[("ivr.js", IVR)]);
-    let server = serve(flows.path(), at(NOW));
-    let step0 = first(&server, "ivr", "c-edit").await;
-    let name = collection(&step0.json());
-    // The new version asks for a fetch-free value where the journal has the cxKV result.
-    write_flow(
-        flows.path(),
-        "ivr.js",
-        "async function main(data, ctx) { const r = Math.random(); \
-         await ctx.ivr('a.wav', 5, 1, 1); await ctx.tts('x ' + r); }",
-    );
-    // The watcher reloads the file: a new call starts on the new version.
+/// Waits until a new call of `flow` starts with a reply whose modules are `expected`.
+async fn until_served(server: &TestServer, flow: &str, expected: &[&str]) {
     let probes = std::sync::atomic::AtomicUsize::new(0);
     poll_until(
         std::time::Duration::from_secs(5),
@@ -327,12 +345,84 @@ async fn a_script_edited_mid_call_is_caught_as_a_divergence() {
         || async {
             // A new call each time: a retried first step would get its stored reply.
             let n = probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let tree = first(&server, "ivr", &format!("c-probe-{n}")).await.json();
-            (modules(&tree) == ["play", "collect_dtmf", "pivot"]).then_some(())
+            let tree = first(server, flow, &format!("c-probe-{n}")).await.json();
+            (modules(&tree) == expected).then_some(())
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_call_keeps_the_script_version_it_started_with() {
+    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "ivr", "c-edit").await;
+    let spoken = node(&step0.json(), "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let name = collection(&step0.json());
+    write_flow(
+        flows.path(),
+        "ivr.js",
+        "async function main(data, ctx) { await ctx.ivr('a.wav', 5, 1, 1); await ctx.tts('new'); }",
+    );
+    until_served(&server, "ivr", &["play", "collect_dtmf", "pivot"]).await;
     let step1 = follow(&server, &step0, "c-edit", &json!({ name: "1" })).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let said = node(&step1.json(), "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        said,
+        format!("You pressed 1. {spoken}"),
+        "the old script ran on"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_that_diverges_from_its_journal_is_refused() {
+    let flow = r#"
+const { incr } = require('cxKV');
+async function main(data, ctx) {
+  if (process.env.MODE === 'count') await incr('n');
+  await ctx.ivr('a.wav', 5, 1, 1);
+  await ctx.tts(`done ${process.env.MODE}`);
+}
+"#;
+    let flows = flows_dir(&[
+        ("drift.js", flow),
+        ("drift.settings.toml", "[env]\nMODE = \"count\"\n"),
+    ]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "drift", "c-drift").await;
+    let name = collection(&step0.json());
+    // The settings change mid-call: the replay asks for the ivr where the call had the incr.
+    write_flow(
+        flows.path(),
+        "drift.settings.toml",
+        "[env]\nMODE = \"quiet\"\n",
+    );
+    let probes = std::sync::atomic::AtomicUsize::new(0);
+    poll_until(
+        std::time::Duration::from_secs(5),
+        "the new settings",
+        || async {
+            let n = probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reply = first(&server, "drift", &format!("p-{n}")).await;
+            let probe = follow(
+                &server,
+                &reply,
+                &format!("p-{n}"),
+                &json!({ collection(&reply.json()): "1" }),
+            )
+            .await;
+            (probe.json() == json!({"module": "tts", "data": {"text": "done quiet"}})).then_some(())
+        },
+    )
+    .await;
+    let step1 = follow(&server, &step0, "c-drift", &json!({ name: "1" })).await;
     let body = assert_error(&step1, 500, "a replay that diverges");
     assert!(
         body["detail"].as_str().unwrap().contains("diverged"),

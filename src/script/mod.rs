@@ -234,6 +234,26 @@ pub fn version(source: &str, imported: &sandbox::Imports, settings: &FlowSetting
 }
 
 impl ScriptFlow {
+    /// This flow running the script `source` (with `imports`) that a Class 5 call started
+    /// with. It keeps the flow's settings and its current `version`, which keys the flow's
+    /// bulkhead and breaker (a call on an older script must not reset them); Class 5 steps
+    /// never use warm sandboxes, which the version also keys.
+    pub fn pinned(&self, source: &str, module: bool, imports: sandbox::Imports) -> ScriptFlow {
+        ScriptFlow {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            root: self.root.clone(),
+            module_name: self.module_name.clone(),
+            source: source.into(),
+            module,
+            class5: true,
+            version: self.version,
+            settings: self.settings.clone(),
+            imports: Arc::new(imports),
+            guard: OnceLock::new(),
+        }
+    }
+
     /// A classic (non-module) flow made from source text rather than a file, for tools such as
     /// the test262 runner: default settings, no imports.
     pub fn from_source(name: &str, root: &Path, source: &str) -> ScriptFlow {

@@ -97,11 +97,27 @@ pub struct Step {
     pub position: usize,
 }
 
+/// The script a call started with, kept in its journal so that any node replays that version
+/// even after the file changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pinned {
+    /// The flow file's text.
+    pub source: String,
+    /// True for an ES module.
+    pub module: bool,
+    /// The files it imports, by resolved name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub imports: std::collections::BTreeMap<String, String>,
+}
+
 /// A Class 5 call's journal.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
     /// The script version the call started with.
     pub version: String,
+    /// That version's script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Pinned>,
     /// The first request, as `main`'s `data`: every replay starts from it.
     pub data: Value,
     /// The results a replay gives back, in order.

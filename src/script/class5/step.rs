@@ -142,7 +142,14 @@ pub async fn answer(
     }
     if let Some(step) = journal.steps.get(n) {
         // A retry (Kazoo's or a proxy's): the same reply, nothing changes.
-        return Ok(StepAnswer::tree(step.reply.clone()));
+        let mut answer = StepAnswer::tree(step.reply.clone());
+        let note = format!(
+            "class5 step {n} repeated: its stored reply was sent again (journal position {}), \
+             nothing changed",
+            step.position
+        );
+        answer.logs.push(position_line(now_ms, note));
+        return Ok(answer);
     }
     if n > journal.steps.len() || journal.done {
         return Ok(journal_failure(format!(
@@ -157,10 +164,36 @@ pub async fn answer(
             cx.config.max_steps
         )));
     }
+    let mut script = flow.clone();
     if n == 0 {
         journal.version = crate::digest::short(flow.version);
         journal.data = first_data(req);
+        journal.script = Some(journal::Pinned {
+            source: flow.source.to_string(),
+            module: flow.module,
+            imports: flow
+                .imports
+                .iter()
+                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+                .collect(),
+        });
     } else {
+        if journal.version != crate::digest::short(flow.version) {
+            // The file changed mid-call: the call keeps the version it started with.
+            let Some(pinned) = &journal.script else {
+                return Ok(journal_failure(format!(
+                    "call `{call_id}` started on version {} of the flow, whose script its \
+                     journal does not hold",
+                    journal.version
+                )));
+            };
+            let imports = pinned
+                .imports
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect();
+            script = Arc::new(flow.pinned(&pinned.source, pinned.module, imports));
+        }
         match journal.steps[n - 1].pending.clone() {
             Some(Pending::Ivr(op)) => {
                 let digits = req.digits.get(&op.collection).map(String::as_str);
@@ -213,16 +246,27 @@ pub async fn answer(
     let data = journal.data.to_string();
     let run = cx
         .pool
-        .run_class5(flow.clone(), data, Some(now_ms), effects)
+        .run_class5(script, data, Some(now_ms), effects)
         .await?;
     let script = Some(run.run_time);
     let out = run.class5.unwrap_or_default();
     let built = build(cx, flow, n, run.result, out);
+    let replayed = journal.entries.len();
+    let resolved = journal
+        .entries
+        .last()
+        .filter(|_| n > 0)
+        .map(|e| e.k.clone());
     let mut answer = match built {
         Ok((step, recorded, done)) => {
+            let note = describe(n, replayed, resolved.as_deref(), &recorded, done);
             journal.entries.extend(recorded);
             journal.done = done;
-            save(cx, &key, journal, read_version, step, now_ms)
+            let mut saved = save(cx, &key, journal, read_version, step, now_ms);
+            if saved.tree.is_ok() {
+                saved.logs.push(position_line(now_ms, note));
+            }
+            saved
         }
         Err(failure) => StepAnswer {
             tree: Err(failure),
@@ -230,9 +274,43 @@ pub async fn answer(
             script: None,
         },
     };
-    answer.logs = run.logs;
+    let mut logs = run.logs;
+    logs.append(&mut answer.logs);
+    answer.logs = logs;
     answer.script = script;
     Ok(answer)
+}
+
+/// The exchange log's note of a step: where it stands in the journal and what it resolved.
+fn describe(
+    n: usize,
+    replayed: usize,
+    resolved: Option<&str>,
+    recorded: &[Entry],
+    done: bool,
+) -> String {
+    let kinds: Vec<&str> = recorded.iter().map(|e| e.k.as_str()).collect();
+    format!(
+        "class5 step {n}: journal position {replayed} -> {}{}; recorded: {}{}",
+        replayed + recorded.len(),
+        resolved
+            .map(|k| format!(", resolved {k}"))
+            .unwrap_or_default(),
+        if kinds.is_empty() {
+            "nothing".to_owned()
+        } else {
+            kinds.join(", ")
+        },
+        if done { "; the script ended" } else { "" }
+    )
+}
+
+fn position_line(now_ms: i64, message: String) -> LogLine {
+    LogLine {
+        ts: chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default(),
+        level: "info".into(),
+        message,
+    }
 }
 
 type Built = (Step, Vec<Entry>, bool);

@@ -630,3 +630,48 @@ async function main(data, ctx) {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_call_of_thirty_steps() {
+    let flow = r#"
+const { incr } = require('cxKV');
+async function main(data, ctx) {
+  let sum = 0;
+  for (let i = 0; i < 29; i += 1) {
+    const r = await ctx.ivr(`Digit ${i + 1}`, 5, 1, 1);
+    sum += Number(r.value);
+    await incr('presses');
+  }
+  await ctx.tts(`Sum ${sum}, presses ${await incr('presses', 0)}`);
+}
+"#;
+    let flows = flows_dir(&[("long.js", flow)]);
+    let server = serve(flows.path(), at(NOW));
+    let started = std::time::Instant::now();
+    let mut reply = first(&server, "long", "c-30").await;
+    let mut times = vec![started.elapsed()];
+    for step in 1..30 {
+        let tree = reply.json();
+        assert_eq!(
+            node(&tree, "tts")["data"]["text"],
+            format!("Digit {step}"),
+            "step {step}: {tree}"
+        );
+        let name = collection(&tree);
+        let digit = (step % 10).to_string();
+        let began = std::time::Instant::now();
+        reply = follow(&server, &reply, "c-30", &json!({ name: digit })).await;
+        times.push(began.elapsed());
+        assert_eq!(reply.status, 200, "step {step}: {}", reply.text());
+    }
+    let sum: usize = (1..30).map(|s| s % 10).sum();
+    assert_eq!(
+        reply.json(),
+        json!({"module": "tts", "data": {"text": format!("Sum {sum}, presses 29")}}),
+        "each incr made once over the whole call"
+    );
+    println!(
+        "30-step call over HTTP (debug build): step 1 {:?}, step 30 {:?}",
+        times[0], times[29]
+    );
+}

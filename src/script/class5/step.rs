@@ -395,7 +395,7 @@ fn build(
                     };
                     target["children"] = Value::Object(ops::bridge_children(kind, back));
                 }
-                let tree = ops::chain(nodes.drain(..).collect());
+                let tree = ops::chain(std::mem::take(&mut nodes));
                 let reply = match tree {
                     None => target,
                     Some(mut head) => {

@@ -94,10 +94,14 @@ fn collection(n: usize) -> String {
     format!("pf_step{n}")
 }
 
-/// The pivot back to the flow for request `n`.
-fn pivot(link: &PivotLink, flow: &str, n: usize) -> Value {
-    let data = link.node_data(&format!("{flow}?step={n}"), Map::new());
-    json!({"module": "pivot", "data": data})
+/// The pivot back to the flow for request `n` (after a failed bridge: with its cause), made
+/// by the one builder of pivot nodes, which keeps the `?query` after the flow name.
+fn pivot(link: &PivotLink, flow: &str, n: usize, cause: Option<&str>) -> Value {
+    let target = match cause {
+        None => format!("{flow}?step={n}"),
+        Some(cause) => format!("{flow}?step={n}&cause={cause}"),
+    };
+    json!({"module": "pivot", "data": link.node_data(&target, Map::new())})
 }
 
 /// The first request as `main`'s `data`: what the script saw then, every replay sees.
@@ -207,7 +211,7 @@ pub async fn answer(
                     };
                     let prompts = ops::Prompts::of(&flow.settings);
                     let mut nodes = ops::ivr_nodes(&again, status == "invalid", &prompts);
-                    nodes.push(pivot(cx.link, &flow.name, n + 1));
+                    nodes.push(pivot(cx.link, &flow.name, n + 1, None));
                     let reply = ops::chain(nodes).unwrap_or(Value::Null);
                     let step = Step {
                         reply,
@@ -371,50 +375,14 @@ fn build(
                     false,
                     &ops::Prompts::of(&flow.settings),
                 ));
-                nodes.push(pivot(cx.link, &flow.name, n + 1));
+                nodes.push(pivot(cx.link, &flow.name, n + 1, None));
                 (Some(Pending::Ivr(op)), false)
             }
             Some(op) if op.method == "bridge" => {
-                let script_error = |detail| Failure {
-                    kind: FailureKind::ScriptError,
-                    detail,
-                    errors: Vec::new(),
-                };
-                let (mut target, kind) = ops::bridge_target(&op.args[0], &flow.settings.extensions)
-                    .map_err(script_error)?;
-                // `continue_on === false`: a failed bridge hangs up (no children).
-                let continues = op.args.get(1) != Some(&Value::Bool(false))
-                    && kind != ops::BridgeKind::Callflow;
-                if continues {
-                    let back = |cause: &str| {
-                        let data = cx.link.node_data(
-                            &format!("{}?step={}&cause={cause}", flow.name, n + 1),
-                            Map::new(),
-                        );
-                        json!({"module": "pivot", "data": data})
-                    };
-                    target["children"] = Value::Object(ops::bridge_children(kind, back));
-                }
-                let tree = ops::chain(std::mem::take(&mut nodes));
-                let reply = match tree {
-                    None => target,
-                    Some(mut head) => {
-                        last_node(&mut head)["children"] = json!({ "_": target });
-                        head
-                    }
-                };
-                (cx.verify)(&reply)?;
-                let pending = continues.then_some(Pending::Bridge);
-                let done = !continues;
-                return Ok((
-                    Step {
-                        reply,
-                        pending,
-                        position: 0,
-                    },
-                    recorded,
-                    done,
-                ));
+                let (target, continues) = bridge(cx, flow, n, &op.args)?;
+                // The target is the last node: `chain` keeps its own failure children.
+                nodes.push(target);
+                (continues.then_some(Pending::Bridge), !continues)
             }
             Some(op) if op.method == "waitForHangup" => {
                 // Kazoo hangs up at a tree's end: hold the call on a day-long sleep (4.3 has
@@ -449,14 +417,27 @@ fn build(
     Ok((step, recorded, done))
 }
 
-/// The last node of a `_` chain.
-fn last_node(tree: &mut Value) -> &mut Value {
-    let has_child = tree.get("children").and_then(|c| c.get("_")).is_some();
-    if has_child {
-        last_node(&mut tree["children"]["_"])
-    } else {
-        tree
+/// The node of a bridge and whether the script continues after its failure: then it carries
+/// a pivot back per failure cause; `continue_on === false` (or a `callflow:` target, which
+/// leaves the flow) carries none, so a failed bridge hangs up.
+fn bridge(
+    cx: &StepContext<'_>,
+    flow: &ScriptFlow,
+    n: usize,
+    args: &Value,
+) -> Result<(Value, bool), Failure> {
+    let (mut target, kind) =
+        ops::bridge_target(&args[0], &flow.settings.extensions).map_err(|detail| Failure {
+            kind: FailureKind::ScriptError,
+            detail,
+            errors: Vec::new(),
+        })?;
+    let continues = args.get(1) != Some(&Value::Bool(false)) && kind != ops::BridgeKind::Callflow;
+    if continues {
+        let back = |cause: &str| pivot(cx.link, &flow.name, n + 1, Some(cause));
+        target["children"] = Value::Object(ops::bridge_children(kind, back));
     }
+    Ok((target, continues))
 }
 
 /// Appends `step` and writes the journal (compare-and-set on `expected`) before the reply

@@ -675,3 +675,127 @@ async function main(data, ctx) {
         times[0], times[29]
     );
 }
+
+/// The digits of the next step of a shipped call: `digits` into the reply's collection.
+async fn press(server: &TestServer, reply: &Reply, call_id: &str, digits: &str) -> Reply {
+    let name = collection(&reply.json());
+    let next = follow(server, reply, call_id, &json!({ name: digits })).await;
+    assert_eq!(next.status, 200, "{}", next.text());
+    next
+}
+
+#[tokio::test]
+async fn shipped_ivr_routes_by_digit_and_by_timeout() {
+    let server = serve_shipped(NOW);
+    let step0 = first(&server, "c5_ivr", "ivr-1").await;
+    assert_eq!(modules(&step0.json()), ["tts", "collect_dtmf", "pivot"]);
+    let sales = press(&server, &step0, "ivr-1", "1").await.json();
+    assert_eq!(sales["module"], "user");
+    assert_eq!(
+        sales["data"]["id"], "8f0c2b4d6e8a0c2e4f6a8b0d2c4e6f8a",
+        "1 → 1002"
+    );
+
+    let step0 = first(&server, "c5_ivr", "ivr-2").await;
+    let desk = press(&server, &step0, "ivr-2", "").await.json();
+    assert_eq!(desk["module"], "device", "no input → 1001: {desk}");
+
+    let step0 = first(&server, "c5_ivr", "ivr-3").await;
+    let wrong = press(&server, &step0, "ivr-3", "7").await.json();
+    assert_eq!(modules(&wrong), ["tts", "hangup"]);
+    assert_eq!(
+        node(&wrong, "tts")["data"]["text"],
+        "7 is not an option. Goodbye."
+    );
+}
+
+#[tokio::test]
+async fn shipped_calling_card_retries_a_failed_bridge_once() {
+    let server = serve_shipped(NOW);
+    let step0 = first(&server, "c5_calling_card", "card-1").await;
+    let short = press(&server, &step0, "card-1", "12345#").await;
+    let tree = short.json();
+    assert_eq!(
+        node(&tree, "tts")["data"]["text"],
+        "That number is not valid.",
+        "too few digits: {tree}"
+    );
+    let out = press(&server, &short, "card-1", "14155550123#")
+        .await
+        .json();
+    assert_eq!(out["module"], "resources");
+    assert_eq!(out["data"]["to_did"], "14155550123");
+    let children = out["children"].as_object().unwrap();
+    assert!(!children.contains_key("_"), "resources never uses _: {out}");
+    let failed = take(&server, &children["NO_ANSWER"], "card-1").await;
+    let again = failed.json();
+    assert_eq!(
+        node(&again, "tts")["data"]["text"],
+        "The call could not be completed. Please try again."
+    );
+    let out = press(&server, &failed, "card-1", "14155550124")
+        .await
+        .json();
+    assert_eq!(out["data"]["to_did"], "14155550124");
+    let last = take(&server, &out["children"]["USER_BUSY"], "card-1")
+        .await
+        .json();
+    assert_eq!(
+        last,
+        json!({"module": "tts", "data": {"text": "The call could not be completed. Goodbye."}})
+    );
+}
+
+#[tokio::test]
+async fn shipped_pin_check_counts_wrong_pins_across_calls() {
+    let server = serve_shipped(NOW);
+    let step0 = first(&server, "c5_pin", "pin-1").await;
+    let right = press(&server, &step0, "pin-1", "1234#").await.json();
+    assert_eq!(
+        modules(&right),
+        ["tts", "user", "pivot"],
+        "the user, and a way back: {right}"
+    );
+
+    let mut reply = first(&server, "c5_pin", "pin-2").await;
+    for _ in 0..2 {
+        reply = press(&server, &reply, "pin-2", "9999").await;
+        assert_eq!(
+            node(&reply.json(), "tts")["data"]["text"],
+            "That PIN is not correct."
+        );
+    }
+    let out = press(&server, &reply, "pin-2", "0000").await.json();
+    assert_eq!(
+        out,
+        json!({"module": "tts", "data": {"text": "Too many wrong PINs. Goodbye."}})
+    );
+    // The next call from that number is refused at once: the count is in cxKV.
+    let refused = first(&server, "c5_pin", "pin-3").await.json();
+    assert_eq!(
+        refused,
+        json!({"module": "response", "data": {"code": 403, "message": "Too many wrong PINs"}})
+    );
+}
+
+#[tokio::test]
+async fn shipped_announcer_speaks_a_fetched_value() {
+    let mock = MockHttp::start(|_| MockResponse::json(200, &json!({"status": "all systems go"})));
+    let source = std::fs::read_to_string(shipped_flows().join("c5_announcer.js")).unwrap();
+    let settings = format!(
+        "allow_hosts = [\"127.0.0.1:*\"]\n\n[env]\nSTATUS_URL = \"{}/api/status\"\n",
+        mock.base()
+    );
+    let flows = flows_dir(&[
+        ("c5_announcer.js", &source),
+        ("c5_announcer.settings.toml", &settings),
+    ]);
+    let server = serve(flows.path(), at(NOW));
+    let reply = first(&server, "c5_announcer", "ann-1").await;
+    assert_eq!(
+        reply.json(),
+        json!({"module": "tts", "data": {"text": "The current status is: all systems go."},
+            "children": {"_": {"module": "hangup", "data": {}}}})
+    );
+    assert_eq!(mock.requests().len(), 1);
+}

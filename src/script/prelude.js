@@ -32,7 +32,7 @@
   const serviceNow = makeCtx ? () => effect('now', liveNow()) : liveNow;
   if (makeCtx) {
     const realRandom = Math.random;
-    defineProperty(Math, 'random', { value: { random() { return effect('random', apply(realRandom, Math, [])); } }.random });
+    defineProperty(Math, 'random', { value: { random() { return effect('random', apply(realRandom, Math, [])); } }.random, writable: true, configurable: true });
   }
   const ServiceDate = new Proxy(RealDate, {
     apply: () => apply(dateToString, construct(RealDate, [serviceNow()]), []),

@@ -799,3 +799,42 @@ async fn shipped_announcer_speaks_a_fetched_value() {
     );
     assert_eq!(mock.requests().len(), 1);
 }
+
+#[test]
+fn run_plays_a_call_step_by_step_from_a_journal_file() {
+    let flow = r#"
+async function main(data, ctx) {
+  const { status, value } = await ctx.ivr('menu.wav', 5, 1, 1);
+  await ctx.tts(`${status} ${value} ${Math.random() < 2}`);
+}
+"#;
+    let flows = flows_dir(&[("menu.js", flow)]);
+    let saved_calls = tempfile::tempdir().unwrap();
+    let journal = saved_calls.path().join("call.json");
+    let run = |extra: &[&str]| {
+        let dir = flows.path().to_str().unwrap();
+        let file = journal.to_str().unwrap();
+        let mut args = vec!["run", "menu", "--flows", dir, "--journal", file];
+        args.extend_from_slice(extra);
+        pivotforge_cli(&args, &[])
+    };
+    let (code, out, err) = run(&["--at", NOW]);
+    assert_eq!(code, Some(0), "{err}");
+    let tree: Value = serde_json::from_str(&out).expect("a tree on stdout");
+    assert_eq!(modules(&tree), ["play", "collect_dtmf", "pivot"]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    assert_eq!(saved["steps"].as_array().map(Vec::len), Some(1), "{saved}");
+
+    // A new process, a new store: the file carries the call on.
+    let (code, out, err) = run(&["--digits", "pf_step0=1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let tree: Value = serde_json::from_str(&out).expect("a tree on stdout");
+    assert_eq!(
+        tree,
+        json!({"module": "tts", "data": {"text": "success 1 true"}})
+    );
+    assert!(
+        err.contains("class5 step 1: journal position 1 -> 3"),
+        "{err}"
+    );
+}

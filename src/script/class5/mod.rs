@@ -9,12 +9,14 @@
 //! - [`effects`]: the effects boundary (live, recording, replaying) the script host goes through;
 //! - [`ops`]: what each ctx method does on Kazoo;
 //! - [`host`]: the host functions the ctx object calls;
-//! - [`step`]: one request: step token, journal, replay, reply.
+//! - [`step`]: one request: step token, journal, replay, reply;
+//! - [`offline`]: `pivotforge run --journal FILE`.
 
 pub mod detect;
 pub mod effects;
 pub mod host;
 pub mod journal;
+pub mod offline;
 pub mod ops;
 pub mod step;
 

@@ -77,7 +77,10 @@ impl Bench {
     fn step(&self, call: &str, n: usize) {
         let answer = self
             .rt
-            .block_on(self.engine.answer("steps", &Self::request(call, n), chrono::Utc::now()))
+            .block_on(
+                self.engine
+                    .answer("steps", &Self::request(call, n), chrono::Utc::now()),
+            )
             .expect("answered");
         assert!(
             answer.outcome.failure().is_none(),

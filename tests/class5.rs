@@ -838,3 +838,21 @@ async function main(data, ctx) {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_journal_expires_journal_hours_after_the_last_step() {
+    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let clock = std::sync::Arc::new(pivotforge::clock::RunningClock::new(at(NOW)));
+    let mut config = config(flows.path());
+    config.class5.journal_hours = 1;
+    let server = serve_with_clock(config, clock.clone());
+    let step0 = first(&server, "ivr", "c-late").await;
+    let name = collection(&step0.json());
+    clock.advance(std::time::Duration::from_secs(3601));
+    let late = follow(&server, &step0, "c-late", &json!({ name: "1" })).await;
+    let body = assert_error(&late, 500, "a step after the journal expired");
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+}

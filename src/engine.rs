@@ -239,7 +239,10 @@ impl Engine {
             .clone();
         drop(registry);
         let mut answer = self.answer_entry(&entry, req, now).await?;
-        answer.version = entry.version.clone();
+        // A Class 5 call on the version it started with names that one.
+        if answer.version.is_empty() {
+            answer.version = entry.version.clone();
+        }
         Ok(answer)
     }
 
@@ -396,6 +399,7 @@ impl Engine {
             logs: step.logs,
             run: started.elapsed(),
             script: step.script,
+            version: step.pinned.map_or_else(|| Arc::from(""), Arc::from),
             ..answer
         })
     }

@@ -379,6 +379,26 @@ async fn a_call_keeps_the_script_version_it_started_with() {
         format!("You pressed 1. {spoken}"),
         "the old script ran on"
     );
+    let calls = get(&server.url("/calls/c-edit")).await.json();
+    let versions: Vec<&Value> = calls["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{calls}"))
+        .iter()
+        .map(|s| &s["version"])
+        .collect();
+    assert_eq!(versions.len(), 2, "{calls}");
+    assert!(versions[0].is_string(), "{calls}");
+    assert_eq!(
+        versions[0], versions[1],
+        "the exchange log names the version that ran"
+    );
+    let fresh = first(&server, "ivr", "c-new").await;
+    assert_eq!(fresh.status, 200);
+    let probe = get(&server.url("/calls/c-new")).await.json();
+    assert_ne!(
+        &probe["steps"][0]["version"], versions[0],
+        "a new call: the new version"
+    );
 }
 
 #[tokio::test]

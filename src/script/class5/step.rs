@@ -42,6 +42,8 @@ pub struct StepAnswer {
     pub logs: Vec<LogLine>,
     /// Time the script ran on its JS thread, when it ran.
     pub script: Option<Duration>,
+    /// The version the step ran when the call keeps an older one than the flow's.
+    pub pinned: Option<String>,
 }
 
 impl StepAnswer {
@@ -54,6 +56,7 @@ impl StepAnswer {
             }),
             logs: Vec::new(),
             script: None,
+            pinned: None,
         }
     }
 
@@ -62,6 +65,7 @@ impl StepAnswer {
             tree: Ok(tree),
             logs: Vec::new(),
             script: None,
+            pinned: None,
         }
     }
 }
@@ -169,6 +173,7 @@ pub async fn answer(
         )));
     }
     let mut script = flow.clone();
+    let mut pinned_version = None;
     if n == 0 {
         sweep(store.as_ref(), now_ms);
         journal.version = crate::digest::short(flow.version);
@@ -198,6 +203,7 @@ pub async fn answer(
                 .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
                 .collect();
             script = Arc::new(flow.pinned(&pinned.source, pinned.module, imports));
+            pinned_version = Some(journal.version.clone());
         }
         match journal.steps[n - 1].pending.clone() {
             Some(Pending::Ivr(op)) => {
@@ -277,12 +283,14 @@ pub async fn answer(
             tree: Err(failure),
             logs: Vec::new(),
             script: None,
+            pinned: None,
         },
     };
     let mut logs = run.logs;
     logs.append(&mut answer.logs);
     answer.logs = logs;
     answer.script = script;
+    answer.pinned = pinned_version;
     Ok(answer)
 }
 

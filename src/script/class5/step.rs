@@ -509,3 +509,57 @@ fn save(
         Err(e) => journal_failure(format!("the call's journal could not be saved: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::{HostServices, Isolation};
+
+    fn pool() -> (tempfile::TempDir, JsPool) {
+        let (dir, store) = crate::store::temp_store();
+        let services = HostServices {
+            store,
+            fetcher: crate::script::fetch::Fetcher::new().unwrap(),
+            pivot: PivotLink::plain("http://pf"),
+        };
+        let pool = JsPool::new(1, 4, Isolation::for_threads(1), Arc::new(services)).unwrap();
+        (dir, pool)
+    }
+
+    fn step(module: &str) -> Step {
+        Step {
+            reply: json!({"module": module, "data": {}}),
+            pending: None,
+            position: 0,
+        }
+    }
+
+    #[test]
+    fn a_write_that_lost_the_race_sends_the_winners_reply() {
+        let (_dir, pool) = pool();
+        let (link, config) = (PivotLink::plain("http://pf"), Class5Config::default());
+        let verify = |_: &Value| Ok(0);
+        let cx = StepContext {
+            pool: &pool,
+            link: &link,
+            config: &config,
+            verify: &verify,
+        };
+        let store = pool.services().store.clone();
+        // Another node answered step 0 of the call first.
+        let theirs = Journal {
+            steps: vec![step("hangup")],
+            ..Journal::default()
+        };
+        assert!(journal::save(store.as_ref(), "k", &theirs, 0, 60_000, 0).unwrap());
+        let answer = save(&cx, "k", Journal::default(), 0, step("tts"), 0);
+        assert_eq!(answer.tree.unwrap()["module"], "hangup");
+        // A lost write whose step the winner does not hold is refused, not sent.
+        let ahead = Journal {
+            steps: vec![step("tts")],
+            ..Journal::default()
+        };
+        let answer = save(&cx, "k", ahead, 0, step("play"), 0);
+        assert!(answer.tree.unwrap_err().detail.contains("changed while"));
+    }
+}

@@ -876,3 +876,31 @@ async fn a_journal_expires_journal_hours_after_the_last_step() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn get_pivots_append_kazoos_parameters_to_the_step_token() {
+    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let mut config = config(flows.path());
+    config.pivot.method = pivotforge::config::PivotMethod::Get;
+    let server = serve_with(config, at(NOW));
+    let step0 = first(&server, "ivr", "c-get").await;
+    let tree = step0.json();
+    let pivot = pivot_of(&tree).unwrap();
+    assert_eq!(pivot["data"]["method"], "get", "{pivot}");
+    let url = pivot["data"]["voice_url"].as_str().unwrap();
+    let path = url.strip_prefix(PUBLIC_URL).unwrap();
+    assert!(path.ends_with("?step=1"), "{path}");
+    // Kazoo keeps the query the voice_url has and appends its own parameters with `&`.
+    let name = collection(&tree);
+    let params = with(
+        &kazoo_params(),
+        &json!({"Call-ID": "c-get", "Digits": { name: "2" }}),
+    );
+    let step1 = get(&server.url(&format!("{path}&{}", kazoo_form(&params)))).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let said = node(&step1.json(), "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(said.starts_with("You pressed 2. Caller 1, "), "{said}");
+}

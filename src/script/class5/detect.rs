@@ -19,21 +19,25 @@ fn openers() -> &'static Regex {
     })
 }
 
-/// True when the script's `main` takes a second parameter.
+/// True when the script's `main` takes a second parameter. Only a declaration counts: its list
+/// is followed by a body (`{`) or an arrow (`=>`), so a call `main(data, x)` is not one.
 pub fn declares_ctx(source: &str) -> bool {
     openers()
         .find_iter(source)
         .filter_map(|m| parameters(&source[m.end()..]))
-        .any(|count| count >= 2)
+        .any(|(count, after)| {
+            let after = after.trim_start();
+            count >= 2 && (after.starts_with('{') || after.starts_with("=>"))
+        })
 }
 
-/// Counts the parameters of a list that starts right after its `(`; `None` when it never
-/// closes (a call such as `main(` inside text the pattern mistook).
-fn parameters(rest: &str) -> Option<usize> {
+/// Counts the parameters of a list that starts right after its `(`, with the text after its
+/// `)`; `None` when it never closes.
+fn parameters(rest: &str) -> Option<(usize, &str)> {
     let (mut depth, mut count, mut seen) = (0usize, 0usize, false);
     let mut quote: Option<char> = None;
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
         if let Some(q) = quote {
             if c == '\\' {
                 chars.next();
@@ -52,7 +56,7 @@ fn parameters(rest: &str) -> Option<usize> {
                 seen = true;
             }
             ')' | ']' | '}' if depth > 0 => depth -= 1,
-            ')' => return Some(count + usize::from(seen)),
+            ')' => return Some((count + usize::from(seen), &rest[i + 1..])),
             ',' if depth == 0 => {
                 if seen {
                     count += 1;
@@ -88,6 +92,12 @@ mod tests {
         assert!(!declares_ctx("function main(data,) {}"));
         assert!(!declares_ctx(
             "function helper(a, b) {} function main(d) {}"
+        ));
+        assert!(!declares_ctx(
+            "function run(d) { return main(d, 1); }\nfunction main(d) {}"
+        ));
+        assert!(declares_ctx(
+            "exports.main = async (data, ctx) => { await ctx.answer() };"
         ));
     }
 }

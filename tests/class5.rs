@@ -511,6 +511,22 @@ async function main(data, ctx) {
     // A retried first step: its stored reply, no second request.
     assert_eq!(first(&server, "bal", "c-fetch").await.json(), tree);
     assert_eq!(mock.requests().len(), 1);
+
+    // A fetch left in flight when a ctx call ends the step is a script error.
+    let flows = flows_dir(&[
+        (
+            "early.js",
+            "async function main(data, ctx) { fetch(process.env.BASE + '/x'); \
+             await ctx.ivr('a.wav', 5, 1, 1); }",
+        ),
+        ("early.settings.toml", &settings),
+    ]);
+    let server = serve(flows.path(), at(NOW));
+    let body = assert_error(&first(&server, "early", "c1").await, 500, "fetch in flight");
+    assert!(
+        body["detail"].as_str().unwrap().contains("still in flight"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -42,9 +42,19 @@ pub fn install<'js>(
         "ctx",
         Function::new(ctx.clone(), move |method: String, args: String| -> String {
             let mut state = st.borrow_mut();
+            let in_flight = state.fetches;
             let Some(fx) = state.class5.as_mut() else {
                 return json!({"error": "ctx is only given to Class 5 flows"}).to_string();
             };
+            // The step ends here and its context with it: a fetch not yet answered would be
+            // lost, and its replay would wait for an answer no journal holds.
+            if in_flight > 0 && fx.mode() == super::Mode::Recording && ops::suspends(&method) {
+                let error = format!(
+                    "ctx.{method}() ends the call step while {in_flight} fetch(es) are still in \
+                     flight: await each fetch before a ctx call the PBX carries out"
+                );
+                return json!({ "error": error }).to_string();
+            }
             let args: Value = serde_json::from_str(&args).unwrap_or(Value::Null);
             match ops::call(fx, &method, &args) {
                 Ok(out) => out.to_string(),

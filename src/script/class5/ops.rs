@@ -12,6 +12,11 @@ use super::journal::Ivr;
 /// Methods that need the PBX: the step ends at them.
 const SUSPENDING: [&str; 4] = ["ivr", "hangup", "bridge", "waitForHangup"];
 
+/// True for a method that ends the step (the PBX carries it out).
+pub fn suspends(method: &str) -> bool {
+    SUSPENDING.contains(&method)
+}
+
 /// How a flow's prompts map to media: its `[media]` table and `media_base_url`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prompts {

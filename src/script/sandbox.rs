@@ -16,7 +16,7 @@ use rquickjs::module::Declared;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Context, Ctx, Function, Module, Object, Promise, Runtime, Value};
 
-use super::class5::{journal::Entry, Effects, Mode, CTX_JS};
+use super::class5::{Effects, Replayed, CTX_JS};
 use super::fetch::Completion;
 use super::host::{self, CallState, HostServices, LogLine};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
@@ -428,47 +428,13 @@ fn wait_for<'js>(
     }
 }
 
-/// What a Class 5 replay delivers next when no job is left to run.
-enum Replayed {
-    /// Fire this timer now.
-    Timer(u32),
-    /// Complete this fetch now (ok, payload).
-    Fetch(u32, bool, String),
-    /// Replaying, but the journal's next result is not one the event loop can give.
-    Stuck(String),
-    /// Not replaying: the loop waits for real timers and fetches.
-    No,
-}
-
 /// The journal's next asynchronous completion while a Class 5 step replays.
 fn replayed(state: &Rc<RefCell<CallState>>) -> Replayed {
-    let mut st = state.borrow_mut();
-    let Some(fx) = st.class5.as_mut() else {
-        return Replayed::No;
-    };
-    if fx.mode() != Mode::Replaying {
-        return Replayed::No;
-    }
-    let Some(entry) = fx.next_async().cloned() else {
-        let why = "the script's replay diverged from its journal: it waits for nothing the                    journal holds next; was the script changed during the call?";
-        fx.diverged.get_or_insert_with(|| why.to_owned());
-        return Replayed::Stuck(why.to_owned());
-    };
-    fx.advance();
-    let Entry { k, v, .. } = entry;
-    let id = v.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
-    if k == "timer" {
-        return Replayed::Timer(id);
-    }
-    let ok = v
-        .get("ok")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
-    let payload = v
-        .get("payload")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
-    Replayed::Fetch(id, ok, payload.to_owned())
+    state
+        .borrow_mut()
+        .class5
+        .as_mut()
+        .map_or(Replayed::No, Effects::next_completion)
 }
 
 /// Runs pending promise jobs until none is left or the deadline passes.

@@ -47,6 +47,19 @@ pub struct Suspended {
     pub args: Value,
 }
 
+/// What a replay's event loop delivers next when no job is left to run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replayed {
+    /// Fire this timer now.
+    Timer(u32),
+    /// Complete this fetch now (ok, payload).
+    Fetch(u32, bool, String),
+    /// Replaying, but the journal's next result is not one the event loop can give.
+    Stuck(String),
+    /// Not replaying: the loop waits for real timers and fetches.
+    No,
+}
+
 /// The state of one Class 5 step inside the sandbox.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -130,6 +143,30 @@ impl Effects {
         self.cursor += 1;
     }
 
+    /// What the event loop delivers next while replaying, when no job is left to run: the
+    /// journal's next timer or fetch completion; a diverged step when the journal holds
+    /// something else next.
+    pub fn next_completion(&mut self) -> Replayed {
+        if self.mode() != Mode::Replaying {
+            return Replayed::No;
+        }
+        let Some(entry) = self.next_async().cloned() else {
+            let why = "the script's replay diverged from its journal: it waits for nothing the \
+                       journal holds next; was the script changed during the call?";
+            self.diverged.get_or_insert_with(|| why.to_owned());
+            return Replayed::Stuck(why.to_owned());
+        };
+        self.advance();
+        let Entry { k, v, .. } = entry;
+        let id = v.get("id").and_then(Value::as_u64).unwrap_or(0) as u32;
+        if k == "timer" {
+            return Replayed::Timer(id);
+        }
+        let ok = v.get("ok").and_then(Value::as_bool).unwrap_or(false);
+        let payload = v.get("payload").and_then(Value::as_str).unwrap_or("");
+        Replayed::Fetch(id, ok, payload.to_owned())
+    }
+
     /// The `Idempotency-Key` of the step's next `fetch`: the same on every attempt of the
     /// step, different for every fetch of the call.
     pub fn idempotency_key(&mut self) -> String {
@@ -175,6 +212,29 @@ mod tests {
         let mut other = Effects::new(vec![Entry::new("now", json!(5))], CallInfo::default());
         assert!(matches!(other.take("random"), Some(Err(_))));
         assert!(other.diverged.as_deref().unwrap().contains("`random`"));
+    }
+
+    #[test]
+    fn the_event_loop_replays_completions_in_journal_order() {
+        let journal = vec![
+            Entry::new("timer", json!({"id": 1})),
+            Entry::new("fetch.done", json!({"id": 2, "ok": true, "payload": "{}"})),
+            Entry::new("now", json!(5)),
+        ];
+        let mut fx = Effects::new(journal, CallInfo::default());
+        assert_eq!(fx.next_completion(), Replayed::Timer(1));
+        assert_eq!(fx.next_completion(), Replayed::Fetch(2, true, "{}".into()));
+        assert!(
+            matches!(fx.next_completion(), Replayed::Stuck(_)),
+            "a result no loop gives"
+        );
+        assert!(fx.diverged.is_some());
+        assert_eq!(fx.take("now"), Some(Ok(json!(5))));
+        assert_eq!(
+            fx.next_completion(),
+            Replayed::No,
+            "recording: real timers and fetches"
+        );
     }
 
     #[test]

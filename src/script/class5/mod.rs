@@ -23,7 +23,7 @@ pub mod step;
 use serde::{Deserialize, Serialize};
 
 pub use detect::declares_ctx;
-pub use effects::{CallInfo, Effects, Mode, Suspended};
+pub use effects::{CallInfo, Effects, Mode, Replayed, Suspended};
 pub use host::{install, with_idempotency_key};
 
 /// The `ctx` object's source, evaluated in each Class 5 context.

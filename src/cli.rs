@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::engine::{AnswerError, Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
+use crate::script::class5::offline;
 use crate::store::{self, Store};
 
 /// Inputs of `pivotforge run`.
@@ -28,6 +29,8 @@ pub struct RunArgs {
     pub query: Option<String>,
     /// The instant to evaluate at; now when absent.
     pub at: Option<DateTime<Utc>>,
+    /// A Class 5 call's journal to start from and write back (`--journal FILE`).
+    pub journal: Option<PathBuf>,
 }
 
 /// Splits `K=V` at the first `=`.
@@ -40,7 +43,7 @@ pub fn key_value(s: &str) -> Result<(String, String), String> {
 
 /// Runs one flow once and prints the reply tree (stdout) and any problem (stderr).
 pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let req = match build_request(args) {
+    let mut req = match build_request(args) {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "pivotforge run: {e}");
@@ -49,6 +52,63 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
     };
     // `--at` is this command's injected clock; without it the step runs at the machine's now.
     let now = args.at.unwrap_or_else(Utc::now);
+    if let Some(file) = &args.journal {
+        if let Err(e) = load_journal(engine, args, file, &mut req, now) {
+            let _ = writeln!(err, "pivotforge run: --journal {e}");
+            return 2;
+        }
+    }
+    let code = run_request(engine, args, &req, now, out, err);
+    if let (Some(file), Some(pool)) = (&args.journal, engine.pool()) {
+        let call_id = req.call_id.as_deref().unwrap_or_default();
+        let store = pool.services().store.as_ref();
+        let saved = offline::save(store, file, &args.flow, call_id, now.timestamp_millis());
+        if let Err(e) = saved {
+            let _ = writeln!(err, "pivotforge run: --journal {e}");
+            return 1;
+        }
+    }
+    code
+}
+
+/// Puts `file`'s journal in the store for the request's call (Call-ID `pivotforge-run` unless
+/// given) and points the request at the journal's next step unless `step` was given.
+fn load_journal(
+    engine: &Engine,
+    args: &RunArgs,
+    file: &Path,
+    req: &mut PivotRequest,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let pool = engine.pool().ok_or("no JS pool was started")?;
+    let call_id = req
+        .call_id
+        .get_or_insert_with(|| offline::CALL_ID.to_owned())
+        .clone();
+    let ttl = engine.options().class5.ttl_ms();
+    let store = pool.services().store.as_ref();
+    let next = offline::load(
+        store,
+        file,
+        &args.flow,
+        &call_id,
+        now.timestamp_millis(),
+        ttl,
+    )?;
+    req.extra
+        .entry("step")
+        .or_insert_with(|| Value::String(next.to_string()));
+    Ok(())
+}
+
+fn run_request(
+    engine: &Engine,
+    args: &RunArgs,
+    req: &PivotRequest,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -59,7 +119,7 @@ pub fn run_flow(engine: &Engine, args: &RunArgs, out: &mut dyn Write, err: &mut 
             return 1;
         }
     };
-    let answer = match runtime.block_on(engine.answer(&args.flow, &req, now)) {
+    let answer = match runtime.block_on(engine.answer(&args.flow, req, now)) {
         Ok(answer) => answer,
         Err(AnswerError::Overloaded(overloaded)) => {
             let _ = writeln!(err, "pivotforge run: {overloaded}");

@@ -78,6 +78,8 @@ pub struct Config {
     pub pivot: PivotConfig,
     /// Which backend holds the shared state (`[store]`).
     pub store: crate::store::StoreConfig,
+    /// The bounds of Class 5 journals (`[class5]`).
+    pub class5: crate::script::class5::Class5Config,
 }
 
 /// The settings a config file may hold; every one optional.
@@ -125,6 +127,9 @@ pub struct FileConfig {
     /// The store's backend.
     #[serde(default)]
     pub store: crate::store::StoreConfig,
+    /// Class 5 journals.
+    #[serde(default)]
+    pub class5: crate::script::class5::Class5Config,
 }
 
 /// Values given on the command line or in the environment; they beat the file.
@@ -223,6 +228,7 @@ impl Config {
             auth,
             pivot,
             store: fc.store,
+            class5: fc.class5,
         })
     }
 
@@ -246,6 +252,7 @@ impl Config {
             pivot_link: self.pivot_link(),
             script_defaults: self.script_defaults.clone(),
             max_reply_bytes: self.limits.max_reply_bytes,
+            class5: self.class5,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::callflow::{Node, Response, Schemas};
 use crate::flows::{Flow, FlowEntry, LoadContext, LoadError, Registry};
 use crate::outcome::{Failure, FailureKind, Outcome};
 use crate::request::PivotRequest;
+use crate::script::class5::{step as class5_step, Class5Config};
 use crate::script::sandbox::Vars;
 use crate::script::{
     FlowSettings, Isolation, JsPool, LogLine, Overloaded, RunResult, ScriptErrorKind, ScriptFailure,
@@ -32,6 +33,8 @@ pub struct EngineOptions {
     pub script_defaults: FlowSettings,
     /// The largest reply tree, in bytes of JSON (`[limits] max_reply_bytes`).
     pub max_reply_bytes: usize,
+    /// The bounds of Class 5 journals (`[class5]`).
+    pub class5: Class5Config,
 }
 
 impl EngineOptions {
@@ -43,6 +46,7 @@ impl EngineOptions {
             pivot_link: PivotLink::plain(public_url),
             script_defaults: FlowSettings::default(),
             max_reply_bytes: crate::limits::LimitsConfig::default().max_reply_bytes,
+            class5: Class5Config::default(),
         }
     }
 }
@@ -229,7 +233,10 @@ impl Engine {
             .clone();
         drop(registry);
         let mut answer = self.answer_entry(&entry, req, now).await?;
-        answer.version = entry.version.clone();
+        // A Class 5 call on the version it started with names that one.
+        if answer.version.is_empty() {
+            answer.version = entry.version.clone();
+        }
         Ok(answer)
     }
 
@@ -274,6 +281,9 @@ impl Engine {
                     };
                     return Ok(Answer::measured(with_fallback(failure, flow.fallback())));
                 };
+                if script.class5 {
+                    return self.answer_class5(flow, script, pool, req, now).await;
+                }
                 // Straight to JSON text: the sandbox parses it and adds the flow's vars itself.
                 let data = serde_json::to_string(req).unwrap_or_else(|_| "{}".into());
                 let started = Instant::now();
@@ -357,6 +367,37 @@ impl Engine {
         }
     }
 
+    /// One step of a Class 5 flow: replayed from its journal (`script::class5::step`).
+    async fn answer_class5(
+        &self,
+        flow: &Flow,
+        script: &Arc<crate::script::ScriptFlow>,
+        pool: &Arc<JsPool>,
+        req: &PivotRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, Overloaded> {
+        let started = Instant::now();
+        let verify = |tree: &Value| self.verify(tree);
+        let cx = class5_step::StepContext {
+            pool,
+            link: &self.options.pivot_link,
+            config: &self.options.class5,
+            verify: &verify,
+        };
+        let step = class5_step::answer(&cx, script, req, now.timestamp_millis()).await?;
+        let answer = match step.tree {
+            Ok(tree) => Answer::measured(classify(tree)),
+            Err(failure) => Answer::measured(with_fallback(failure, flow.fallback())),
+        };
+        Ok(Answer {
+            logs: step.logs,
+            run: started.elapsed(),
+            script: step.script,
+            version: step.pinned.map_or_else(|| Arc::from(""), Arc::from),
+            ..answer
+        })
+    }
+
     /// Runs a script's named function (`main` by default) with any JSON argument: `/run`,
     /// form submissions, drivers and `postCall`. `now` sets the script's clock; `None` is the
     /// machine's.
@@ -390,12 +431,21 @@ impl Engine {
     /// a huge tree costs one pass, not a validation too.
     fn check(&self, flow: &Flow, mut tree: Value) -> (Outcome, usize) {
         crate::callflow::pivot::fill_req_formats(&mut tree);
-        let bytes = json_size(&tree);
-        if let Some(failure) = self.oversized(bytes) {
-            return measured(with_fallback(failure, flow.fallback()));
+        match self.verify(&tree) {
+            Ok(bytes) => (classify(tree), bytes),
+            Err(failure) => measured(with_fallback(failure, flow.fallback())),
         }
-        match self.schemas.validate(&tree) {
-            Ok(()) => (classify(tree), bytes),
+    }
+
+    /// The size of a tree that may be sent, or why it may not: over the size limit, or
+    /// failing the schemas.
+    fn verify(&self, tree: &Value) -> Result<usize, Failure> {
+        let bytes = json_size(tree);
+        if let Some(failure) = self.oversized(bytes) {
+            return Err(failure);
+        }
+        match self.schemas.validate(tree) {
+            Ok(()) => Ok(bytes),
             Err(errors) => {
                 let failure = Failure {
                     kind: FailureKind::InvalidTree,
@@ -409,7 +459,7 @@ impl Engine {
                     ),
                     errors,
                 };
-                measured(with_fallback(failure, flow.fallback()))
+                Err(failure)
             }
         }
     }

@@ -81,6 +81,10 @@ enum Command {
         /// Evaluate at this instant (RFC 3339), e.g. 2026-12-24T15:00:00-05:00.
         #[arg(long)]
         at: Option<DateTime<chrono::FixedOffset>>,
+        /// A Class 5 flow: the call's journal to start from (a new call when the file does not
+        /// exist); the journal after the step is written back, so the next run continues.
+        #[arg(long)]
+        journal: Option<std::path::PathBuf>,
     },
     /// Show the exchange log of a running service: one line per call, or every step of one.
     Calls {
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
             digits,
             query,
             at,
+            journal,
         } => match resolve(common, Overrides::default()) {
             Err(e) => {
                 eprintln!("pivotforge: {e}");
@@ -198,6 +203,7 @@ fn main() -> ExitCode {
                         digits,
                         query,
                         at: at.map(|t| t.with_timezone(&Utc)),
+                        journal,
                     };
                     let code = cli::run_flow(
                         &engine,

@@ -271,7 +271,7 @@ fn check_the_shipped_flows_exits_0() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("24 flows OK, 0 problems"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("28 flows OK, 0 problems"));
     // `--flows` is used when no folder is given.
     let out = pivotforge(&["check", "--flows", flows.to_str().unwrap()]);
     assert_eq!(

@@ -11,6 +11,7 @@ mod recordings_support;
 mod auth;
 mod bad_input;
 mod calls;
+mod class5;
 mod cli;
 mod flows_api;
 mod hardening_bodies;

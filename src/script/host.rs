@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use rquickjs::{Ctx, Function, Object};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::fetch::{Completion, Fetcher};
 use super::settings::{host_allowed, FlowSettings};
@@ -68,6 +69,8 @@ pub struct CallState {
     /// instant of the service's injected clock, and the console stamps read the same clock the
     /// script's `Date` does (the prelude keeps the same offset).
     clock_offset_ms: i64,
+    /// A Class 5 step's effects boundary (recording or replaying); `None`: a plain flow, live.
+    pub class5: Option<super::class5::Effects>,
 }
 
 impl CallState {
@@ -185,6 +188,36 @@ fn check_write(settings: &FlowSettings, flow: &str, area: &str) -> Result<(), St
     ))
 }
 
+/// Runs a host call through the Class 5 effects boundary: given back from the journal while a
+/// step replays, done and recorded while it records; a plain flow just runs it.
+fn through(
+    st: &Rc<RefCell<CallState>>,
+    kind: &str,
+    live: impl FnOnce() -> Result<Value, String>,
+) -> Result<Value, String> {
+    let given = st.borrow_mut().class5.as_mut().and_then(|fx| fx.take(kind));
+    if let Some(given) = given {
+        return given;
+    }
+    let result = live();
+    if let Some(fx) = st.borrow_mut().class5.as_mut() {
+        fx.record(kind, &result);
+    }
+    result
+}
+
+/// JSON text (or nothing) as a value crossing the boundary, and back.
+fn text_value(text: Option<String>) -> Value {
+    text.map_or(Value::Null, Value::String)
+}
+
+fn value_text(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// Builds the `host` object the prelude receives for flow `flow`.
 pub fn install<'js>(
     ctx: &Ctx<'js>,
@@ -215,9 +248,13 @@ pub fn install<'js>(
     host.set(
         "kvGet",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
-            s.kv_get(&ns, &key, st.borrow().now_ms())
-                .map(|v| v.map(|v| v.to_string()))
-                .map_err(|e| fail(&ctx, &e))
+            through(&st, "kv.get", || {
+                s.kv_get(&ns, &key, st.borrow().now_ms())
+                    .map(|v| text_value(v.map(|v| v.to_string())))
+                    .map_err(|e| e.to_string())
+            })
+            .map(value_text)
+            .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
     let (s, ns, st) = (store(), space.clone(), state.clone());
@@ -228,17 +265,28 @@ pub fn install<'js>(
             move |ctx: Ctx<'js>, key: String, json: String, seconds: f64| {
                 let value: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
-                let now_ms = st.borrow().now_ms();
-                s.kv_set(&ns, &key, &value, ttl(seconds), now_ms)
-                    .map_err(|e| fail(&ctx, &e))
+                through(&st, "kv.set", || {
+                    let now_ms = st.borrow().now_ms();
+                    s.kv_set(&ns, &key, &value, ttl(seconds), now_ms)
+                        .map(|()| Value::Null)
+                        .map_err(|e| e.to_string())
+                })
+                .map(drop)
+                .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let (s, ns) = (store(), space.clone());
+    let (s, ns, st) = (store(), space.clone(), state.clone());
     host.set(
         "kvDelete",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: String| {
-            s.kv_delete(&ns, &key).map_err(|e| fail(&ctx, &e))
+            through(&st, "kv.delete", || {
+                s.kv_delete(&ns, &key)
+                    .map(Value::Bool)
+                    .map_err(|e| e.to_string())
+            })
+            .map(|v| v.as_bool().unwrap_or(false))
+            .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
     let (s, ns, st) = (store(), space.clone(), state.clone());
@@ -247,10 +295,14 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, key: String, by: f64, seconds: f64| {
-                let now_ms = st.borrow().now_ms();
-                s.kv_incr(&ns, &key, by as i64, ttl(seconds), now_ms)
-                    .map(|n| n as f64)
-                    .map_err(|e| fail(&ctx, &e))
+                through(&st, "kv.incr", || {
+                    let now_ms = st.borrow().now_ms();
+                    s.kv_incr(&ns, &key, by as i64, ttl(seconds), now_ms)
+                        .map(Value::from)
+                        .map_err(|e| e.to_string())
+                })
+                .map(|n| n.as_f64().unwrap_or(0.0))
+                .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
@@ -258,9 +310,13 @@ pub fn install<'js>(
     host.set(
         "kvKeys",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_keys(&ns, st.borrow().now_ms(), 10_000)
-                .map(|k| serde_json::to_string(&k).unwrap_or_default())
-                .map_err(|e| fail(&ctx, &e))
+            through(&st, "kv.keys", || {
+                s.kv_keys(&ns, st.borrow().now_ms(), 10_000)
+                    .map(|k| Value::String(serde_json::to_string(&k).unwrap_or_default()))
+                    .map_err(|e| e.to_string())
+            })
+            .map(|v| value_text(v).unwrap_or_default())
+            .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
     let services_ = services.clone();
@@ -282,24 +338,32 @@ pub fn install<'js>(
     host.set(
         "kvUsage",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.kv_usage(&ns, st.borrow().now_ms())
-                .map(|u| serde_json::to_string(&u).unwrap_or_default())
-                .map_err(|e| fail(&ctx, &e))
+            through(&st, "kv.usage", || {
+                s.kv_usage(&ns, st.borrow().now_ms())
+                    .map(|u| Value::String(serde_json::to_string(&u).unwrap_or_default()))
+                    .map_err(|e| e.to_string())
+            })
+            .map(|v| value_text(v).unwrap_or_default())
+            .map_err(|e| fail(&ctx, &e))
         })?,
     )?;
-    let s = store();
+    let (s, st) = (store(), state.clone());
     host.set(
         "usGet",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, area: String, key: String| {
-                s.us_get(&area, &key)
-                    .map(|v| v.map(|v| v.to_string()))
-                    .map_err(|e| fail(&ctx, &e))
+                through(&st, "us.get", || {
+                    s.us_get(&area, &key)
+                        .map(|v| text_value(v.map(|v| v.to_string())))
+                        .map_err(|e| e.to_string())
+                })
+                .map(value_text)
+                .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let (s, allowed, name) = (store(), settings.clone(), flow.clone());
+    let (s, allowed, name, st) = (store(), settings.clone(), flow.clone(), state.clone());
     host.set(
         "usPut",
         Function::new(
@@ -308,18 +372,30 @@ pub fn install<'js>(
                 check_write(&allowed, &name, &area).map_err(|e| fail(&ctx, &e))?;
                 let value: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| fail(&ctx, &e))?;
-                s.us_put(&area, &key, &value).map_err(|e| fail(&ctx, &e))
+                through(&st, "us.put", || {
+                    s.us_put(&area, &key, &value)
+                        .map(Value::Bool)
+                        .map_err(|e| e.to_string())
+                })
+                .map(|v| v.as_bool().unwrap_or(false))
+                .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
-    let (s, allowed, name) = (store(), settings.clone(), flow.clone());
+    let (s, allowed, name, st) = (store(), settings.clone(), flow.clone(), state.clone());
     host.set(
         "usDelete",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, area: String, key: String| {
                 check_write(&allowed, &name, &area).map_err(|e| fail(&ctx, &e))?;
-                s.us_delete(&area, &key).map_err(|e| fail(&ctx, &e))
+                through(&st, "us.delete", || {
+                    s.us_delete(&area, &key)
+                        .map(Value::Bool)
+                        .map_err(|e| e.to_string())
+                })
+                .map(|v| v.as_bool().unwrap_or(false))
+                .map_err(|e| fail(&ctx, &e))
             },
         )?,
     )?;
@@ -375,9 +451,16 @@ pub fn install<'js>(
         state.fetches += 1;
         state.next_id = state.next_id.wrapping_add(1).max(1);
         let id = state.next_id;
+        let options = match state.class5.as_mut() {
+            None => options,
+            // A replayed fetch is not sent again: its completion comes from the journal.
+            Some(fx) if fx.mode() == super::class5::Mode::Replaying => return Ok(id),
+            Some(fx) => super::class5::with_idempotency_key(&options, &fx.idempotency_key()),
+        };
         fetcher.start(state.seq, id, parsed, &options, deadline, tx.clone());
         Ok(id)
     })?)?;
+    super::class5::install(ctx, &host, state)?;
     Ok(host)
 }
 

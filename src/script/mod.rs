@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod class5;
 pub mod config;
 pub mod fetch;
 pub mod host;
@@ -43,6 +44,8 @@ pub struct ScriptFlow {
     pub source: Arc<str>,
     /// True for an ES module (`import` / `export` at top level).
     pub module: bool,
+    /// True for a Class 5 flow: its `main` declares a second parameter, `ctx`.
+    pub class5: bool,
     /// Changes whenever the source or the settings change; keys the warm contexts.
     pub version: u64,
     /// Time, memory, fallback, env, hosts.
@@ -204,6 +207,7 @@ pub fn load(
         file: file.to_owned(),
         root: root.to_owned(),
         module_name,
+        class5: class5::declares_ctx(&source),
         source: source.into(),
         module,
         version,
@@ -232,6 +236,26 @@ pub fn version(source: &str, imported: &sandbox::Imports, settings: &FlowSetting
 }
 
 impl ScriptFlow {
+    /// This flow running the script `source` (with `imports`) that a Class 5 call started
+    /// with. It keeps the flow's settings and its current `version`, which keys the flow's
+    /// bulkhead and breaker (a call on an older script must not reset them); Class 5 steps
+    /// never use warm sandboxes, which the version also keys.
+    pub fn pinned(&self, source: &str, module: bool, imports: sandbox::Imports) -> ScriptFlow {
+        ScriptFlow {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            root: self.root.clone(),
+            module_name: self.module_name.clone(),
+            source: source.into(),
+            module,
+            class5: true,
+            version: self.version,
+            settings: self.settings.clone(),
+            imports: Arc::new(imports),
+            guard: OnceLock::new(),
+        }
+    }
+
     /// A classic (non-module) flow made from source text rather than a file, for tools such as
     /// the test262 runner: default settings, no imports.
     pub fn from_source(name: &str, root: &Path, source: &str) -> ScriptFlow {
@@ -241,6 +265,7 @@ impl ScriptFlow {
             file: root.join(&module_name),
             root: root.to_owned(),
             module_name,
+            class5: class5::declares_ctx(source),
             source: source.into(),
             module: false,
             version: 0,

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::breaker::{Admit, Breaker};
 use super::bulkhead::{Admitted, Bulkhead, Share};
+use super::class5::{Effects, StepOutput};
 use super::host::{HostServices, LogLine};
 use super::isolation::{Core, Slot};
 pub use super::isolation::{FlowIsolation, Isolation};
@@ -142,6 +143,8 @@ pub struct RunResult {
     pub logs: Vec<LogLine>,
     /// Time spent on the JS thread.
     pub run_time: Duration,
+    /// What a Class 5 step recorded and emitted (`None` for a plain call).
+    pub class5: Option<StepOutput>,
 }
 
 struct Job {
@@ -151,6 +154,8 @@ struct Job {
     vars: Vars,
     deadline: Instant,
     now_ms: Option<i64>,
+    /// A Class 5 step's effects: it runs in a fresh sandbox, never a warm one.
+    class5: Option<Box<Effects>>,
     ticket: Ticket,
     reply: tokio::sync::oneshot::Sender<Result<RunResult, Overloaded>>,
 }
@@ -246,6 +251,11 @@ impl JsPool {
             })
     }
 
+    /// What every sandbox of the pool is given (the store, the fetcher, the pivot link).
+    pub fn services(&self) -> &Arc<HostServices> {
+        &self.services
+    }
+
     /// Number of JS threads.
     pub fn threads(&self) -> usize {
         self.threads
@@ -313,8 +323,33 @@ impl JsPool {
         &self,
         flow: Arc<ScriptFlow>,
         function: &str,
+        arg: (String, Vars),
+        now_ms: Option<i64>,
+    ) -> Result<RunResult, Overloaded> {
+        self.submit(flow, function, arg, now_ms, None).await
+    }
+
+    /// Runs one step of a Class 5 flow: `main(data, ctx)` in a fresh sandbox whose effects go
+    /// through `effects`, within the flow's time limit (replay included).
+    pub async fn run_class5(
+        &self,
+        flow: Arc<ScriptFlow>,
+        data: String,
+        now_ms: Option<i64>,
+        effects: Effects,
+    ) -> Result<RunResult, Overloaded> {
+        let arg = (data, Vars::IfAbsent);
+        self.submit(flow, "main", arg, now_ms, Some(Box::new(effects)))
+            .await
+    }
+
+    async fn submit(
+        &self,
+        flow: Arc<ScriptFlow>,
+        function: &str,
         (arg, vars): (String, Vars),
         now_ms: Option<i64>,
+        class5: Option<Box<Effects>>,
     ) -> Result<RunResult, Overloaded> {
         let timeout = Duration::from_millis(flow.settings.timeout_ms);
         let now = Instant::now();
@@ -349,6 +384,7 @@ impl JsPool {
             vars,
             deadline,
             now_ms,
+            class5,
             ticket: Ticket {
                 guard: guard.clone(),
                 flags: flags.clone(),
@@ -377,6 +413,7 @@ impl JsPool {
             )),
             logs: Vec::new(),
             run_time: timeout,
+            class5: None,
         };
         Ok(match tokio::time::timeout(wait, answer).await {
             Ok(Ok(Ok(result))) => result,
@@ -476,12 +513,18 @@ fn serve(
         slot.cpu_since_ns.store(cpu, Ordering::Release);
         slot.flow.store(guard.id, Ordering::Release);
     }
-    let outcome =
-        std::panic::catch_unwind(AssertUnwindSafe(|| run_job(warm, uses, &job, services)));
+    let class5 = job.class5.take();
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match class5 {
+        Some(effects) => run_step(&job, services, *effects),
+        None => {
+            let (result, logs) = run_job(warm, uses, &job, services);
+            (result, logs, None)
+        }
+    }));
     if let Some(slot) = slot {
         slot.flow.store(0, Ordering::Release);
     }
-    let (result, logs) = outcome.unwrap_or_else(|_| {
+    let (result, logs, class5) = outcome.unwrap_or_else(|_| {
         // A panic may have left the flow's sandbox half-way: never reuse it.
         warm.remove(&job.flow.name);
         (
@@ -490,6 +533,7 @@ fn serve(
                 "the script runtime failed; see the service log".into(),
             )),
             Vec::new(),
+            None,
         )
     });
     let run_time = started.elapsed();
@@ -533,12 +577,41 @@ fn serve(
         result,
         logs,
         run_time,
+        class5,
     }));
     stats.busy.fetch_sub(1, Ordering::Relaxed);
     overran
 }
 
 type Warm = HashMap<String, (u64, Sandbox, u64)>;
+
+/// One Class 5 step: a fresh sandbox (a replay must start from the script's top level, never
+/// from state an earlier call left), dropped when the step is done.
+fn run_step(
+    job: &Job,
+    services: &Arc<HostServices>,
+    effects: Effects,
+) -> (
+    Result<Value, ScriptFailure>,
+    Vec<LogLine>,
+    Option<StepOutput>,
+) {
+    if Instant::now() >= job.deadline {
+        let e = ScriptFailure::error(
+            ScriptErrorKind::Timeout,
+            "the call waited in the queue past its time limit".into(),
+        );
+        return (Err(e), Vec::new(), None);
+    }
+    let mut sandbox = match Sandbox::with_effects(&job.flow, services, job.deadline, Some(effects))
+    {
+        Ok(sandbox) => sandbox,
+        Err(e) => return (Err(e), Vec::new(), None),
+    };
+    let out = sandbox.call(&job.function, &job.arg, job.vars, job.deadline, job.now_ms);
+    let step = sandbox.take_effects().map(StepOutput::of);
+    (out.result, out.logs, step)
+}
 
 fn run_job(
     warm: &mut Warm,

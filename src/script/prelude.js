@@ -5,7 +5,7 @@
 // runtime); only what the host owns is frozen, and the hooks the host calls use built-ins captured
 // here, so a script that replaces `JSON.stringify` or `Array.prototype.find` breaks at most its
 // own results, never the host's checks.
-(function (host, env, recordingsUrl, varsJson, buildersJson) {
+(function (host, env, recordingsUrl, varsJson, buildersJson, makeCtx) {
   'use strict';
   const G = globalThis;
   const EXIT = Object.freeze({ pivotforgeExit: true });
@@ -25,7 +25,15 @@
   const realNow = RealDate.now;
   const dateToString = RealDate.prototype.toString;
   let clockOffset = 0;
-  const serviceNow = () => apply(realNow, RealDate, []) + clockOffset;
+  const liveNow = () => apply(realNow, RealDate, []) + clockOffset;
+  // A Class 5 step (`makeCtx` given) reads the clock and Math.random through the host's effects
+  // boundary: recorded on the step that first asked, given back on every replay.
+  const effect = (kind, live) => jsonParse(host.effect(kind, jsonStringify(live)));
+  const serviceNow = makeCtx ? () => effect('now', liveNow()) : liveNow;
+  if (makeCtx) {
+    const realRandom = Math.random;
+    defineProperty(Math, 'random', { value: { random() { return effect('random', apply(realRandom, Math, [])); } }.random, writable: true, configurable: true });
+  }
   const ServiceDate = new Proxy(RealDate, {
     apply: () => apply(dateToString, construct(RealDate, [serviceNow()]), []),
     construct: (target, args, newTarget) => construct(target, args.length === 0 ? [serviceNow()] : args, newTarget),
@@ -275,6 +283,8 @@
   // `needValue`: a call step must give a tree; anything else (`/run`, a form, `postCall`) may
   // give nothing, which is `null`.
   const settle = (r, needValue) => {
+    // A Class 5 step ended at a ctx call the PBX carries out: the host holds what it was.
+    if ('suspend' in r) return jsonStringify({ type: 'value', value: null });
     if ('ok' in r) {
       if (r.ok === undefined) {
         if (!needValue) return jsonStringify({ type: 'value', value: null });
@@ -355,6 +365,8 @@
     return v;
   };
   const flowVars = deepFreeze(jsonParse(varsJson));
+  // The ctx of a Class 5 step (one per context: a Class 5 step runs in a fresh one).
+  const classFive = makeCtx ? makeCtx(host, () => call.settle({ suspend: true }), logger('log')) : undefined;
   const hasVars = objectKeys(flowVars).length > 0;
   const isObject = (v) => v !== null && typeof v === 'object' && !isArray(v);
   // varsMode: 0 leaves the argument alone, 1 sets `vars` (a call step, which must give a tree),
@@ -379,7 +391,7 @@
     try { f = entry(name); } catch (e) { return settle({ fail: e }, needValue); }
     if (!f) return jsonStringify({ type: 'missing', name: String(name), functions: functionNames() });
     try {
-      out = f(arg);
+      out = classFive ? f(arg, classFive) : f(arg);
     } catch (e) {
       threw = true;
       thrown = e;

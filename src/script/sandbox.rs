@@ -16,6 +16,7 @@ use rquickjs::module::Declared;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Context, Ctx, Function, Module, Object, Promise, Runtime, Value};
 
+use super::class5::{Effects, Replayed, CTX_JS};
 use super::fetch::Completion;
 use super::host::{self, CallState, HostServices, LogLine};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
@@ -75,6 +76,17 @@ impl Sandbox {
         services: &Arc<HostServices>,
         deadline: Instant,
     ) -> Result<Sandbox, ScriptFailure> {
+        Sandbox::with_effects(flow, services, deadline, None)
+    }
+
+    /// A sandbox for one Class 5 step when `class5` is given: its top level and its call run
+    /// through that effects boundary, and `main` gets `ctx`.
+    pub fn with_effects(
+        flow: &ScriptFlow,
+        services: &Arc<HostServices>,
+        deadline: Instant,
+        class5: Option<Effects>,
+    ) -> Result<Sandbox, ScriptFailure> {
         let internal = |e: rquickjs::Error| {
             ScriptFailure::error(
                 ScriptErrorKind::Internal,
@@ -105,6 +117,8 @@ impl Sandbox {
         let (tx, completions) = channel();
         let state = Rc::new(RefCell::new(CallState::default()));
         state.borrow_mut().reset(deadline, None);
+        let class_five = class5.is_some();
+        state.borrow_mut().class5 = class5;
         let settings = Arc::new(flow.settings.clone());
         limit.store(ticks(deadline), Ordering::Relaxed);
 
@@ -124,6 +138,16 @@ impl Sandbox {
             let prelude: Function = ctx
                 .eval_with_options(PRELUDE, options)
                 .map_err(|e| fail(&ctx, e))?;
+            let make_ctx: Option<Function> = if class_five {
+                let mut options = EvalOptions::default();
+                options.filename = Some("pivotforge:class5".into());
+                Some(
+                    ctx.eval_with_options(CTX_JS, options)
+                        .map_err(|e| fail(&ctx, e))?,
+                )
+            } else {
+                None
+            };
             prelude
                 .call::<_, ()>((
                     host,
@@ -131,6 +155,7 @@ impl Sandbox {
                     services.pivot.recordings_url(),
                     vars_json.as_str(),
                     registry::builders_json(),
+                    make_ctx,
                 ))
                 .map_err(|e| fail(&ctx, e))?;
             if flow.module {
@@ -178,6 +203,11 @@ impl Sandbox {
             completions,
             memory_limit,
         })
+    }
+
+    /// Takes the Class 5 step's effects out once its call is done.
+    pub fn take_effects(&mut self) -> Option<Effects> {
+        self.state.borrow_mut().class5.take()
     }
 
     /// Calls `function` with the JSON text `arg`, running promise jobs, timers and fetches until
@@ -325,6 +355,22 @@ fn wait_for<'js>(
         if promise.state() != PromiseState::Pending {
             return Ok(());
         }
+        match replayed(state) {
+            Replayed::Timer(id) => {
+                state.borrow_mut().timers.remove(&id);
+                fire.call::<_, ()>((id,)).map_err(fail)?;
+                continue;
+            }
+            Replayed::Fetch(id, ok, payload) => {
+                state.borrow_mut().fetches -= 1;
+                complete.call::<_, ()>((id, ok, payload)).map_err(fail)?;
+                continue;
+            }
+            Replayed::Stuck(why) => {
+                return Err(ScriptFailure::error(ScriptErrorKind::NeverSettled, why));
+            }
+            Replayed::No => {}
+        }
         let (next_timer, fetches) = {
             let state = state.borrow();
             (state.next_timer(), state.fetches)
@@ -345,7 +391,12 @@ fn wait_for<'js>(
         }
         if let Some((id, due)) = next_timer {
             if due <= now {
-                state.borrow_mut().timers.remove(&id);
+                let mut st = state.borrow_mut();
+                st.timers.remove(&id);
+                if let Some(fx) = st.class5.as_mut() {
+                    fx.record("timer", &Ok(serde_json::json!({ "id": id })));
+                }
+                drop(st);
                 fire.call::<_, ()>((id,)).map_err(fail)?;
                 continue;
             }
@@ -353,11 +404,17 @@ fn wait_for<'js>(
         let wake = next_timer.map_or(deadline, |(_, due)| due.min(deadline));
         match completions.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(done) if done.seq == seq => {
-                state.borrow_mut().fetches -= 1;
+                let mut st = state.borrow_mut();
+                st.fetches -= 1;
                 let (ok, payload) = match done.result {
                     Ok(body) => (true, body),
                     Err(message) => (false, message),
                 };
+                if let Some(fx) = st.class5.as_mut() {
+                    let entry = serde_json::json!({ "id": done.id, "ok": ok, "payload": payload });
+                    fx.record("fetch.done", &Ok(entry));
+                }
+                drop(st);
                 complete
                     .call::<_, ()>((done.id, ok, payload))
                     .map_err(fail)?;
@@ -371,6 +428,15 @@ fn wait_for<'js>(
             }
         }
     }
+}
+
+/// The journal's next asynchronous completion while a Class 5 step replays.
+fn replayed(state: &Rc<RefCell<CallState>>) -> Replayed {
+    state
+        .borrow_mut()
+        .class5
+        .as_mut()
+        .map_or(Replayed::No, Effects::next_completion)
 }
 
 /// Runs pending promise jobs until none is left or the deadline passes.

@@ -36,6 +36,16 @@ pub struct FlowSettings {
     pub kv_namespace: Option<String>,
     /// Userspace areas the flow's script may change (`userspace_write`); every area is readable.
     pub userspace_write: Vec<String>,
+    /// Class 5 prompts: file name → media id or URL (`[media]`). Left out of the version when
+    /// empty, so flows without Class 5 settings keep theirs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub media: BTreeMap<String, String>,
+    /// Class 5 prompts: a file name not in `[media]` is appended to this URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_base_url: Option<String>,
+    /// Class 5 bridges: a short number → its target (`1002 = "user:ID"`, `[extensions]`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, String>,
 }
 
 impl FlowSettings {
@@ -65,6 +75,9 @@ impl Default for FlowSettings {
             vars: serde_json::Map::new(),
             kv_namespace: None,
             userspace_write: Vec::new(),
+            media: BTreeMap::new(),
+            media_base_url: None,
+            extensions: BTreeMap::new(),
         }
     }
 }
@@ -89,6 +102,12 @@ pub struct RawSettings {
     pub kv_namespace: Option<String>,
     /// See [`FlowSettings::userspace_write`].
     pub userspace_write: Option<Vec<String>>,
+    /// See [`FlowSettings::media`].
+    pub media: Option<BTreeMap<String, String>>,
+    /// See [`FlowSettings::media_base_url`].
+    pub media_base_url: Option<String>,
+    /// See [`FlowSettings::extensions`].
+    pub extensions: Option<BTreeMap<String, String>>,
 }
 
 impl RawSettings {
@@ -118,6 +137,15 @@ impl RawSettings {
         }
         if let Some(areas) = &self.userspace_write {
             out.userspace_write = areas.clone();
+        }
+        if let Some(media) = &self.media {
+            out.media.extend(media.clone());
+        }
+        if let Some(base) = &self.media_base_url {
+            out.media_base_url = Some(base.clone());
+        }
+        if let Some(extensions) = &self.extensions {
+            out.extensions.extend(extensions.clone());
         }
         out.timeout_ms = out.timeout_ms.clamp(1, MAX_TIMEOUT_MS);
         out.memory_mb = out.memory_mb.clamp(1, 4096);

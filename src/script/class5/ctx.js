@@ -1,0 +1,71 @@
+// pivotforge Class 5: the `ctx` a `main(data, ctx)` flow receives. Each method goes to the host
+// (`host.ctx`), which answers it from the call's journal or carries it out; a method the PBX
+// must do (ivr, hangup) ends the step. An awaited ctx call hands back a thenable whose `then`
+// marks it awaited, so a ctx call started while another is unawaited is caught.
+(function (host, suspend, log) {
+  'use strict';
+  const { parse, stringify } = JSON;
+  const PromiseCtor = Promise;
+  const never = { then() {} };
+  let pending = null;
+  // The script's own line: the first frame outside pivotforge's files.
+  const lineOf = () => {
+    const stack = String(new Error().stack || '').split('\n');
+    for (let i = 0; i < stack.length; i += 1) {
+      const m = /\(?([^\s()]+):(\d+)(?::\d+)?\)?\s*$/.exec(stack[i]);
+      if (m && m[1].indexOf('pivotforge:') !== 0) return `${m[1]}:${m[2]}`;
+    }
+    return 'an unknown line';
+  };
+  const fail = (message) => { throw new Error(message); };
+  const invoke = (method, args, tracked) => {
+    const line = lineOf();
+    if (pending !== null) {
+      fail(`ctx.${method}() at ${line} was called while ctx.${pending.method}() at ${pending.line} `
+        + 'is still pending: await every ctx call (a missing await desynchronises the call)');
+    }
+    const out = parse(host.ctx(method, stringify(args)));
+    if (out.error !== undefined) fail(out.error);
+    if (out.suspend) { suspend(); return never; }
+    if (!tracked) return PromiseCtor.resolve(out.value);
+    const mark = { method, line };
+    pending = mark;
+    const settled = () => { if (pending === mark) pending = null; return PromiseCtor.resolve(out.value); };
+    return {
+      then(ok, err) { return settled().then(ok, err); },
+      catch(err) { return settled().then(undefined, err); },
+      finally(f) { return settled().finally(f); },
+    };
+  };
+  const ctx = {};
+  const method = (name, arity) => {
+    Object.defineProperty(ctx, name, {
+      value: { [name](...args) { return invoke(name, args.slice(0, arity), true); } }[name],
+      enumerable: true,
+    });
+  };
+  method('answer', 0);
+  method('tts', 1);
+  method('play', 1);
+  method('ivr', 6);
+  method('hangup', 0);
+  method('bridge', 2);
+  method('record', 1);
+  method('waitForHangup', 0);
+  const unavailable = (name) => () => fail(`ctx.${name} is not available on a Kazoo PBX`);
+  Object.assign(ctx, {
+    get: (key) => parse(host.ctxGet(String(key))),
+    set: (key, value) => invoke('set', [String(key), value === undefined ? null : value], false),
+    log: (...args) => log(...args),
+    echo: unavailable('echo'),
+    blockDtmf: unavailable('blockDtmf'),
+    waitFor: unavailable('waitFor'),
+    header: (name, value) => {
+      if (value !== undefined) {
+        fail('ctx.header(name, value): a pivot reply cannot set a SIP header on the call; read one with ctx.header(name)');
+      }
+      return parse(host.ctxGet(`sip_h_${String(name)}`));
+    },
+  });
+  return Object.freeze(ctx);
+})

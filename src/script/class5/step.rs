@@ -1,0 +1,565 @@
+//! One request of a Class 5 call: reads the step token (`?step=N`, kept by Kazoo in front of
+//! its own parameters) and the call's journal, resolves what the last step left waiting for
+//! (the digits of an `ivr`), replays the script on the JS pool, builds the reply, and saves
+//! the journal (compare-and-set) before the reply leaves. A retried step gets its stored reply
+//! again and changes nothing; a request the journal can't place gets a failure, never a tree
+//! built from a half-matched journal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::effects::{CallInfo, Effects};
+use super::journal::{self, Entry, Journal, Pending, Step};
+use super::{ops, Class5Config, StepOutput};
+use crate::auth::PivotLink;
+use crate::outcome::{Failure, FailureKind};
+use crate::request::PivotRequest;
+use crate::script::{JsPool, LogLine, Overloaded, ScriptErrorKind, ScriptFailure, ScriptFlow};
+
+/// Checks a reply tree (the schemas and the size limit), giving its size in bytes.
+pub type Verify<'a> = &'a (dyn Fn(&Value) -> Result<usize, Failure> + Send + Sync);
+
+/// What a Class 5 step needs from the service.
+pub struct StepContext<'a> {
+    /// The JS pool (and, through its services, the store).
+    pub pool: &'a JsPool,
+    /// How pivots back to this service are written.
+    pub link: &'a PivotLink,
+    /// The journal's bounds.
+    pub config: &'a Class5Config,
+    /// The reply check.
+    pub verify: Verify<'a>,
+}
+
+/// One answered Class 5 request.
+#[derive(Debug)]
+pub struct StepAnswer {
+    /// The tree to send, or why there is none (the flow's fallback or a 500 follows).
+    pub tree: Result<Value, Failure>,
+    /// The script's console lines.
+    pub logs: Vec<LogLine>,
+    /// Time the script ran on its JS thread, when it ran.
+    pub script: Option<Duration>,
+    /// The version the step ran when the call keeps an older one than the flow's.
+    pub pinned: Option<String>,
+}
+
+impl StepAnswer {
+    fn failed(kind: FailureKind, detail: String) -> StepAnswer {
+        StepAnswer {
+            tree: Err(Failure {
+                kind,
+                detail,
+                errors: Vec::new(),
+            }),
+            logs: Vec::new(),
+            script: None,
+            pinned: None,
+        }
+    }
+
+    fn tree(tree: Value) -> StepAnswer {
+        StepAnswer {
+            tree: Ok(tree),
+            logs: Vec::new(),
+            script: None,
+            pinned: None,
+        }
+    }
+}
+
+fn journal_failure(detail: String) -> StepAnswer {
+    StepAnswer::failed(FailureKind::ScriptError, detail)
+}
+
+/// The step token a request carries: `step=N` (none: the call's first request).
+fn token(req: &PivotRequest) -> Result<usize, String> {
+    match req.extra.get("step") {
+        None => Ok(0),
+        Some(Value::String(s)) => s.parse().map_err(|_| bad_token(s)),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| bad_token(&n.to_string())),
+        Some(other) => Err(bad_token(&other.to_string())),
+    }
+}
+
+fn bad_token(shown: &str) -> String {
+    let shown: String = shown.chars().take(32).collect();
+    format!("the step token `{shown}` is not a step number: pivots of a Class 5 flow carry ?step=N")
+}
+
+/// The `collect_dtmf` collection of the `ivr` asked in request `n`: fresh for every step, as
+/// Kazoo keeps collections for the whole call.
+fn collection(n: usize) -> String {
+    format!("pf_step{n}")
+}
+
+/// The pivot back to the flow for request `n` (after a failed bridge: with its cause), made
+/// by the one builder of pivot nodes, which keeps the `?query` after the flow name.
+fn pivot(link: &PivotLink, flow: &str, n: usize, cause: Option<&str>) -> Value {
+    let target = match cause {
+        None => format!("{flow}?step={n}"),
+        Some(cause) => format!("{flow}?step={n}&cause={cause}"),
+    };
+    json!({"module": "pivot", "data": link.node_data(&target, Map::new())})
+}
+
+/// The first request as `main`'s `data`: what the script saw then, every replay sees.
+fn first_data(req: &PivotRequest) -> Value {
+    let mut data = serde_json::to_value(req).unwrap_or_else(|_| json!({}));
+    if let Some(map) = data.as_object_mut() {
+        map.remove("step");
+        map.entry("Digits").or_insert_with(|| json!({}));
+    }
+    data
+}
+
+/// Answers one request of Class 5 flow `flow` at `now_ms`.
+pub async fn answer(
+    cx: &StepContext<'_>,
+    flow: &Arc<ScriptFlow>,
+    req: &PivotRequest,
+    now_ms: i64,
+) -> Result<StepAnswer, Overloaded> {
+    let call_id = req.call_id.as_deref().unwrap_or("");
+    if call_id.is_empty() {
+        return Ok(journal_failure(
+            "a Class 5 flow needs the request's Call-ID to find the call's journal".into(),
+        ));
+    }
+    let n = match token(req) {
+        Ok(n) => n,
+        Err(e) => return Ok(journal_failure(e)),
+    };
+    let store = cx.pool.services().store.clone();
+    let key = journal::key(&flow.name, call_id);
+    let (mut journal, read_version) = match journal::load(store.as_ref(), &key, now_ms) {
+        Ok(Some(loaded)) => (loaded.journal, loaded.version),
+        Ok(None) => (Journal::default(), 0),
+        Err(e) => return Ok(journal_failure(e)),
+    };
+    if read_version == 0 && n > 0 {
+        return Ok(journal_failure(format!(
+            "step {n} of call `{call_id}` has no journal: it expired ([class5] journal_hours \
+             after the last step) or the call never started here"
+        )));
+    }
+    if let Some(step) = journal.steps.get(n) {
+        // A retry (Kazoo's or a proxy's): the same reply, nothing changes.
+        let mut answer = StepAnswer::tree(step.reply.clone());
+        let note = format!(
+            "class5 step {n} repeated: its stored reply was sent again (journal position {}), \
+             nothing changed",
+            step.position
+        );
+        answer.logs.push(position_line(now_ms, note));
+        return Ok(answer);
+    }
+    if n > journal.steps.len() || journal.done {
+        return Ok(journal_failure(format!(
+            "step token {n} does not follow call `{call_id}`'s journal ({} steps{})",
+            journal.steps.len(),
+            if journal.done { ", ended" } else { "" }
+        )));
+    }
+    if n >= cx.config.max_steps {
+        return Ok(journal_failure(format!(
+            "the call reached {} steps, the limit ([class5] max_steps)",
+            cx.config.max_steps
+        )));
+    }
+    let mut script = flow.clone();
+    let mut pinned_version = None;
+    if n == 0 {
+        sweep(store.as_ref(), now_ms);
+        journal.version = crate::digest::short(flow.version);
+        journal.data = first_data(req);
+        journal.script = Some(journal::Pinned {
+            source: flow.source.to_string(),
+            module: flow.module,
+            imports: flow
+                .imports
+                .iter()
+                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+                .collect(),
+        });
+    } else {
+        if journal.version != crate::digest::short(flow.version) {
+            // The file changed mid-call: the call keeps the version it started with.
+            let Some(pinned) = &journal.script else {
+                return Ok(journal_failure(format!(
+                    "call `{call_id}` started on version {} of the flow, whose script its \
+                     journal does not hold",
+                    journal.version
+                )));
+            };
+            let imports = pinned
+                .imports
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect();
+            script = Arc::new(flow.pinned(&pinned.source, pinned.module, imports));
+            pinned_version = Some(journal.version.clone());
+        }
+        match journal.steps[n - 1].pending.clone() {
+            Some(Pending::Ivr(op)) => {
+                let digits = req.digits.get(&op.collection).map(String::as_str);
+                let (status, value) = ops::resolve_ivr(&op, digits);
+                if status != "success" && op.tries_left > 1 {
+                    // Prompted again without running the script: the ivr has not resolved.
+                    let again = journal::Ivr {
+                        collection: collection(n),
+                        tries_left: op.tries_left - 1,
+                        ..op
+                    };
+                    let prompts = ops::Prompts::of(&flow.settings);
+                    let mut nodes = ops::ivr_nodes(&again, status == "invalid", &prompts);
+                    nodes.push(pivot(cx.link, &flow.name, n + 1, None));
+                    let reply = ops::chain(nodes).unwrap_or(Value::Null);
+                    let step = Step {
+                        reply,
+                        pending: Some(Pending::Ivr(again)),
+                        position: journal.entries.len(),
+                    };
+                    return Ok(save(cx, &key, journal, read_version, step, now_ms));
+                }
+                let result = json!({"status": status, "value": value});
+                journal.entries.push(Entry::new("ctx.ivr", result));
+            }
+            Some(Pending::Bridge) => {
+                let cause = req.extra.get("cause").and_then(Value::as_str);
+                let result = ops::resolve_bridge(cause);
+                journal.entries.push(Entry::new("ctx.bridge", result));
+            }
+            None => {
+                return Ok(journal_failure(format!(
+                    "step {n} of call `{call_id}` follows a step that waits for nothing"
+                )))
+            }
+        }
+    }
+    let effects = Effects::new(
+        journal.entries.clone(),
+        CallInfo {
+            flow: flow.name.clone(),
+            call_id: call_id.to_owned(),
+            step: n,
+            data: journal.data.clone(),
+            prompts: ops::Prompts::of(&flow.settings),
+            extensions: flow.settings.extensions.clone(),
+            recordings_url: cx.link.recordings_url().to_owned(),
+        },
+    );
+    let data = journal.data.to_string();
+    let run = cx
+        .pool
+        .run_class5(script, data, Some(now_ms), effects)
+        .await?;
+    let script = Some(run.run_time);
+    let out = run.class5.unwrap_or_default();
+    let built = build(cx, flow, n, run.result, out);
+    let replayed = journal.entries.len();
+    let resolved = journal
+        .entries
+        .last()
+        .filter(|_| n > 0)
+        .map(|e| e.k.clone());
+    let mut answer = match built {
+        Ok((step, recorded, done)) => {
+            let note = describe(n, replayed, resolved.as_deref(), &recorded, done);
+            journal.entries.extend(recorded);
+            journal.done = done;
+            let mut saved = save(cx, &key, journal, read_version, step, now_ms);
+            if saved.tree.is_ok() {
+                saved.logs.push(position_line(now_ms, note));
+            }
+            saved
+        }
+        Err(failure) => StepAnswer {
+            tree: Err(failure),
+            logs: Vec::new(),
+            script: None,
+            pinned: None,
+        },
+    };
+    let mut logs = run.logs;
+    logs.append(&mut answer.logs);
+    answer.logs = logs;
+    answer.script = script;
+    answer.pinned = pinned_version;
+    Ok(answer)
+}
+
+/// Removes expired journals now and then: every 32nd new call removes up to 256, so the store
+/// stays in proportion to the calls of the last `journal_hours` with no sweeper thread.
+fn sweep(store: &dyn crate::store::Store, now_ms: i64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEW_CALLS: AtomicU64 = AtomicU64::new(0);
+    if NEW_CALLS.fetch_add(1, Ordering::Relaxed) % 32 == 0 {
+        if let Err(e) = store.journal_expire(now_ms, 256) {
+            tracing::warn!(error = %e, "could not remove expired Class 5 journals");
+        }
+    }
+}
+
+/// The exchange log's note of a step: where it stands in the journal and what it resolved.
+fn describe(
+    n: usize,
+    replayed: usize,
+    resolved: Option<&str>,
+    recorded: &[Entry],
+    done: bool,
+) -> String {
+    let kinds: Vec<&str> = recorded.iter().map(|e| e.k.as_str()).collect();
+    format!(
+        "class5 step {n}: journal position {replayed} -> {}{}; recorded: {}{}",
+        replayed + recorded.len(),
+        resolved
+            .map(|k| format!(", resolved {k}"))
+            .unwrap_or_default(),
+        if kinds.is_empty() {
+            "nothing".to_owned()
+        } else {
+            kinds.join(", ")
+        },
+        if done { "; the script ended" } else { "" }
+    )
+}
+
+fn position_line(now_ms: i64, message: String) -> LogLine {
+    LogLine {
+        ts: chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default(),
+        level: "info".into(),
+        message,
+    }
+}
+
+type Built = (Step, Vec<Entry>, bool);
+
+/// The step's reply from what the script did: the nodes it emitted, then what it ended at.
+fn build(
+    cx: &StepContext<'_>,
+    flow: &ScriptFlow,
+    n: usize,
+    result: Result<Value, ScriptFailure>,
+    out: StepOutput,
+) -> Result<Built, Failure> {
+    if let Some(why) = out.diverged {
+        return Err(Failure {
+            kind: FailureKind::ScriptError,
+            detail: why,
+            errors: Vec::new(),
+        });
+    }
+    let StepOutput {
+        recorded,
+        mut nodes,
+        suspended,
+        ..
+    } = out;
+    let (pending, done) = match result {
+        Err(ScriptFailure::Rejected { code, reason }) => {
+            nodes.push(json!({"module": "response", "data": {"code": code, "message": reason}}));
+            (None, true)
+        }
+        Err(failure) => {
+            let kind = match &failure {
+                ScriptFailure::Error {
+                    kind: ScriptErrorKind::Timeout,
+                    ..
+                } => FailureKind::Timeout,
+                ScriptFailure::Error {
+                    kind: ScriptErrorKind::MemoryLimit,
+                    ..
+                } => FailureKind::MemoryLimit,
+                _ => FailureKind::ScriptError,
+            };
+            return Err(Failure {
+                kind,
+                detail: failure.detail(),
+                errors: Vec::new(),
+            });
+        }
+        Ok(value) => match suspended {
+            Some(op) if op.method == "ivr" => {
+                let op = ops::ivr(&op.args, collection(n)).map_err(|detail| Failure {
+                    kind: FailureKind::ScriptError,
+                    detail,
+                    errors: Vec::new(),
+                })?;
+                nodes.extend(ops::ivr_nodes(
+                    &op,
+                    false,
+                    &ops::Prompts::of(&flow.settings),
+                ));
+                nodes.push(pivot(cx.link, &flow.name, n + 1, None));
+                (Some(Pending::Ivr(op)), false)
+            }
+            Some(op) if op.method == "bridge" => {
+                let (target, continues) = bridge(cx, flow, n, &op.args)?;
+                // The target is the last node: `chain` keeps its own failure children.
+                nodes.push(target);
+                (continues.then_some(Pending::Bridge), !continues)
+            }
+            Some(op) if op.method == "waitForHangup" => {
+                // Kazoo hangs up at a tree's end: hold the call on a day-long sleep (4.3 has
+                // no wait_for_hangup module).
+                nodes.push(json!({"module": "sleep", "data": {"duration": 86400, "unit": "s"}}));
+                (None, true)
+            }
+            Some(_hangup) => {
+                nodes.push(json!({"module": "hangup", "data": {}}));
+                (None, true)
+            }
+            None => {
+                // The script returned: a node it returned ends the call, else its last prompt
+                // does (a node with no child hangs up).
+                if value.get("module").is_some_and(Value::is_string) {
+                    nodes.push(value);
+                }
+                if nodes.is_empty() {
+                    nodes.push(json!({"module": "hangup", "data": {}}));
+                }
+                (None, true)
+            }
+        },
+    };
+    let reply = ops::chain(nodes).unwrap_or(Value::Null);
+    (cx.verify)(&reply)?;
+    let step = Step {
+        reply,
+        pending,
+        position: 0,
+    };
+    Ok((step, recorded, done))
+}
+
+/// The node of a bridge and whether the script continues after its failure: then it carries
+/// a pivot back per failure cause; `continue_on === false` (or a `callflow:` target, which
+/// leaves the flow) carries none, so a failed bridge hangs up.
+fn bridge(
+    cx: &StepContext<'_>,
+    flow: &ScriptFlow,
+    n: usize,
+    args: &Value,
+) -> Result<(Value, bool), Failure> {
+    let (mut target, kind) =
+        ops::bridge_target(&args[0], &flow.settings.extensions).map_err(|detail| Failure {
+            kind: FailureKind::ScriptError,
+            detail,
+            errors: Vec::new(),
+        })?;
+    let continues = args.get(1) != Some(&Value::Bool(false)) && kind != ops::BridgeKind::Callflow;
+    if continues {
+        let back = |cause: &str| pivot(cx.link, &flow.name, n + 1, Some(cause));
+        target["children"] = Value::Object(ops::bridge_children(kind, back));
+    }
+    Ok((target, continues))
+}
+
+/// Appends `step` and writes the journal (compare-and-set on `expected`) before the reply
+/// leaves; a lost race with a retry of the same step gives that retry's stored reply.
+fn save(
+    cx: &StepContext<'_>,
+    key: &str,
+    mut journal: Journal,
+    expected: u64,
+    mut step: Step,
+    now_ms: i64,
+) -> StepAnswer {
+    let n = journal.steps.len();
+    step.position = journal.entries.len();
+    let reply = step.reply.clone();
+    journal.steps.push(step);
+    let bytes = journal::size(&journal);
+    if bytes > cx.config.max_journal_bytes {
+        return journal_failure(format!(
+            "the call's journal would be {bytes} bytes, over the limit of {} \
+             ([class5] max_journal_bytes)",
+            cx.config.max_journal_bytes
+        ));
+    }
+    let store = cx.pool.services().store.clone();
+    match journal::save(
+        store.as_ref(),
+        key,
+        &journal,
+        expected,
+        cx.config.ttl_ms(),
+        now_ms,
+    ) {
+        Ok(true) => StepAnswer::tree(reply),
+        Ok(false) => match journal::load(store.as_ref(), key, now_ms) {
+            Ok(Some(now)) => match now.journal.steps.get(n) {
+                Some(theirs) => StepAnswer::tree(theirs.reply.clone()),
+                None => journal_failure(
+                    "the call's journal changed while this step ran and holds no reply for it"
+                        .into(),
+                ),
+            },
+            Ok(None) => {
+                journal_failure("the call's journal disappeared while this step ran".into())
+            }
+            Err(e) => journal_failure(e),
+        },
+        Err(e) => journal_failure(format!("the call's journal could not be saved: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::{HostServices, Isolation};
+
+    fn pool() -> (tempfile::TempDir, JsPool) {
+        let (dir, store) = crate::store::temp_store();
+        let services = HostServices {
+            store,
+            fetcher: crate::script::fetch::Fetcher::new().unwrap(),
+            pivot: PivotLink::plain("http://pf"),
+        };
+        let pool = JsPool::new(1, 4, Isolation::for_threads(1), Arc::new(services)).unwrap();
+        (dir, pool)
+    }
+
+    fn step(module: &str) -> Step {
+        Step {
+            reply: json!({"module": module, "data": {}}),
+            pending: None,
+            position: 0,
+        }
+    }
+
+    #[test]
+    fn a_write_that_lost_the_race_sends_the_winners_reply() {
+        let (_dir, pool) = pool();
+        let (link, config) = (PivotLink::plain("http://pf"), Class5Config::default());
+        let verify = |_: &Value| Ok(0);
+        let cx = StepContext {
+            pool: &pool,
+            link: &link,
+            config: &config,
+            verify: &verify,
+        };
+        let store = pool.services().store.clone();
+        // Another node answered step 0 of the call first.
+        let theirs = Journal {
+            steps: vec![step("hangup")],
+            ..Journal::default()
+        };
+        assert!(journal::save(store.as_ref(), "k", &theirs, 0, 60_000, 0).unwrap());
+        let answer = save(&cx, "k", Journal::default(), 0, step("tts"), 0);
+        assert_eq!(answer.tree.unwrap()["module"], "hangup");
+        // A lost write whose step the winner does not hold is refused, not sent.
+        let ahead = Journal {
+            steps: vec![step("tts")],
+            ..Journal::default()
+        };
+        let answer = save(&cx, "k", ahead, 0, step("play"), 0);
+        assert!(answer.tree.unwrap_err().detail.contains("changed while"));
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::effects::{CallInfo, Effects};
 use super::journal::{self, Entry, Journal, Pending, Step};
 use super::{ops, Class5Config, StepOutput};
-use crate::auth::PivotLink;
+use crate::auth::{PivotLink, PivotTarget};
 use crate::outcome::{Failure, FailureKind};
 use crate::request::PivotRequest;
 use crate::script::{JsPool, LogLine, Overloaded, ScriptErrorKind, ScriptFailure, ScriptFlow};
@@ -101,11 +101,16 @@ fn collection(n: usize) -> String {
 /// The pivot back to the flow for request `n` (after a failed bridge: with its cause), made
 /// by the one builder of pivot nodes, which keeps the `?query` after the flow name.
 fn pivot(link: &PivotLink, flow: &str, n: usize, cause: Option<&str>) -> Value {
-    let target = match cause {
-        None => format!("{flow}?step={n}"),
-        Some(cause) => format!("{flow}?step={n}&cause={cause}"),
+    let query = match cause {
+        None => format!("step={n}"),
+        Some(cause) => format!("step={n}&cause={cause}"),
     };
-    json!({"module": "pivot", "data": link.node_data(&target, Map::new())})
+    // Built as the parsed form directly: the name is a loaded flow's and the query is ours.
+    let target = PivotTarget::Flow {
+        name: flow,
+        query: Some(&query),
+    };
+    json!({"module": "pivot", "data": link.node_data(target, Map::new())})
 }
 
 /// The first request as `main`'s `data`: what the script saw then, every replay sees.

@@ -47,12 +47,6 @@ module = "tts"
 data = { text = "Sorry, please hold." }
 "#;
 
-const GOOD: &str = r#"
-function main(data) {
-  return { module: 'tts', data: { text: 'good ' + data['Caller-ID-Number'] } };
-}
-"#;
-
 /// The looping flow of the issue's scenario: the default time limit (2 s), like any flow that
 /// does not set one.
 const LOOP_DEFAULT_SETTINGS: &str = r#"
@@ -60,10 +54,6 @@ const LOOP_DEFAULT_SETTINGS: &str = r#"
 module = "tts"
 data = { text = "Sorry, please hold." }
 "#;
-
-fn fallback() -> Value {
-    json!({"module": "tts", "data": {"text": "Sorry, please hold."}})
-}
 
 fn declined() -> Value {
     json!({"module": "response", "data": {"code": 603, "message": "Denied (DNC)"}})
@@ -239,7 +229,7 @@ fn a_looping_flow_at_five_percent_leaves_dnc_gate_its_603s() {
         );
         let declined_n = right(Kind::Listed, &declined());
         let desk_n = right(Kind::Unlisted, &desk);
-        let loop_fallbacks = right(Kind::Loop, &fallback());
+        let loop_fallbacks = right(Kind::Loop, &common::hold_fallback());
         let mut latencies: Vec<Duration> = results
             .iter()
             .filter(|(k, reply, _)| {
@@ -318,7 +308,7 @@ fn a_slow_flow_holds_only_its_share_and_is_answered_at_once_past_it() {
             ("loop.settings.toml", LOOP_SETTINGS),
             ("bare.js", LOOP),
             ("bare.settings.toml", "timeout_ms = 500\n"),
-            ("good.js", GOOD),
+            ("good.js", common::GOOD_SCRIPT),
         ]);
         // Two threads, a queue of 8: a slow flow may hold one thread and 4 waiting calls.
         let server = server(
@@ -336,7 +326,7 @@ fn a_slow_flow_holds_only_its_share_and_is_answered_at_once_past_it() {
         // One call runs to its limit: the flow is slow from now on.
         let (reply, took) = timed(&client, &server.url("/pivot/loop")).await;
         assert!(
-            is_tree(&reply, &fallback()),
+            is_tree(&reply, &common::hold_fallback()),
             "{} {}",
             reply.status,
             reply.text()
@@ -384,7 +374,7 @@ fn a_slow_flow_holds_only_its_share_and_is_answered_at_once_past_it() {
         for call in storm {
             let (reply, took) = call.await.expect("storm call");
             assert!(
-                is_tree(&reply, &fallback()),
+                is_tree(&reply, &common::hold_fallback()),
                 "{} {}",
                 reply.status,
                 reply.text()
@@ -555,7 +545,7 @@ fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
         let dir = flows_dir(&[
             ("loop.js", LOOP),
             ("loop.settings.toml", LOOP_SETTINGS),
-            ("good.js", GOOD),
+            ("good.js", common::GOOD_SCRIPT),
         ]);
         let server = server(dir.path(), 2, 16, breaker_pool());
         let client = client();
@@ -569,7 +559,11 @@ fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
                 "before timeout {i}"
             );
             let (reply, took) = timed(&client, &url("")).await;
-            assert!(is_tree(&reply, &fallback()), "{}", reply.text());
+            assert!(
+                is_tree(&reply, &common::hold_fallback()),
+                "{}",
+                reply.text()
+            );
             assert!(
                 took >= Duration::from_millis(TIMEOUT_MS - 50),
                 "timeout {i}: {took:?}"
@@ -595,7 +589,7 @@ fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
         // Open: even a call that would succeed is answered with the fallback, at once.
         let (reply, took) = timed(&client, &url("?mode=ok")).await;
         assert!(
-            is_tree(&reply, &fallback()),
+            is_tree(&reply, &common::hold_fallback()),
             "open breaker: {}",
             reply.text()
         );
@@ -633,12 +627,12 @@ fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
         .await;
         let (reply, took) = timed(&client, &url("?mode=ok")).await;
         assert!(
-            is_tree(&reply, &fallback()) && took < AT_ONCE,
+            is_tree(&reply, &common::hold_fallback()) && took < AT_ONCE,
             "one test call at a time: the other is answered at once ({took:?}): {}",
             reply.text()
         );
         let (reply, took) = probe.await.expect("probe");
-        assert!(is_tree(&reply, &fallback()));
+        assert!(is_tree(&reply, &common::hold_fallback()));
         assert!(
             took >= Duration::from_millis(TIMEOUT_MS - 50),
             "the probe ran: {took:?}"
@@ -650,7 +644,10 @@ fn a_flow_that_keeps_timing_out_is_tripped_then_tested_by_one_call() {
             "a failed test re-opens"
         );
         let (reply, took) = timed(&client, &url("?mode=ok")).await;
-        assert!(is_tree(&reply, &fallback()) && took < AT_ONCE, "{took:?}");
+        assert!(
+            is_tree(&reply, &common::hold_fallback()) && took < AT_ONCE,
+            "{took:?}"
+        );
 
         // After another window a good test call closes it, and calls run again.
         tokio::time::sleep(Duration::from_millis(1100).saturating_sub(reopened.elapsed())).await;

@@ -100,7 +100,7 @@ async fn replies_over_the_limit_are_refused_and_many_near_it_stay_bounded() {
     );
 
     // Over the limit with a fallback: the fallback, every time, and no growth from it.
-    let fallback = json!({"module": "tts", "data": {"text": "Sorry, please hold."}});
+    let fallback = common::hold_fallback();
     let (over, over_wrong) = growth_over_calls(&server, "huge_fb", |r| {
         r.status == 200 && r.json() == fallback
     })
@@ -180,6 +180,6 @@ async fn a_rejection_over_the_limit_is_an_invalid_tree() {
         "a small rejection",
     );
     let large = post_json(&url, &json!({"n": "300000"})).await;
-    let fallback = json!({"module": "tts", "data": {"text": "Sorry, please hold."}});
+    let fallback = common::hold_fallback();
     common::assert_tree(&large, &fallback, "a rejection over the limit");
 }

@@ -33,21 +33,11 @@ module = "tts"
 data = { text = "Sorry, please hold." }
 "#;
 
-const GOOD: &str = r#"
-function main(data) {
-  return { module: 'tts', data: { text: 'good ' + data['Caller-ID-Number'] } };
-}
-"#;
-
 const RULE: &str = r#"
 [default]
 module = "play"
 data = { id = "rule-ok" }
 "#;
-
-fn fallback() -> Value {
-    json!({"module": "tts", "data": {"text": "Sorry, please hold."}})
-}
 
 fn ok_tree() -> Value {
     json!({"module": "tts", "data": {"text": "bad flow ok"}})
@@ -81,7 +71,7 @@ fn bad_server(
     js_threads: usize,
 ) -> (tempfile::TempDir, common::TestServer) {
     let dir = flows_dir(&[
-        ("good.js", GOOD),
+        ("good.js", common::GOOD_SCRIPT),
         ("rule.toml", RULE),
         ("bad.js", script),
         ("bad.settings.toml", settings),
@@ -147,7 +137,7 @@ async fn bad_call_beside_good(
     let url = server.url("/pivot/bad");
     let ((reply, took, bad_done), good_done) =
         tokio::join!(timed(client, &url), good_requests(&good_client, server));
-    assert_tree(&reply, &fallback(), what);
+    assert_tree(&reply, &common::hold_fallback(), what);
     assert!(
         took <= Duration::from_millis(TIMEOUT_MS + SLACK_MS),
         "{what}: answered after {took:?}, more than {TIMEOUT_MS} + {SLACK_MS} ms"
@@ -410,12 +400,16 @@ fn garbage_kept_in_a_global_across_calls() {
         let kept = |n: u32| json!({"module": "tts", "data": {"text": format!("kept {n}")}});
         assert_eq!(
             answers,
-            vec![kept(1), kept(2), fallback(), kept(1), kept(2)],
+            vec![kept(1), kept(2), common::hold_fallback(), kept(1), kept(2)],
             "the third call hits the memory limit; the fourth starts from a fresh context"
         );
         // The limit again, on the next call after the global filled up once more.
         let (reply, took, _) = timed(&client, &url).await;
-        assert_tree(&reply, &fallback(), "garbage in a global, the limit again");
+        assert_tree(
+            &reply,
+            &common::hold_fallback(),
+            "garbage in a global, the limit again",
+        );
         assert!(
             took <= Duration::from_millis(TIMEOUT_MS + SLACK_MS),
             "{took:?}"
@@ -428,7 +422,7 @@ fn syntax_error_keeps_the_server_up_and_answers_the_fallback() {
     serial(async {
         let broken = "function main(data) {\n  return { module: 'tts', data: { text: 'x' } ;\n}\n";
         let dir = flows_dir(&[
-            ("good.js", GOOD),
+            ("good.js", common::GOOD_SCRIPT),
             ("rule.toml", RULE),
             ("bad.js", broken),
             ("bad.settings.toml", SETTINGS),
@@ -507,7 +501,11 @@ fn a_script_stuck_in_native_code_does_not_take_its_thread_away() {
         );
         let client = client();
         let (reply, took, _) = timed(&client, &server.url("/pivot/bad")).await;
-        assert_tree(&reply, &fallback(), "stuck in a native built-in");
+        assert_tree(
+            &reply,
+            &common::hold_fallback(),
+            "stuck in a native built-in",
+        );
         println!("native built-in: fallback after {took:?}");
         let (reply, took, _) = timed(&client, &server.url("/pivot/good?Caller-ID-Number=1")).await;
         assert_tree(

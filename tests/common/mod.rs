@@ -767,3 +767,16 @@ pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
 pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.blocking_lock()
 }
+
+/// A script flow that answers at once, naming the caller: the "good" flow beside a bad one.
+pub const GOOD_SCRIPT: &str = r#"
+function main(data) {
+  return { module: 'tts', data: { text: 'good ' + data['Caller-ID-Number'] } };
+}
+"#;
+
+/// The fallback tree the hostile-flow tests give their bad flows (`[fallback]` in their
+/// settings).
+pub fn hold_fallback() -> serde_json::Value {
+    serde_json::json!({"module": "tts", "data": {"text": "Sorry, please hold."}})
+}

@@ -319,7 +319,9 @@ impl Engine {
                 let ran = Instant::now();
                 let script = Some(run.run_time);
                 let answer = match run.result {
-                    Ok(tree) => {
+                    Ok(mut tree) => {
+                        // Rule trees got theirs when they loaded; a script's are filled here.
+                        crate::callflow::pivot::fill_req_formats(&mut tree);
                         let (outcome, reply_bytes) = self.check(flow, tree);
                         Answer {
                             reply_bytes,
@@ -429,8 +431,7 @@ impl Engine {
     /// Validates a produced tree and gives the outcome with the size of the tree it sends; an
     /// invalid or oversized tree is never sent. The size is measured before the schemas so that
     /// a huge tree costs one pass, not a validation too.
-    fn check(&self, flow: &Flow, mut tree: Value) -> (Outcome, usize) {
-        crate::callflow::pivot::fill_req_formats(&mut tree);
+    fn check(&self, flow: &Flow, tree: Value) -> (Outcome, usize) {
         match self.verify(&tree) {
             Ok(bytes) => (classify(tree), bytes),
             Err(failure) => measured(with_fallback(failure, flow.fallback())),

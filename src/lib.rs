@@ -30,5 +30,6 @@ pub mod request;
 pub mod script;
 pub mod secret;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod webhook;

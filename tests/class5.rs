@@ -7,6 +7,9 @@ use crate::common;
 use common::*;
 use serde_json::{json, Value};
 
+/// Settings that give prompt file names a home (`a.wav` plays from there).
+const MEDIA: &str = "media_base_url = \"https://media.example/p\"\n";
+
 const NOW: &str = "2026-12-01T10:00:00Z";
 
 const IVR: &str = r#"
@@ -103,7 +106,7 @@ fn collection(tree: &Value) -> String {
 
 #[tokio::test]
 async fn an_ivr_call_runs_over_pivot_steps() {
-    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let flows = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
     let server = serve(flows.path(), at(NOW));
     let step0 = first(&server, "ivr", "call-1@pbx").await;
     assert_eq!(step0.status, 200, "{}", step0.text());
@@ -118,7 +121,11 @@ async fn an_ivr_call_runs_over_pivot_steps() {
         .unwrap()
         .to_owned();
     assert!(spoken.starts_with("Caller 1, 0."), "{spoken}");
-    assert_eq!(node(&tree, "play")["data"]["id"], "user/welcome.wav");
+    assert_eq!(
+        node(&tree, "play")["data"]["id"],
+        "https://media.example/p/user/welcome.wav",
+        "a file name is appended to media_base_url"
+    );
     let collect = &node(&tree, "collect_dtmf")["data"];
     assert_eq!(collect["max_digits"], 1);
     assert_eq!(collect["timeout"], 15000);
@@ -191,7 +198,7 @@ async function main(data, ctx) {
   await ctx.tts(`${r.status} ${r.value || 'none'}`);
 }
 "#;
-    let flows = flows_dir(&[("pin.js", flow)]);
+    let flows = flows_dir(&[("pin.js", flow), ("pin.settings.toml", MEDIA)]);
     let server = serve(flows.path(), at(NOW));
 
     let step0 = first(&server, "pin", "c-timeout").await;
@@ -223,7 +230,10 @@ async function main(data, ctx) {
         ["play", "tts", "collect_dtmf", "pivot"],
         "invalid digits: invalid_file, then the prompt again: {tree1}"
     );
-    assert_eq!(node(&tree1, "play")["data"]["id"], "bad.wav");
+    assert_eq!(
+        node(&tree1, "play")["data"]["id"],
+        "https://media.example/p/bad.wav"
+    );
     let name1 = collection(&tree1);
     let step2 = follow(&server, &step1, "c-invalid", &json!({ name1: "1234#" })).await;
     assert_eq!(
@@ -315,7 +325,7 @@ async fn script_errors_name_the_method_or_the_line() {
 
 #[tokio::test]
 async fn unplaceable_requests_fail_deterministically() {
-    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let flows = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
     let server = serve(flows.path(), at(NOW));
     let params = with(&kazoo_params(), &json!({"Call-ID": "never-started"}));
     let reply = post_form(&server.url("/pivot/ivr?step=3"), &kazoo_form(&params)).await;
@@ -354,7 +364,7 @@ async fn until_served(server: &TestServer, flow: &str, expected: &[&str]) {
 
 #[tokio::test]
 async fn a_call_keeps_the_script_version_it_started_with() {
-    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let flows = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
     let server = serve(flows.path(), at(NOW));
     let step0 = first(&server, "ivr", "c-edit").await;
     let spoken = node(&step0.json(), "tts")["data"]["text"]
@@ -413,7 +423,10 @@ async function main(data, ctx) {
 "#;
     let flows = flows_dir(&[
         ("drift.js", flow),
-        ("drift.settings.toml", "[env]\nMODE = \"count\"\n"),
+        (
+            "drift.settings.toml",
+            &format!("{MEDIA}[env]\nMODE = \"count\"\n"),
+        ),
     ]);
     let server = serve(flows.path(), at(NOW));
     let step0 = first(&server, "drift", "c-drift").await;
@@ -422,7 +435,7 @@ async function main(data, ctx) {
     write_flow(
         flows.path(),
         "drift.settings.toml",
-        "[env]\nMODE = \"quiet\"\n",
+        &format!("{MEDIA}[env]\nMODE = \"quiet\"\n"),
     );
     let probes = std::sync::atomic::AtomicUsize::new(0);
     poll_until(
@@ -465,7 +478,7 @@ async function main(data, ctx) {
 }
 "#;
     let settings = format!(
-        "allow_hosts = [\"127.0.0.1:*\"]\n\n[env]\nBASE = \"{}\"\n",
+        "{MEDIA}allow_hosts = [\"127.0.0.1:*\"]\n\n[env]\nBASE = \"{}\"\n",
         mock.base()
     );
     let flows = flows_dir(&[("bal.js", flow), ("bal.settings.toml", &settings)]);
@@ -653,7 +666,7 @@ async function main(data, ctx) {
         body["detail"]
             .as_str()
             .unwrap()
-            .contains("cannot set a SIP header"),
+            .contains("SIP headers can't be set"),
         "{body}"
     );
     let body = assert_error(
@@ -844,7 +857,7 @@ async function main(data, ctx) {
   await ctx.tts(`${status} ${value} ${Math.random() < 2}`);
 }
 "#;
-    let flows = flows_dir(&[("menu.js", flow)]);
+    let flows = flows_dir(&[("menu.js", flow), ("menu.settings.toml", MEDIA)]);
     let saved_calls = tempfile::tempdir().unwrap();
     let journal = saved_calls.path().join("call.json");
     let run = |extra: &[&str]| {
@@ -877,7 +890,7 @@ async function main(data, ctx) {
 
 #[tokio::test]
 async fn a_journal_expires_journal_hours_after_the_last_step() {
-    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let flows = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
     let clock = std::sync::Arc::new(pivotforge::clock::RunningClock::new(at(NOW)));
     let mut config = config(flows.path());
     config.class5.journal_hours = 1;
@@ -895,7 +908,7 @@ async fn a_journal_expires_journal_hours_after_the_last_step() {
 
 #[tokio::test]
 async fn get_pivots_append_kazoos_parameters_to_the_step_token() {
-    let flows = flows_dir(&[("ivr.js", IVR)]);
+    let flows = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
     let mut config = config(flows.path());
     config.pivot.method = pivotforge::config::PivotMethod::Get;
     let server = serve_with(config, at(NOW));
@@ -919,4 +932,67 @@ async fn get_pivots_append_kazoos_parameters_to_the_step_token() {
         .unwrap()
         .to_owned();
     assert!(said.starts_with("You pressed 2. Caller 1, "), "{said}");
+}
+
+#[tokio::test]
+async fn late_digits_and_collections_kept_from_earlier_steps() {
+    // Kazoo keeps every collection for the whole call, and digits pressed during a prompt
+    // prefix the next collection: each ivr reads only its own step's collection, whole.
+    let flow = r#"
+async function main(data, ctx) {
+  const a = await ctx.ivr('Enter your account', 5, 4, 4, '#');
+  const b = await ctx.ivr('Press a key', 5, 1, 1, '#');
+  await ctx.tts(`${a.status} ${a.value} then ${b.status} ${b.value || 'none'}`);
+}
+"#;
+    let flows = flows_dir(&[("acct.js", flow)]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "acct", "c-late").await;
+    let first_name = collection(&step0.json());
+    // "12" pressed during the prompt, "34#" at the collect: one collection, terminator last.
+    let step1 = follow(&server, &step0, "c-late", &json!({ &first_name: "1234#" })).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let second_name = collection(&step1.json());
+    assert_ne!(second_name, first_name, "a fresh collection per step");
+    // The next request still carries the first collection; the second one is empty (nothing
+    // pressed), and `default` holds what was pressed after the first collect ended.
+    let digits = json!({ &first_name: "1234", &second_name: "", "default": "9" });
+    let step2 = follow(&server, &step1, "c-late", &digits).await;
+    assert_tree(
+        &step2,
+        &json!({"module": "tts", "data": {"text": "success 1234 then timeout none"}}),
+        "each ivr reads its own collection",
+    );
+}
+
+#[tokio::test]
+async fn a_call_whose_pivots_send_json_bodies() {
+    // A PBX whose pivot nodes say `req_body_format: json` (or a proxy that re-encodes) sends
+    // the same parameters as a JSON body; the step token stays in the URL.
+    let flows = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
+    let server = serve(flows.path(), at(NOW));
+    let step0 = first(&server, "ivr", "c-json").await;
+    let tree = step0.json();
+    let name = collection(&tree);
+    let url = pivot_of(&tree).unwrap()["data"]["voice_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = url.strip_prefix(PUBLIC_URL).unwrap().to_owned();
+    let body = with(
+        &kazoo_params(),
+        &json!({"Call-ID": "c-json", "Digits": { &name: "2" }}),
+    );
+    let step1 = post_json(&server.url(&path), &body).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let reply = step1.json();
+    let spoken = node(&reply, "tts")["data"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(spoken.starts_with("You pressed 2."), "{reply}");
+    assert_eq!(
+        post_json(&server.url(&path), &body).await.json(),
+        reply,
+        "a retried JSON step gets the same reply"
+    );
 }

@@ -103,6 +103,15 @@ impl PivotLink {
         target: PivotTarget<'_>,
         own: Map<String, Value>,
     ) -> Map<String, Value> {
+        self.pivot_with(target, &own).data_with(own)
+    }
+
+    /// The typed pivot node to `target`, with the defaults of [`PivotLink::node_data`].
+    pub fn pivot(&self, target: PivotTarget<'_>) -> Pivot {
+        self.pivot_with(target, &Map::new())
+    }
+
+    fn pivot_with(&self, target: PivotTarget<'_>, own: &Map<String, Value>) -> Pivot {
         let mut pivot = Pivot::new(self.target_url(target));
         pivot.method = Some(match self.method {
             PivotMethod::Post => callflow::PivotMethod::Post,
@@ -118,7 +127,7 @@ impl PivotLink {
         if posts {
             pivot.req_body_format = Some(ReqBodyFormat::Form);
         }
-        pivot.data_with(own)
+        pivot
     }
 }
 

@@ -90,3 +90,10 @@ pub enum DtmfKey {
     #[serde(rename = "#")]
     Hash,
 }
+
+impl DtmfKey {
+    /// The key written as `text` (`"1"`, `"*"`, `"#"`); `None` for anything else.
+    pub fn parse(text: &str) -> Option<DtmfKey> {
+        serde_json::from_value(Value::String(text.to_owned())).ok()
+    }
+}

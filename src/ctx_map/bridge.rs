@@ -168,6 +168,11 @@ pub fn bridge_node(target: &Resolved, continue_on: bool, back: impl Fn(&str) -> 
 /// `url` with the failure branch `key` added as [`BRIDGE_PARAM`] (after any query it has).
 pub fn with_outcome(url: &str, key: &str) -> String {
     let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}{}", outcome_param(key))
+}
+
+/// The query pair `bridge=KEY` naming failure branch `key`, percent-encoded.
+pub fn outcome_param(key: &str) -> String {
     let value: String = key
         .bytes()
         .map(|b| {
@@ -178,7 +183,7 @@ pub fn with_outcome(url: &str, key: &str) -> String {
             }
         })
         .collect();
-    format!("{url}{joiner}{BRIDGE_PARAM}={value}")
+    format!("{BRIDGE_PARAM}={value}")
 }
 
 /// What `bridge` resolves with for the failure branch `key` (as [`BRIDGE_PARAM`] carried it):

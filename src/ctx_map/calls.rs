@@ -3,8 +3,9 @@
 
 use crate::callflow::{Node, RecordCall, RecordingFormat, Sleep, SleepUnit};
 
-/// How long `waitForHangup` holds a silent call before Kazoo ends it (one hour).
-pub const HOLD_SECONDS: u64 = 3600;
+/// How long `waitForHangup` holds a silent call before Kazoo ends it (a day: the caller hangs
+/// up long before).
+pub const HOLD_SECONDS: u64 = 86_400;
 
 /// ctx methods of ScriptForge's media server that Kazoo has no module for.
 pub const UNAVAILABLE: &[&str] = &["echo", "blockDtmf", "waitFor"];
@@ -83,7 +84,7 @@ mod tests {
         assert_eq!(node.module(), "sleep");
         assert_eq!(
             node.to_value()["data"],
-            json!({"duration": 3600, "unit": "s"})
+            json!({"duration": 86_400, "unit": "s"})
         );
     }
 

@@ -24,8 +24,8 @@ pub mod vars;
 pub mod versions;
 
 pub use bridge::{
-    bridge_node, outcome, outcome_from_request, resolve, with_outcome, BridgeError, Resolved,
-    BRIDGE_PARAM,
+    bridge_node, outcome, outcome_from_request, outcome_param, resolve, with_outcome, BridgeError,
+    Resolved, BRIDGE_PARAM,
 };
 pub use prompt::{prompt, tts, Chain, PromptError};
 pub use tables::{CallTables, RawTables, TableError};

@@ -58,6 +58,15 @@ impl FlowSettings {
         }
     }
 
+    /// The Class 5 tables: `[extensions]`, `[media]` and `media_base_url`.
+    pub fn tables(&self) -> crate::ctx_map::CallTables {
+        crate::ctx_map::CallTables {
+            extensions: self.extensions.clone(),
+            media: self.media.clone(),
+            media_base_url: self.media_base_url.clone(),
+        }
+    }
+
     /// Whether the script may change userspace area `area`.
     pub fn may_write(&self, area: &str) -> bool {
         self.userspace_write.iter().any(|a| a == area)
@@ -172,6 +181,12 @@ pub fn load(file: &Path, base: &FlowSettings) -> Result<FlowSettings, LoadError>
     })?;
     raw.check()
         .map_err(|(key, message)| LoadError::new(file, line_of(&text, key), message))?;
+    let tables = crate::ctx_map::RawTables {
+        extensions: raw.extensions.clone(),
+        media: raw.media.clone(),
+        media_base_url: raw.media_base_url.clone(),
+    };
+    tables.check().map_err(|e| e.in_file(file, &text))?;
     Ok(raw.apply(base))
 }
 
@@ -258,6 +273,22 @@ mod tests {
         assert_eq!(flow.timeout_ms, MAX_TIMEOUT_MS);
         assert_eq!(flow.env.len(), 2);
         assert_eq!(flow.memory_mb, DEFAULT_MEMORY_MB);
+    }
+
+    #[test]
+    fn class5_tables_are_checked_where_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("desk.settings.toml");
+        let text = "timeout_ms = 1000\n\n[extensions]\n1002 = \"fax:12\"\n";
+        std::fs::write(&file, text).unwrap();
+        let err = load(&file, &FlowSettings::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("desk.settings.toml:4"), "{err}");
+        assert!(err.contains("1002"), "{err}");
+        std::fs::write(&file, "[extensions]\n1002 = \"user:u2\"\n").unwrap();
+        let loaded = load(&file, &FlowSettings::default()).unwrap();
+        assert_eq!(loaded.tables().extensions["1002"], "user:u2");
     }
 
     #[test]

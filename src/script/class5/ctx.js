@@ -52,7 +52,8 @@
   method('bridge', 2);
   method('record', 1);
   method('waitForHangup', 0);
-  const unavailable = (name) => () => fail(`ctx.${name} is not available on a Kazoo PBX`);
+  // The host words these errors (src/ctx_map/calls.rs), so they live in one place.
+  const unavailable = (name) => () => invoke(name, [], false);
   Object.assign(ctx, {
     get: (key) => parse(host.ctxGet(String(key))),
     set: (key, value) => invoke('set', [String(key), value === undefined ? null : value], false),
@@ -61,9 +62,7 @@
     blockDtmf: unavailable('blockDtmf'),
     waitFor: unavailable('waitFor'),
     header: (name, value) => {
-      if (value !== undefined) {
-        fail('ctx.header(name, value): a pivot reply cannot set a SIP header on the call; read one with ctx.header(name)');
-      }
+      if (value !== undefined) invoke('header', [String(name), value], false);
       return parse(host.ctxGet(`sip_h_${String(name)}`));
     },
   });

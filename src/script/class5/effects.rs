@@ -30,10 +30,10 @@ pub struct CallInfo {
     pub step: usize,
     /// The first request, as `main` sees it.
     pub data: Value,
-    /// How prompts map to media (`[media]`, `media_base_url`).
-    pub prompts: super::ops::Prompts,
-    /// Short numbers a bridge may name (`[extensions]`).
-    pub extensions: std::collections::BTreeMap<String, String>,
+    /// The first request, parsed, for `ctx.get`.
+    pub request: crate::request::PivotRequest,
+    /// The flow's `[extensions]`, `[media]` and `media_base_url`.
+    pub tables: crate::ctx_map::CallTables,
     /// Where `ctx.record` uploads (this service's recording receiver).
     pub recordings_url: String,
 }
@@ -71,7 +71,7 @@ pub struct Effects {
     /// step's result is then refused whatever the script did with the error.
     pub diverged: Option<String>,
     /// Nodes emitted by this step (replayed calls emit none: earlier steps sent them).
-    pub nodes: Vec<Value>,
+    pub nodes: crate::ctx_map::Chain,
     /// The ctx call the step ended at, if any.
     pub suspended: Option<Suspended>,
     /// Call variables set with `ctx.set`.

@@ -80,7 +80,7 @@ pub struct Ivr {
 pub enum Pending {
     /// Digits for an `ivr`.
     Ivr(Ivr),
-    /// A bridge's failure: its pivot back carries the cause (`&cause=…`); a bridge that
+    /// A bridge's failure: its pivot back carries the branch taken (`&bridge=…`); a bridge that
     /// succeeds ends the call, and no request follows.
     Bridge,
 }

@@ -64,7 +64,7 @@ pub struct StepOutput {
     /// Entries recorded by the step.
     pub recorded: Vec<journal::Entry>,
     /// Nodes it emitted.
-    pub nodes: Vec<serde_json::Value>,
+    pub nodes: crate::ctx_map::Chain,
     /// The ctx call it ended at.
     pub suspended: Option<Suspended>,
     /// Why its replay did not match the journal, if it did not.

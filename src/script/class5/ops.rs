@@ -1,13 +1,14 @@
-//! The ctx methods on Kazoo: what each call does inside a step (emit a node, resolve at once,
-//! or end the step for the PBX to carry it out), the nodes of an `ivr`, how its digits
-//! resolve, call variables, and chaining a step's nodes into one tree.
-
-use std::collections::BTreeMap;
+//! The ctx methods on Kazoo, inside a step: which calls end the step for the PBX to carry
+//! out, what the others emit (through [`ctx_map`](crate::ctx_map), the one mapping of ctx
+//! calls to typed nodes), the `ivr`'s arguments, nodes and how its digits resolve, and call
+//! variables.
 
 use serde_json::{json, Map, Value};
 
 use super::effects::{Effects, Mode, Suspended};
 use super::journal::Ivr;
+use crate::callflow::{CollectDtmf, DtmfKey, Node, SetVariables};
+use crate::ctx_map::{self, calls, CallTables, Chain};
 
 /// Methods that need the PBX: the step ends at them.
 const SUSPENDING: [&str; 4] = ["ivr", "hangup", "bridge", "waitForHangup"];
@@ -17,31 +18,19 @@ pub fn suspends(method: &str) -> bool {
     SUSPENDING.contains(&method)
 }
 
-/// How a flow's prompts map to media: its `[media]` table and `media_base_url`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Prompts {
-    /// File name → media id or URL.
-    pub media: BTreeMap<String, String>,
-    /// A file name not in the table is appended to this URL.
-    pub base_url: Option<String>,
-}
-
-impl Prompts {
-    /// The prompts of a flow's settings.
-    pub fn of(settings: &crate::script::FlowSettings) -> Prompts {
-        Prompts {
-            media: settings.media.clone(),
-            base_url: settings.media_base_url.clone(),
-        }
-    }
-}
-
 /// Runs ctx method `method` with `args` (a JSON list) inside the step: gives `{"value": …}`,
 /// or `{"suspend": true}` when the step ends here; an error is thrown into the script.
 pub fn call(fx: &mut Effects, method: &str, args: &Value) -> Result<Value, String> {
     let kind = format!("ctx.{method}");
     let list = args.as_array().cloned().unwrap_or_default();
     let arg = |i: usize| list.get(i).cloned().unwrap_or(Value::Null);
+    // Refused before the journal is asked: they never reach it.
+    if let Some(refused) = calls::unavailable(method) {
+        return Err(refused);
+    }
+    if method == "header" {
+        return Err(calls::header_set_error(arg(0).as_str().unwrap_or_default()));
+    }
     if let Some(replayed) = fx.take(&kind) {
         let value = replayed?;
         if method == "set" {
@@ -53,8 +42,13 @@ pub fn call(fx: &mut Effects, method: &str, args: &Value) -> Result<Value, Strin
     if SUSPENDING.contains(&method) {
         // Checked now, so that a bad argument fails on the line that gave it.
         match method {
-            "ivr" => drop(ivr(args, String::new())?),
-            "bridge" => drop(bridge_target(&arg(0), &fx.call.extensions)?),
+            "ivr" => drop(ivr_nodes(
+                &ivr(args, String::new())?,
+                false,
+                &fx.call.tables,
+                &fx.call.flow,
+            )?),
+            "bridge" => drop(bridge_target(&arg(0), &fx.call.tables, &fx.call.flow)?),
             _ => {}
         }
         fx.suspended = Some(Suspended {
@@ -63,29 +57,28 @@ pub fn call(fx: &mut Effects, method: &str, args: &Value) -> Result<Value, Strin
         });
         return Ok(json!({ "suspend": true }));
     }
-    let node = match method {
-        "answer" => None,
-        "tts" => Some(tts(&text(&arg(0), "ctx.tts text")?)?),
-        "play" => Some(prompt(&text(&arg(0), "ctx.play file")?, &fx.call.prompts)),
-        "record" => {
-            let name = text(&arg(0), "ctx.record name")?;
-            Some(json!({"module": "record_call", "data": {
-                "action": "start",
-                "url": fx.call.recordings_url,
-                "media_name": name,
-                "format": "mp3",
-            }}))
-        }
+    let nodes = match method {
+        "answer" => Chain::new(),
+        "tts" => ctx_map::tts(&text(&arg(0), "ctx.tts text")?).map_err(|e| e.to_string())?,
+        "play" => prompt(
+            &text(&arg(0), "ctx.play file")?,
+            &fx.call.tables,
+            &fx.call.flow,
+        )?,
+        "record" => Chain::of(calls::record(
+            &text(&arg(0), "ctx.record name")?,
+            &fx.call.recordings_url,
+        )),
         "set" => {
             let name = text(&arg(0), "ctx.set name")?;
             set_var(fx, &arg(0), arg(1));
             let mut vars = Map::new();
             vars.insert(name, arg(1));
-            Some(json!({"module": "set_variables", "data": {"custom_application_vars": vars}}))
+            Chain::of(Node::new(SetVariables::new(vars)))
         }
         other => return Err(format!("ctx.{other} is not a ctx method")),
     };
-    fx.nodes.extend(node);
+    fx.nodes.append(nodes);
     fx.record(&kind, &Ok(Value::Null));
     Ok(json!({ "value": null }))
 }
@@ -104,80 +97,32 @@ fn text(v: &Value, what: &str) -> Result<String, String> {
     }
 }
 
-fn tts(text: &str) -> Result<Value, String> {
-    if text.chars().count() > 1000 {
-        return Err("ctx.tts text must be at most 1000 characters (Kazoo's limit)".into());
-    }
-    Ok(json!({"module": "tts", "data": {"text": text}}))
+/// The nodes that play prompt `file` (see [`ctx_map::prompt()`]), the error as the script sees it.
+fn prompt(file: &str, tables: &CallTables, flow: &str) -> Result<Chain, String> {
+    ctx_map::prompt(file, tables, flow).map_err(|e| format!("ctx: {e}"))
 }
 
-/// The node that plays a prompt: a URL or a 32-hex media id plays as is, text with spaces and
-/// no extension is spoken, a file name maps through `[media]`, else is appended to
-/// `media_base_url`, else is played by name.
-pub fn prompt(file: &str, prompts: &Prompts) -> Value {
-    let url = file.starts_with("http://") || file.starts_with("https://");
-    let media_id = file.len() == 32 && file.bytes().all(|b| b.is_ascii_hexdigit());
-    if url || media_id {
-        return json!({"module": "play", "data": {"id": file}});
-    }
-    if file.contains(' ') && !has_extension(file) {
-        return json!({"module": "tts", "data": {"text": file}});
-    }
-    let id = match (prompts.media.get(file), &prompts.base_url) {
-        (Some(mapped), _) => mapped.clone(),
-        (None, Some(base)) => format!(
-            "{}/{}",
-            base.trim_end_matches('/'),
-            file.trim_start_matches('/')
-        ),
-        (None, None) => file.to_owned(),
-    };
-    json!({"module": "play", "data": {"id": id}})
-}
-
-fn has_extension(file: &str) -> bool {
-    file.rsplit_once('.').is_some_and(|(_, ext)| {
-        !ext.is_empty() && ext.len() <= 4 && ext.chars().all(|c| c.is_ascii_alphanumeric())
+/// The target `ctx.bridge(destination)` names (see [`ctx_map::resolve`]), the error as the
+/// script sees it.
+pub fn bridge_target(
+    destination: &Value,
+    tables: &CallTables,
+    flow: &str,
+) -> Result<ctx_map::Resolved, String> {
+    let destination = text(destination, "ctx.bridge destination")?;
+    ctx_map::resolve(&destination, &tables.extensions, flow).map_err(|e| match e {
+        ctx_map::BridgeError::Destination(why) => format!("ctx.bridge: {why}"),
+        unknown => format!("ctx.bridge('{destination}'): {unknown}"),
     })
 }
 
-/// Call variable `key`: what `ctx.set` stored, else the first request's value under
-/// ScriptForge's name, else a `Custom-Application-Vars` entry.
+/// Call variable `key`: what `ctx.set` stored, else the first request's value (see
+/// [`ctx_map::vars`]); `null` when the call has none.
 pub fn get(fx: &Effects, key: &str) -> Value {
     if let Some(v) = fx.vars.get(key) {
         return v.clone();
     }
-    let data = &fx.call.data;
-    let field = |name: &str| data.get(name).cloned();
-    let found = match key {
-        "sip_from_user" => field("From"),
-        "sip_from_host" => field("From-Realm"),
-        "sip_to_user" => field("To"),
-        "sip_to_host" => field("To-Realm"),
-        "sip_req_user" | "destination_number" => field("Request"),
-        "caller_id_number" => field("Caller-ID-Number"),
-        "caller_id_name" => field("Caller-ID-Name"),
-        "call_id" | "uuid" => field("Call-ID"),
-        "account_id" => field("Account-ID"),
-        "language" => field("Language"),
-        other => match other.strip_prefix("sip_h_") {
-            Some(header) => header_value(data, header),
-            None => data
-                .get("Custom-Application-Vars")
-                .and_then(|v| v.get(other))
-                .cloned(),
-        },
-    };
-    found.unwrap_or(Value::Null)
-}
-
-/// A custom SIP header of the first request, found without regard to case.
-pub fn header_value(data: &Value, name: &str) -> Option<Value> {
-    let headers = data.get("Custom-SIP-Headers")?.as_object()?;
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
+    ctx_map::vars::get(&fx.call.request, key).map_or(Value::Null, Value::String)
 }
 
 /// Reads `ivr(file, timeoutSec, min, max, terminators, {tries, invalid_file, regexp})`.
@@ -257,20 +202,32 @@ pub fn ivr(args: &Value, collection: String) -> Result<Ivr, String> {
     })
 }
 
-/// The nodes of one prompt-and-collect (after invalid digits: the `invalid_file` first).
-pub fn ivr_nodes(op: &Ivr, after_invalid: bool, prompts: &Prompts) -> Vec<Value> {
-    let mut nodes = Vec::new();
+/// The nodes of one prompt-and-collect (after invalid digits: the `invalid_file` first),
+/// ending at the `collect_dtmf`, whose `_` child the caller adds.
+pub fn ivr_nodes(
+    op: &Ivr,
+    after_invalid: bool,
+    tables: &CallTables,
+    flow: &str,
+) -> Result<(Chain, CollectDtmf), String> {
+    let mut nodes = Chain::new();
     if after_invalid {
-        nodes.extend(op.invalid_file.as_deref().map(|f| prompt(f, prompts)));
+        if let Some(file) = &op.invalid_file {
+            nodes.append(prompt(file, tables, flow)?);
+        }
     }
-    nodes.extend(op.prompt.as_deref().map(|f| prompt(f, prompts)));
-    nodes.push(json!({"module": "collect_dtmf", "data": {
-        "collection_name": op.collection,
-        "max_digits": op.max,
-        "timeout": (op.timeout_s * 1000.0) as u64,
-        "terminators": op.terminators,
-    }}));
-    nodes
+    if let Some(file) = &op.prompt {
+        nodes.append(prompt(file, tables, flow)?);
+    }
+    let mut collect = CollectDtmf::new(op.collection.as_str(), op.max as u64);
+    collect.timeout = Some((op.timeout_s * 1000.0) as u64);
+    collect.terminators = Some(
+        op.terminators
+            .iter()
+            .filter_map(|t| DtmfKey::parse(t))
+            .collect(),
+    );
+    Ok((nodes, collect))
 }
 
 /// How an `ivr` resolves for the digits collected (`None`: the request carried none, as when
@@ -295,202 +252,9 @@ pub fn resolve_ivr(op: &Ivr, digits: Option<&str>) -> (&'static str, String) {
     ("success", value)
 }
 
-/// How Kazoo carries on after a failed bridge of each kind of target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BridgeKind {
-    /// `device`, `user`, `ring_group`: a cause child, a `sip:CODE` child, then `_`.
-    Endpoint,
-    /// `resources`: a cause or code child only, never `_`.
-    Resources,
-    /// `callflow`: the call leaves this flow for good.
-    Callflow,
-}
-
-/// The hangup causes a failed bridge comes back with, and the SIP code each stands for.
-pub const CAUSES: [(&str, u16); 8] = [
-    ("NO_ANSWER", 480),
-    ("USER_BUSY", 486),
-    ("CALL_REJECTED", 603),
-    ("UNALLOCATED_NUMBER", 404),
-    ("NO_ROUTE_DESTINATION", 404),
-    ("NORMAL_TEMPORARY_FAILURE", 503),
-    ("NO_USER_RESPONSE", 408),
-    ("ORIGINATOR_CANCEL", 487),
-];
-
-/// The node a bridge destination names: `device:ID`, `user:ID`, `ring_group:ID[,ID…]`,
-/// `callflow:ID`, a short number of `[extensions]`, or an E.164 / long number (`resources`).
-pub fn bridge_target(
-    destination: &Value,
-    extensions: &BTreeMap<String, String>,
-) -> Result<(Value, BridgeKind), String> {
-    let dest = text(destination, "ctx.bridge destination")?;
-    let dest = dest.trim();
-    if let Some(mapped) = extensions.get(dest) {
-        if extensions.contains_key(mapped.as_str()) {
-            return Err(format!("[extensions] {dest} maps to another extension ({mapped}): map it to a target such as \"user:ID\""));
-        }
-        return bridge_target(&Value::String(mapped.clone()), extensions);
-    }
-    let endpoint = |module: &str, id: &str| -> Result<(Value, BridgeKind), String> {
-        let id = id.trim();
-        if id.is_empty() {
-            return Err(format!(
-                "ctx.bridge('{module}:…') needs an id after the colon"
-            ));
-        }
-        Ok((
-            json!({"module": module, "data": {"id": id}}),
-            BridgeKind::Endpoint,
-        ))
-    };
-    if let Some((kind, rest)) = dest.split_once(':') {
-        return match kind {
-            "device" | "user" => endpoint(kind, rest),
-            "callflow" => endpoint("callflow", rest).map(|(n, _)| (n, BridgeKind::Callflow)),
-            "ring_group" => {
-                let endpoints: Vec<Value> = rest
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty())
-                    .map(|id| match id.split_once('/') {
-                        Some((t @ ("device" | "user" | "group"), id)) => {
-                            json!({"endpoint_type": t, "id": id})
-                        }
-                        _ => json!({"endpoint_type": "device", "id": id}),
-                    })
-                    .collect();
-                if endpoints.is_empty() {
-                    return Err("ctx.bridge('ring_group:…') needs at least one id".into());
-                }
-                Ok((
-                    json!({"module": "ring_group", "data": {"endpoints": endpoints}}),
-                    BridgeKind::Endpoint,
-                ))
-            }
-            other => Err(format!(
-                "ctx.bridge: `{other}:` is not a target: use device:ID, user:ID,                  ring_group:ID[,ID…], callflow:ID or a number"
-            )),
-        };
-    }
-    let digits = dest.trim_start_matches('+');
-    let number = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    if number && (dest.starts_with('+') || digits.len() >= 7) {
-        return Ok((
-            json!({"module": "resources", "data": {"to_did": dest}}),
-            BridgeKind::Resources,
-        ));
-    }
-    if number {
-        return Err(format!(
-            "ctx.bridge('{dest}'): {dest} is in no [extensions] table: add it to the flow's              settings file, e.g. [extensions] {dest} = \"user:ID\" (a short number never goes              out through the carriers)"
-        ));
-    }
-    Err(format!(
-        "ctx.bridge('{dest}') names no target: use device:ID, user:ID, ring_group:ID[,ID…],          callflow:ID, an extension of [extensions] or a number"
-    ))
-}
-
-/// The children of a bridge the script may continue after: one per cause (and `sip:CODE`),
-/// plus `_` where the module uses it; `back(cause)` is the pivot back for a cause.
-pub fn bridge_children(kind: BridgeKind, back: impl Fn(&str) -> Value) -> Map<String, Value> {
-    let mut children = Map::new();
-    if kind == BridgeKind::Callflow {
-        return children;
-    }
-    for (cause, code) in CAUSES {
-        children.insert(cause.to_owned(), back(cause));
-        let sip = format!("sip:{code}");
-        if !children.contains_key(&sip) {
-            children.insert(sip, back(cause));
-        }
-    }
-    if kind == BridgeKind::Endpoint {
-        children.insert("_".into(), back("UNSPECIFIED"));
-    }
-    children
-}
-
-/// What a failed bridge resolves with for the cause its pivot carried.
-pub fn resolve_bridge(cause: Option<&str>) -> Value {
-    let cause = cause.filter(|c| !c.is_empty()).unwrap_or("UNSPECIFIED");
-    let code = CAUSES
-        .iter()
-        .find(|(c, _)| *c == cause)
-        .map_or(600, |(_, code)| *code);
-    json!({"status": "failed", "cause": cause, "code": code})
-}
-
-/// One tree of `nodes`, each the `_` child of the one before; `None` when there are none.
-pub fn chain(nodes: Vec<Value>) -> Option<Value> {
-    nodes.into_iter().rev().fold(None, |next, mut node| {
-        if let (Some(next), Some(obj)) = (next, node.as_object_mut()) {
-            obj.insert("children".into(), json!({ "_": next }));
-        }
-        Some(node)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prompts_map_by_shape() {
-        let none = Prompts::default();
-        assert_eq!(prompt("https://m.example/a.mp3", &none)["module"], "play");
-        assert_eq!(
-            prompt("user/welcome.wav", &none)["data"]["id"],
-            "user/welcome.wav"
-        );
-        assert_eq!(prompt("Please enter your PIN", &none)["module"], "tts");
-        let table = Prompts {
-            media: [("user/welcome.wav".to_owned(), "m1".to_owned())].into(),
-            base_url: Some("https://media.example/p/".into()),
-        };
-        assert_eq!(prompt("user/welcome.wav", &table)["data"]["id"], "m1");
-        assert_eq!(
-            prompt("bye.wav", &table)["data"]["id"],
-            "https://media.example/p/bye.wav"
-        );
-        let hex = "0123456789abcdef0123456789abcdef";
-        assert_eq!(prompt(hex, &table)["data"]["id"], hex);
-    }
-
-    #[test]
-    fn bridge_targets_and_their_failure_children() {
-        let ext: BTreeMap<String, String> = [("1002".to_owned(), "user:u2".to_owned())].into();
-        let t = |d: &str| bridge_target(&json!(d), &ext);
-        assert_eq!(
-            t("1002").unwrap(),
-            (
-                json!({"module": "user", "data": {"id": "u2"}}),
-                BridgeKind::Endpoint
-            )
-        );
-        assert_eq!(t("device:d1").unwrap().0["module"], "device");
-        assert_eq!(t("+14155550100").unwrap().1, BridgeKind::Resources);
-        assert_eq!(t("4155550100").unwrap().0["data"]["to_did"], "4155550100");
-        let rg = t("ring_group:a, user/b").unwrap().0;
-        assert_eq!(
-            rg["data"]["endpoints"][1],
-            json!({"endpoint_type": "user", "id": "b"})
-        );
-        assert_eq!(t("callflow:c").unwrap().1, BridgeKind::Callflow);
-        assert!(t("1003").unwrap_err().contains("[extensions]"));
-        assert!(t("fax:1").is_err());
-        let back = |c: &str| json!(c);
-        let endpoint = bridge_children(BridgeKind::Endpoint, back);
-        assert_eq!(endpoint["USER_BUSY"], "USER_BUSY");
-        assert_eq!(endpoint["sip:486"], "USER_BUSY");
-        assert!(endpoint.contains_key("_"));
-        assert!(!bridge_children(BridgeKind::Resources, back).contains_key("_"));
-        assert_eq!(
-            resolve_bridge(Some("USER_BUSY")),
-            json!({"status": "failed", "cause": "USER_BUSY", "code": 486})
-        );
-        assert_eq!(resolve_bridge(None)["code"], 600);
-    }
 
     #[test]
     fn ivr_digits_resolve_to_a_status() {
@@ -510,12 +274,27 @@ mod tests {
     }
 
     #[test]
-    fn nodes_chain_through_default_children() {
-        let tree = chain(vec![json!({"module": "a"}), json!({"module": "b"})]).unwrap();
-        assert_eq!(
-            tree,
-            json!({"module": "a", "children": {"_": {"module": "b"}}})
-        );
-        assert_eq!(chain(vec![]), None);
+    fn an_ivr_is_its_prompts_then_a_typed_collect() {
+        let op = ivr(
+            &json!(["menu.wav", 7, 1, 3, "*#", {"tries": 2, "invalid_file": "Sorry, try again"}]),
+            "pf_step2".into(),
+        )
+        .unwrap();
+        let tables = CallTables {
+            media_base_url: Some("https://media.example/p".into()),
+            ..CallTables::default()
+        };
+        let (prompts, collect) = ivr_nodes(&op, true, &tables, "desk").unwrap();
+        let tree = prompts.finish(Node::new(collect)).to_value();
+        assert_eq!(tree["module"], "tts", "the invalid prompt first: {tree}");
+        let play = &tree["children"]["_"];
+        assert_eq!(play["data"]["id"], "https://media.example/p/menu.wav");
+        let collect = &play["children"]["_"]["data"];
+        assert_eq!(collect["collection_name"], "pf_step2");
+        assert_eq!(collect["max_digits"], 3);
+        assert_eq!(collect["timeout"], 7000);
+        assert_eq!(collect["terminators"], json!(["*", "#"]));
+        let unmapped = ivr_nodes(&op, false, &CallTables::default(), "desk").unwrap_err();
+        assert!(unmapped.contains("desk.settings.toml"), "{unmapped}");
     }
 }

@@ -8,12 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::effects::{CallInfo, Effects};
 use super::journal::{self, Entry, Journal, Pending, Step};
 use super::{ops, Class5Config, StepOutput};
 use crate::auth::{PivotLink, PivotTarget};
+use crate::callflow::{Hangup, Node, Response};
+use crate::ctx_map::{self, calls};
 use crate::outcome::{Failure, FailureKind};
 use crate::request::PivotRequest;
 use crate::script::{JsPool, LogLine, Overloaded, ScriptErrorKind, ScriptFailure, ScriptFlow};
@@ -98,19 +100,20 @@ fn collection(n: usize) -> String {
     format!("pf_step{n}")
 }
 
-/// The pivot back to the flow for request `n` (after a failed bridge: with its cause), made
-/// by the one builder of pivot nodes, which keeps the `?query` after the flow name.
-fn pivot(link: &PivotLink, flow: &str, n: usize, cause: Option<&str>) -> Value {
-    let query = match cause {
+/// The pivot back to the flow for request `n` (after a failed bridge: with the branch taken,
+/// see [`ctx_map::bridge`]), made by the one builder of pivot nodes, which keeps the `?query`
+/// after the flow name.
+fn pivot(link: &PivotLink, flow: &str, n: usize, branch: Option<&str>) -> Node {
+    let query = match branch {
         None => format!("step={n}"),
-        Some(cause) => format!("step={n}&cause={cause}"),
+        Some(key) => format!("step={n}&{}", ctx_map::outcome_param(key)),
     };
     // Built as the parsed form directly: the name is a loaded flow's and the query is ours.
     let target = PivotTarget::Flow {
         name: flow,
         query: Some(&query),
     };
-    json!({"module": "pivot", "data": link.node_data(target, Map::new())})
+    Node::new(link.pivot(target))
 }
 
 /// The first request as `main`'s `data`: what the script saw then, every replay sees.
@@ -221,10 +224,16 @@ pub async fn answer(
                         tries_left: op.tries_left - 1,
                         ..op
                     };
-                    let prompts = ops::Prompts::of(&flow.settings);
-                    let mut nodes = ops::ivr_nodes(&again, status == "invalid", &prompts);
-                    nodes.push(pivot(cx.link, &flow.name, n + 1, None));
-                    let reply = ops::chain(nodes).unwrap_or(Value::Null);
+                    let tables = flow.settings.tables();
+                    let built = ops::ivr_nodes(&again, status == "invalid", &tables, &flow.name);
+                    let (prompts, collect) = match built {
+                        Ok(nodes) => nodes,
+                        Err(detail) => return Ok(journal_failure(detail)),
+                    };
+                    let back = pivot(cx.link, &flow.name, n + 1, None);
+                    let reply = prompts
+                        .finish(Node::new(collect).default_child(back))
+                        .to_value();
                     let step = Step {
                         reply,
                         pending: Some(Pending::Ivr(again)),
@@ -236,8 +245,10 @@ pub async fn answer(
                 journal.entries.push(Entry::new("ctx.ivr", result));
             }
             Some(Pending::Bridge) => {
-                let cause = req.extra.get("cause").and_then(Value::as_str);
-                let result = ops::resolve_bridge(cause);
+                // A request without the branch is `_`'s: a failure no other child matched.
+                let result = ctx_map::outcome_from_request(req)
+                    .or_else(|| ctx_map::outcome(ctx_map::bridge::OTHER))
+                    .unwrap_or(Value::Null);
                 journal.entries.push(Entry::new("ctx.bridge", result));
             }
             None => {
@@ -254,8 +265,13 @@ pub async fn answer(
             call_id: call_id.to_owned(),
             step: n,
             data: journal.data.clone(),
-            prompts: ops::Prompts::of(&flow.settings),
-            extensions: flow.settings.extensions.clone(),
+            request: journal
+                .data
+                .as_object()
+                .cloned()
+                .and_then(|params| PivotRequest::from_params(params).ok())
+                .unwrap_or_default(),
+            tables: flow.settings.tables(),
             recordings_url: cx.link.recordings_url().to_owned(),
         },
     );
@@ -366,10 +382,15 @@ fn build(
         suspended,
         ..
     } = out;
-    let (pending, done) = match result {
+    let script_error = |detail: String| Failure {
+        kind: FailureKind::ScriptError,
+        detail,
+        errors: Vec::new(),
+    };
+    let (tree, pending, done) = match result {
         Err(ScriptFailure::Rejected { code, reason }) => {
-            nodes.push(json!({"module": "response", "data": {"code": code, "message": reason}}));
-            (None, true)
+            let tree = nodes.finish(Node::new(Response::new(code, reason)));
+            (tree, None, true)
         }
         Err(failure) => {
             let kind = match &failure {
@@ -391,49 +412,45 @@ fn build(
         }
         Ok(value) => match suspended {
             Some(op) if op.method == "ivr" => {
-                let op = ops::ivr(&op.args, collection(n)).map_err(|detail| Failure {
-                    kind: FailureKind::ScriptError,
-                    detail,
-                    errors: Vec::new(),
-                })?;
-                nodes.extend(ops::ivr_nodes(
-                    &op,
-                    false,
-                    &ops::Prompts::of(&flow.settings),
-                ));
-                nodes.push(pivot(cx.link, &flow.name, n + 1, None));
-                (Some(Pending::Ivr(op)), false)
+                let op = ops::ivr(&op.args, collection(n)).map_err(script_error)?;
+                let (prompts, collect) =
+                    ops::ivr_nodes(&op, false, &flow.settings.tables(), &flow.name)
+                        .map_err(script_error)?;
+                nodes.append(prompts);
+                let back = pivot(cx.link, &flow.name, n + 1, None);
+                let tree = nodes.finish(Node::new(collect).default_child(back));
+                (tree, Some(Pending::Ivr(op)), false)
             }
             Some(op) if op.method == "bridge" => {
                 let (target, continues) = bridge(cx, flow, n, &op.args)?;
-                // The target is the last node: `chain` keeps its own failure children.
-                nodes.push(target);
-                (continues.then_some(Pending::Bridge), !continues)
+                // The bridge ends the chain: its failure children are its own.
+                let tree = nodes.finish(target);
+                (tree, continues.then_some(Pending::Bridge), !continues)
             }
             Some(op) if op.method == "waitForHangup" => {
-                // Kazoo hangs up at a tree's end: hold the call on a day-long sleep (4.3 has
-                // no wait_for_hangup module).
-                nodes.push(json!({"module": "sleep", "data": {"duration": 86400, "unit": "s"}}));
-                (None, true)
+                (nodes.finish(calls::wait_for_hangup()), None, true)
             }
-            Some(_hangup) => {
-                nodes.push(json!({"module": "hangup", "data": {}}));
-                (None, true)
-            }
+            Some(_hangup) => (nodes.finish(Node::new(Hangup::new())), None, true),
             None => {
                 // The script returned: a node it returned ends the call, else its last prompt
                 // does (a node with no child hangs up).
                 if value.get("module").is_some_and(Value::is_string) {
-                    nodes.push(value);
+                    let returned: Node = serde_json::from_value(value).map_err(|e| {
+                        script_error(format!(
+                            "main returned a callflow node that is not valid: {e}"
+                        ))
+                    })?;
+                    nodes.push(returned);
                 }
-                if nodes.is_empty() {
-                    nodes.push(json!({"module": "hangup", "data": {}}));
-                }
-                (None, true)
+                let tree = match nodes.into_node() {
+                    Some(tree) => tree,
+                    None => Node::new(Hangup::new()),
+                };
+                (tree, None, true)
             }
         },
     };
-    let reply = ops::chain(nodes).unwrap_or(Value::Null);
+    let reply = tree.to_value();
     (cx.verify)(&reply)?;
     let step = Step {
         reply,
@@ -444,26 +461,26 @@ fn build(
 }
 
 /// The node of a bridge and whether the script continues after its failure: then it carries
-/// a pivot back per failure cause; `continue_on === false` (or a `callflow:` target, which
+/// a pivot back per failure branch; `continue_on === false` (or a `callflow:` target, which
 /// leaves the flow) carries none, so a failed bridge hangs up.
 fn bridge(
     cx: &StepContext<'_>,
     flow: &ScriptFlow,
     n: usize,
     args: &Value,
-) -> Result<(Value, bool), Failure> {
-    let (mut target, kind) =
-        ops::bridge_target(&args[0], &flow.settings.extensions).map_err(|detail| Failure {
-            kind: FailureKind::ScriptError,
-            detail,
-            errors: Vec::new(),
+) -> Result<(Node, bool), Failure> {
+    let target =
+        ops::bridge_target(&args[0], &flow.settings.tables(), &flow.name).map_err(|detail| {
+            Failure {
+                kind: FailureKind::ScriptError,
+                detail,
+                errors: Vec::new(),
+            }
         })?;
-    let continues = args.get(1) != Some(&Value::Bool(false)) && kind != ops::BridgeKind::Callflow;
-    if continues {
-        let back = |cause: &str| pivot(cx.link, &flow.name, n + 1, Some(cause));
-        target["children"] = Value::Object(ops::bridge_children(kind, back));
-    }
-    Ok((target, continues))
+    let leaves = matches!(target.target(), ctx_map::Target::Callflow(_));
+    let continues = args.get(1) != Some(&Value::Bool(false)) && !leaves;
+    let back = |key: &str| pivot(cx.link, &flow.name, n + 1, Some(key));
+    Ok((ctx_map::bridge_node(&target, continues, back), continues))
 }
 
 /// Appends `step` and writes the journal (compare-and-set on `expected`) before the reply

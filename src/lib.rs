@@ -16,6 +16,7 @@ pub mod engine;
 pub mod events;
 pub mod flow_name;
 pub mod flows;
+pub mod fuzzing;
 #[cfg(test)]
 mod layout_test;
 pub mod limits;

@@ -14,6 +14,7 @@ mod calls;
 mod class5;
 mod cli;
 mod flows_api;
+mod fuzz_corpus;
 mod hardening_bodies;
 mod hardening_bulkheads;
 mod hardening_crash;

@@ -168,6 +168,67 @@ pub fn load(store: &dyn Journals, key: &str, now_ms: i64) -> Result<Option<Loade
         .transpose()
 }
 
+/// Decodes a journal from its stored JSON text (the store's, or a `run --journal` file's).
+pub fn decode(bytes: &[u8]) -> Result<Journal, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("not a Class 5 journal: {e}"))
+}
+
+/// Where request `n` of a call stands against the call's journal.
+#[derive(Debug, PartialEq)]
+pub enum Placement<'a> {
+    /// The call's first request.
+    First,
+    /// A request answered before (Kazoo or a proxy retried it): its stored step.
+    Retry(&'a Step),
+    /// The next request: what the step before it left waiting for the PBX.
+    Next(&'a Pending),
+}
+
+/// Places request `n` of call `call_id` (`stored`: the store held a journal for it), or says
+/// why it can't be placed: no journal, a token that doesn't follow it, the step limit.
+pub fn place<'a>(
+    journal: &'a Journal,
+    stored: bool,
+    n: usize,
+    max_steps: usize,
+    call_id: &str,
+) -> Result<Placement<'a>, String> {
+    if !stored && n > 0 {
+        return Err(format!(
+            "step {n} of call `{call_id}` has no journal: it expired ([class5] journal_hours \
+             after the last step) or the call never started here"
+        ));
+    }
+    if let Some(step) = journal.steps.get(n) {
+        return Ok(Placement::Retry(step));
+    }
+    if n > journal.steps.len() || journal.done {
+        return Err(format!(
+            "step token {n} does not follow call `{call_id}`'s journal ({} steps{})",
+            journal.steps.len(),
+            if journal.done { ", ended" } else { "" }
+        ));
+    }
+    if n >= max_steps {
+        return Err(format!(
+            "the call reached {max_steps} steps, the limit ([class5] max_steps)"
+        ));
+    }
+    let Some(before) = n.checked_sub(1) else {
+        return Ok(Placement::First);
+    };
+    match journal
+        .steps
+        .get(before)
+        .and_then(|step| step.pending.as_ref())
+    {
+        Some(pending) => Ok(Placement::Next(pending)),
+        None => Err(format!(
+            "step {n} of call `{call_id}` follows a step that waits for nothing"
+        )),
+    }
+}
+
 /// Writes `journal` if the stored one is still at `expected`; `Ok(false)` when another
 /// request moved it on first.
 pub fn save(

@@ -29,10 +29,9 @@ pub fn load(
         .map_err(|e| e.to_string())?
         .map_or(0, |j| j.version);
     let saved: Option<Journal> = match std::fs::read_to_string(file) {
-        Ok(text) => Some(
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a Class 5 journal: {e}", file.display()))?,
-        ),
+        Ok(text) => {
+            Some(journal::decode(text.as_bytes()).map_err(|e| format!("{}: {e}", file.display()))?)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(format!("{}: {e}", file.display())),
     };

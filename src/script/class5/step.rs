@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::effects::{CallInfo, Effects};
-use super::journal::{self, Entry, Journal, Pending, Step};
+use super::journal::{self, Entry, Journal, Pending, Placement, Step};
 use super::{ops, Class5Config, StepOutput};
 use crate::auth::{PivotLink, PivotTarget};
 use crate::callflow::{Hangup, Node, Response};
@@ -150,36 +150,23 @@ pub async fn answer(
         Ok(None) => (Journal::default(), 0),
         Err(e) => return Ok(journal_failure(e)),
     };
-    if read_version == 0 && n > 0 {
-        return Ok(journal_failure(format!(
-            "step {n} of call `{call_id}` has no journal: it expired ([class5] journal_hours \
-             after the last step) or the call never started here"
-        )));
-    }
-    if let Some(step) = journal.steps.get(n) {
-        // A retry (Kazoo's or a proxy's): the same reply, nothing changes.
-        let mut answer = StepAnswer::tree(step.reply.clone());
-        let note = format!(
-            "class5 step {n} repeated: its stored reply was sent again (journal position {}), \
-             nothing changed",
-            step.position
-        );
-        answer.logs.push(position_line(now_ms, note));
-        return Ok(answer);
-    }
-    if n > journal.steps.len() || journal.done {
-        return Ok(journal_failure(format!(
-            "step token {n} does not follow call `{call_id}`'s journal ({} steps{})",
-            journal.steps.len(),
-            if journal.done { ", ended" } else { "" }
-        )));
-    }
-    if n >= cx.config.max_steps {
-        return Ok(journal_failure(format!(
-            "the call reached {} steps, the limit ([class5] max_steps)",
-            cx.config.max_steps
-        )));
-    }
+    let placed = journal::place(&journal, read_version > 0, n, cx.config.max_steps, call_id);
+    let waiting = match placed {
+        Err(why) => return Ok(journal_failure(why)),
+        Ok(Placement::Retry(step)) => {
+            // A retry (Kazoo's or a proxy's): the same reply, nothing changes.
+            let mut answer = StepAnswer::tree(step.reply.clone());
+            let note = format!(
+                "class5 step {n} repeated: its stored reply was sent again (journal position {}), \
+                 nothing changed",
+                step.position
+            );
+            answer.logs.push(position_line(now_ms, note));
+            return Ok(answer);
+        }
+        Ok(Placement::First) => None,
+        Ok(Placement::Next(pending)) => Some(pending.clone()),
+    };
     let mut script = flow.clone();
     let mut pinned_version = None;
     if n == 0 {
@@ -213,7 +200,7 @@ pub async fn answer(
             script = Arc::new(flow.pinned(&pinned.source, pinned.module, imports));
             pinned_version = Some(journal.version.clone());
         }
-        match journal.steps[n - 1].pending.clone() {
+        match waiting {
             Some(Pending::Ivr(op)) => {
                 let digits = req.digits.get(&op.collection).map(String::as_str);
                 let (status, value) = ops::resolve_ivr(&op, digits);
@@ -251,11 +238,8 @@ pub async fn answer(
                     .unwrap_or(Value::Null);
                 journal.entries.push(Entry::new("ctx.bridge", result));
             }
-            None => {
-                return Ok(journal_failure(format!(
-                    "step {n} of call `{call_id}` follows a step that waits for nothing"
-                )))
-            }
+            // `place` gives a step after the first what its predecessor waits for.
+            None => return Ok(journal_failure(format!("step {n} follows no step"))),
         }
     }
     let effects = Effects::new(

@@ -33,7 +33,7 @@ pub struct Step {
     pub nodes: Vec<NodeLine>,
     /// The rule that matched, for rule flows.
     pub rule: Option<String>,
-    /// The script's log lines (`console.*`, `ctx.log`).
+    /// The script's log lines (`console.*`, `ctx.log`) as `LEVEL: message`.
     pub logs: Vec<String>,
     /// Wall time of the request, in milliseconds.
     pub ms: f64,

@@ -340,6 +340,12 @@ pub fn call(
 ) -> i32 {
     use crate::sim::{play_offline, play_url, render, Setup};
     let spec = &args.spec;
+    if args.url.is_some() && spec.at.is_some() {
+        let _ = writeln!(
+            err,
+            "warning: --at has no effect with --url: the running service's clock decides"
+        );
+    }
     let played = match (&args.url, config) {
         (Some(url), _) => play_url(url, spec).map_err(|e| (2, e)),
         (None, Some(config)) => play_offline(config, spec, &Setup::default()).map_err(|e| (1, e)),

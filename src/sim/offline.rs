@@ -33,12 +33,9 @@ pub fn play_offline(config: &Config, spec: &CallSpec, setup: &Setup) -> Result<T
         .enable_time()
         .build()
         .map_err(|e| format!("can't start the call's runtime: {e}"))?;
-    let schemas = crate::callflow::Schemas::new();
-    let transport = InProcess {
-        engine: &engine,
-        now,
-    };
-    let transcript = runtime.block_on(play(&transport, spec, &schemas));
+    let transport = InProcess::new(&engine, now);
+    // Kazoo's schemas are the engine's: the ones every reply was already checked against.
+    let transcript = runtime.block_on(play(&transport, spec, engine.schemas()));
     // The store's file closes before its folder goes.
     drop(engine);
     drop(store);
@@ -118,10 +115,18 @@ fn namespace(ns: &str, flow: &str, own: &str) -> String {
     }
 }
 
-/// Requests answered by the engine, as the server's `/pivot` handler answers them.
-struct InProcess<'a> {
+/// Requests answered by an engine, as the server's `/pivot` handler answers them, at one
+/// instant: the transport of [`play_offline`], and of the console's whole-call runs.
+pub struct InProcess<'a> {
     engine: &'a Engine,
     now: DateTime<Utc>,
+}
+
+impl<'a> InProcess<'a> {
+    /// Requests to `engine`'s flows, each answered at `now`.
+    pub fn new(engine: &'a Engine, now: DateTime<Utc>) -> InProcess<'a> {
+        InProcess { engine, now }
+    }
 }
 
 impl Transport for InProcess<'_> {

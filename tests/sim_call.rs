@@ -244,6 +244,19 @@ fn url_plays_a_call_against_a_running_service() {
     );
     assert!(stdout.contains("Digits[custom_name]=42"), "{stdout}");
     assert!(stdout.ends_with(" — call OK\n"), "{stdout}");
+    // A Class 5 call over HTTP: its journal lives in the service's store, the failed bridge
+    // comes back to the script.
+    let (code, stdout, stderr) =
+        call(&["c5_ivr", "--url", &base, "-d", "1", "--bridge", "NO_ANSWER"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let lines = node_lines(&stdout);
+    assert_eq!(
+        lines[3],
+        format!("bridge user {SALES} → NO_ANSWER"),
+        "{stdout}"
+    );
+    assert_eq!(lines[4], "pivot → /pivot/c5_ivr?step=2&cause=NO_ANSWER");
+    assert_eq!(lines.last().map(String::as_str), Some("hangup"));
 }
 
 #[test]

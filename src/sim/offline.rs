@@ -353,4 +353,54 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn kv_seeds_reach_the_flows_namespace_and_foreign_urls_fail_the_pivot() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let files = [
+            (
+                "greet.js",
+                "const { kv } = require('cxKV');\nasync function main() {\n  \
+                 return { module: 'tts', data: { text: 'Hello ' + (await kv.get('name')) } };\n}\n",
+            ),
+            (
+                "out.toml",
+                "[default]\nmodule = \"pivot\"\ndata = { voice_url = \"https://elsewhere.example/ivr\" }\n\
+                 [default.children._]\nmodule = \"tts\"\ndata = { text = \"PBX side.\" }\n",
+            ),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut config = config();
+        config.flows_dir = dir.path().to_path_buf();
+        let seeded = Setup {
+            kv: vec![(String::new(), "name".into(), serde_json::json!("Ada"))],
+            ..Setup::default()
+        };
+        let greet =
+            play_offline(&config, &spec("greet", &[]), &seeded).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(greet.steps[0].nodes[0].main, "Hello Ada");
+        let out = play_offline(&config, &spec("out", &[]), &Setup::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = &out.steps[1];
+        let StepOutcome::Failed {
+            status: None,
+            detail,
+        } = &second.outcome
+        else {
+            panic!("{:?}", second.outcome)
+        };
+        assert!(
+            detail.contains("https://elsewhere.example/ivr") && detail.contains("use --url"),
+            "{detail}"
+        );
+        assert_eq!(
+            second.nodes[0].line, "tts \"PBX side.\"",
+            "the pivot node's `_` child"
+        );
+        assert_eq!(namespace("", "greet", "flow:greet"), "flow:greet");
+        assert_eq!(namespace("team", "greet", "flow:greet"), "shared:team");
+        assert_eq!(namespace("flow:other", "greet", "flow:greet"), "flow:other");
+    }
 }

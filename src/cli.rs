@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::engine::{AnswerError, Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
+pub use crate::scratch::ScratchDir;
 use crate::script::class5::offline;
 use crate::store::{self, Store};
 
@@ -206,35 +207,6 @@ fn build_request(args: &RunArgs) -> Result<PivotRequest, String> {
     PivotRequest::from_params(params).map_err(|e| e.to_string())
 }
 
-/// A throw-away folder for `run`'s scratch store, removed with everything in it when dropped.
-#[derive(Debug)]
-pub struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    /// Creates a new, empty folder under the system's temporary folder (`TMPDIR`).
-    fn create() -> std::io::Result<ScratchDir> {
-        let base = std::env::temp_dir();
-        // The pid alone could name a folder a killed run left behind: add the time too.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = base.join(format!("pivotforge-run-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path)?;
-        Ok(ScratchDir(path))
-    }
-
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// What `run` works with: the engine, its store, and the scratch folder when the service's own
 /// store was taken (keep it alive as long as the store).
 pub struct RunEngine {
@@ -254,7 +226,7 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
     let (store, scratch): (Arc<dyn Store>, _) = match store::open(&config.store, &config.data_dir) {
         Ok(store) => (store, None),
         Err(e) => {
-            let scratch = ScratchDir::create()
+            let scratch = ScratchDir::create("pivotforge-run")
                 .map_err(|e| format!("can't create a scratch folder for the store: {e}"))?;
             let _ = writeln!(
                 err,
@@ -345,4 +317,62 @@ pub fn token(mut config: Config, out: &mut dyn Write, err: &mut dyn Write) -> i3
 
 fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Inputs of `pivotforge call`.
+#[derive(Debug, Clone, Default)]
+pub struct CallArgs {
+    /// The call to play.
+    pub spec: crate::sim::CallSpec,
+    /// A running service to play against (`--url`); in-process when absent.
+    pub url: Option<String>,
+    /// One JSON object per step instead of text.
+    pub json: bool,
+}
+
+/// Plays one whole call and prints its transcript: exit 0 when it ran to its end with every
+/// reply valid, 1 otherwise, 2 when it could not start against `--url`.
+pub fn call(
+    config: Option<&Config>,
+    args: &CallArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    use crate::sim::{play_offline, play_url, render, Setup};
+    let spec = &args.spec;
+    if args.url.is_some() && spec.at.is_some() {
+        let _ = writeln!(
+            err,
+            "warning: --at has no effect with --url: the running service's clock decides"
+        );
+    }
+    let played = match (&args.url, config) {
+        (Some(url), _) => play_url(url, spec).map_err(|e| (2, e)),
+        (None, Some(config)) => play_offline(config, spec, &Setup::default()).map_err(|e| (1, e)),
+        (None, None) => Err((2, "give --url or a flows folder".to_owned())),
+    };
+    let transcript = match played {
+        Ok(transcript) => transcript,
+        Err((code, e)) => {
+            let _ = writeln!(err, "pivotforge call: {e}");
+            return code;
+        }
+    };
+    if args.json {
+        let _ = write!(out, "{}", render::json_lines(&transcript));
+    } else {
+        let place = args.url.as_deref().unwrap_or("in-process");
+        let at = spec.at.map_or_else(
+            || "now".to_owned(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        let _ = writeln!(
+            out,
+            "call {} · {} · at {at} · {place}",
+            spec.flow,
+            spec.kazoo.name()
+        );
+        let _ = write!(out, "{}", render::text(&transcript));
+    }
+    i32::from(!transcript.ok)
 }

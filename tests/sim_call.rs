@@ -126,7 +126,7 @@ fn a_class5_ivr_call_with_a_failed_bridge() {
             "collect pf_step0 (max 1) ← \"1\"".to_owned(),
             "pivot → /pivot/c5_ivr?step=1".to_owned(),
             format!("bridge user {SALES} → USER_BUSY/sip:486"),
-            "pivot → /pivot/c5_ivr?step=2&cause=USER_BUSY".to_owned(),
+            "pivot → /pivot/c5_ivr?step=2&bridge=USER_BUSY".to_owned(),
             "hangup".to_owned(),
         ]
     );
@@ -255,7 +255,7 @@ fn url_plays_a_call_against_a_running_service() {
         format!("bridge user {SALES} → NO_ANSWER"),
         "{stdout}"
     );
-    assert_eq!(lines[4], "pivot → /pivot/c5_ivr?step=2&cause=NO_ANSWER");
+    assert_eq!(lines[4], "pivot → /pivot/c5_ivr?step=2&bridge=NO_ANSWER");
     assert_eq!(lines.last().map(String::as_str), Some("hangup"));
 }
 

@@ -500,15 +500,17 @@ async function main(data, ctx) {
     let parts: Vec<&str> = said.split(' ').collect();
     assert_eq!(parts[0], "12.50", "{said}");
     let t0: i64 = parts[1].parse().unwrap();
+    // The clock runs from NOW: step 0 took seconds at most, even on a loaded machine, so a
+    // minute tells step 0's time from the hour later.
     assert!(
-        (t0 - start).abs() < 1000,
+        (t0 - start).abs() < 60_000,
         "Date.now() from step 0, not an hour later: {said}"
     );
     let d = chrono::DateTime::parse_from_rfc3339(parts[2])
         .unwrap()
         .timestamp_millis();
     assert!(
-        d >= t0 + 20 && d - start < 2000,
+        d >= t0 + 20 && d - start < 60_000,
         "new Date() after the timer, from step 0: {said}"
     );
     assert_eq!(

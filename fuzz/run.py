@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Runs one cargo-fuzz target until the issue's rule is met: at least MIN seconds, and until
+QUIET seconds pass without new coverage, at most MAX seconds. Prints a summary line.
+
+usage: fuzz/run.py TARGET [MIN QUIET MAX]   (from the repository's root; nightly toolchain)
+"""
+import os, re, subprocess, sys, time
+
+target = sys.argv[1]
+low, quiet, high = (int(a) for a in (sys.argv[2:5] or ["600", "120", "1800"]))
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+corpus = os.path.join(root, "fuzz", "corpus", target)
+seeds = os.path.join(root, "fuzz", "seeds", target)
+os.makedirs(corpus, exist_ok=True)
+cmd = ["cargo", "+nightly", "fuzz", "run", "-O", target, corpus, seeds, "--",
+       f"-max_total_time={high}", "-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1"]
+start = time.time()
+last_new = start
+cov = None
+proc = subprocess.Popen(cmd, cwd=os.path.join(root, "fuzz"), stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True, errors="replace")
+log = open(os.path.join(root, "fuzz", f"last-run-{target}.log"), "w")
+crashed = False
+for line in proc.stdout:
+    log.write(f"{time.time() - start:8.1f} {line}")
+    m = re.search(r"cov: (\d+)", line)
+    if m and (" NEW " in line or " REDUCE " in line or "INITED" in line):
+        if m and (cov is None or int(m.group(1)) > cov):
+            last_new = time.time()
+        cov = int(m.group(1))
+    if "SUMMARY" in line or "deadly signal" in line or "panicked" in line:
+        crashed = True
+    now = time.time()
+    if now - start >= low and now - last_new >= quiet:
+        proc.terminate()
+        break
+proc.wait()
+elapsed = time.time() - start
+print(f"{target}: {elapsed:.0f} s, coverage {cov}, last new coverage at "
+      f"{last_new - start:.0f} s, crashed: {crashed}, corpus {len(os.listdir(corpus))} files")

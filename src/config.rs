@@ -147,6 +147,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// `--allow-open` / `PIVOTFORGE_ALLOW_OPEN`.
     pub allow_open: Option<bool>,
+    /// `PIVOTFORGE_STORE`: the store's URL (`redis://…`), or `embedded`.
+    pub store: Option<String>,
 }
 
 impl Config {
@@ -205,6 +207,11 @@ impl Config {
         let auth = fc.auth.resolve(over.allow_open)?;
         let pivot = fc.pivot.resolve()?;
         let script_defaults = crate::script::config::flow_defaults(&fc.flows)?;
+        let mut store = fc.store;
+        if let Some(url) = &over.store {
+            store.override_url(url);
+        }
+        store.backend().map_err(|e| ConfigError(rule_text(e)))?;
         Ok(Config {
             listen,
             flows_dir: over
@@ -227,7 +234,7 @@ impl Config {
             calls,
             auth,
             pivot,
-            store: fc.store,
+            store,
             class5: fc.class5,
         })
     }
@@ -299,6 +306,7 @@ impl Config {
             .flatten()
             .map(|(_, password)| password.expose())
             .chain(tokens.into_iter().flatten().map(Secret::expose))
+            .chain(self.store.url.as_ref().and_then(|url| url.password()))
             .collect()
     }
 
@@ -309,6 +317,14 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("recordings"))
+    }
+}
+
+/// A store rule's message without its "invalid input" prefix.
+fn rule_text(e: crate::store::StoreError) -> String {
+    match e {
+        crate::store::StoreError::Invalid(message) => message,
+        other => other.to_string(),
     }
 }
 

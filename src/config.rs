@@ -32,7 +32,7 @@ pub use crate::recordings::config::{
 };
 pub use crate::recordings::RecordingsConfig;
 pub use crate::script::PoolConfig;
-pub use crate::secret::Secret;
+pub use crate::secret::{Secret, SecretUrl};
 
 /// Default listen address: loopback only, so a fresh install is not open to the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

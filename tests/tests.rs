@@ -40,6 +40,7 @@ mod script_run_events;
 mod script_shipped;
 mod script_state;
 mod shipped_flows;
+mod store_redis;
 mod templates;
 mod time_rules;
 mod ui_browser;

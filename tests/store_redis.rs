@@ -1,0 +1,204 @@
+//! The Redis backend over real HTTP (issue 14): servers configured with `[store] url` on a
+//! `redis-server` each test starts itself. Redis stopped under a running node (`/readyz` 503
+//! naming the store, rule flows still answering, a cxKV script answering its fallback, `/events`
+//! and recording uploads 503 with no file kept) and everything back once Redis is, without a
+//! restart; and two nodes sharing one Redis: cxKV `incr` exact across both, a recording uploaded
+//! through one node listed and downloaded through the other.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::{assert_tree, at, flows_dir, get, post_form, post_json, TestServer};
+use pivotforge::config::{Config, SecretUrl};
+use serde_json::{json, Value};
+
+use crate::recordings_support::{files_under, mp3, sha256, temp_files};
+
+const NOW: &str = "2026-03-01T12:00:00Z";
+
+const RULE: &str = r#"
+[default]
+module = "tts"
+data = { text = "rule" }
+"#;
+
+const COUNTER: &str = r#"
+import { incr } from 'cxKV';
+export async function main(data) {
+  const n = await incr('calls:' + data['Caller-ID-Number'], 1, 600);
+  return { module: 'tts', data: { text: String(n) } };
+}
+export function postCall(event) {}
+"#;
+
+const COUNTER_SETTINGS: &str = r#"
+[fallback]
+module = "tts"
+data = { text = "fallback" }
+"#;
+
+fn tts(text: &str) -> Value {
+    json!({"module": "tts", "data": {"text": text}})
+}
+
+fn flows() -> tempfile::TempDir {
+    flows_dir(&[
+        ("rule.toml", RULE),
+        ("counter.js", COUNTER),
+        ("counter.settings.toml", COUNTER_SETTINGS),
+    ])
+}
+
+/// A node's configuration: the flows, the Redis at `url`, short waits.
+fn node_config(flows: &Path, url: &str) -> Config {
+    let mut config = common::config(flows);
+    config.store.url = Some(SecretUrl::new(url));
+    config.store.op_timeout_ms = Some(500);
+    config
+}
+
+async fn count(server: &TestServer, caller: &str) -> Value {
+    let reply = post_form(
+        &server.url("/pivot/counter"),
+        &format!("Caller-ID-Number={caller}"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+fn upload_path(call: &str) -> String {
+    format!(
+        "/recordings/call_recording_{call}.mp3?call_id={call}&account_id=\
+         3a1d5c7e9b2f4a6c8e0d1f3b5a7c9e2d"
+    )
+}
+
+async fn upload(server: &TestServer, call: &str, body: &[u8]) -> common::Reply {
+    common::request(
+        reqwest::Method::PUT,
+        &server.url(&upload_path(call)),
+        Some("audio/mpeg"),
+        body.to_vec(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn redis_down_makes_the_node_unready_and_it_recovers_without_a_restart() {
+    let mut redis = RedisServer::start();
+    let dir = flows();
+    let server = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
+    let recordings = server.data.path().join("recordings");
+    assert_eq!(get(&server.url("/readyz")).await.status, 200);
+    assert_eq!(count(&server, "100").await, tts("1"), "first count");
+
+    redis.stop();
+    let ready = get(&server.url("/readyz")).await;
+    let body = common::assert_error(&ready, 503, "readyz with Redis down");
+    assert_eq!(body["store"], "error", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    let at_port = format!("Redis at 127.0.0.1:{}/0 does not answer", redis.port());
+    assert!(detail.contains(&at_port), "{detail}");
+    // A rule flow needs no store; a script that touches cxKV answers its fallback.
+    let rule = post_form(&server.url("/pivot/rule"), "Caller-ID-Number=100").await;
+    assert_tree(&rule, &tts("rule"), "rule flow with Redis down");
+    assert_eq!(count(&server, "100").await, tts("fallback"));
+    // The sender of an event retries on 503; an upload is refused whole.
+    let event = post_json(
+        &server.url("/events/counter"),
+        &json!({"Call-ID": "down-1", "Event-Name": "CHANNEL_DESTROY"}),
+    )
+    .await;
+    common::assert_error(&event, 503, "an event with Redis down");
+    let refused = upload(&server, "down-2", &mp3(20_000, 1)).await;
+    let body = common::assert_error(&refused, 503, "an upload with Redis down");
+    assert!(
+        body["detail"].as_str().unwrap().contains(&at_port),
+        "{body}"
+    );
+    assert!(
+        files_under(&recordings).is_empty() && temp_files(&recordings).is_empty(),
+        "nothing kept of the refused upload: {:?}",
+        files_under(&recordings)
+    );
+
+    redis.restart();
+    common::poll_until(Duration::from_secs(10), "readyz back to 200", || async {
+        (get(&server.url("/readyz")).await.status == 200).then_some(())
+    })
+    .await;
+    // Redis ran without persistence: the counter starts again, and works.
+    assert_eq!(count(&server, "100").await, tts("1"));
+    let body = mp3(20_000, 2);
+    let stored = upload(&server, "up-1", &body).await;
+    assert_eq!(stored.status, 201, "{}", stored.text());
+    assert_eq!(stored.json()["sha256"], sha256(&body));
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_redis_count_exactly_and_share_recordings() {
+    let _heavy = common::heavy().await;
+    let redis = RedisServer::start();
+    let dir = flows();
+    let shared = tempfile::tempdir().unwrap();
+    let node = || {
+        let mut config = node_config(dir.path(), &redis.url());
+        config.recordings.dir = Some(shared.path().to_path_buf());
+        common::serve_with(config, at(NOW))
+    };
+    let (a, b) = (node(), node());
+
+    let client = common::client();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let url = if n % 2 == 0 { &a } else { &b }.url("/pivot/counter");
+        let client = client.clone();
+        calls.spawn(async move {
+            let reply = client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("Caller-ID-Number=%2B14155550100")
+                .send()
+                .await
+                .expect("call");
+            assert_eq!(reply.status(), 200);
+            let tree: Value = reply.json().await.expect("tree");
+            tree["data"]["text"]
+                .as_str()
+                .and_then(|t| t.parse::<u32>().ok())
+                .unwrap_or_else(|| panic!("a count, not {tree}"))
+        });
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(n) = calls.join_next().await {
+        assert!(
+            seen.insert(n.expect("call task")),
+            "a count was given twice"
+        );
+    }
+    assert_eq!(
+        seen,
+        (1..=200).collect::<BTreeSet<u32>>(),
+        "1 to 200, once each"
+    );
+    assert_eq!(count(&b, "%2B14155550100").await, tts("201"));
+
+    // Uploaded through A, listed and downloaded through B.
+    let body = mp3(30_000, 9);
+    let stored = upload(&a, "shared-1", &body).await;
+    assert_eq!(stored.status, 201, "{}", stored.text());
+    let listed = get(&b.url("/recordings?call_id=shared-1")).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let recordings = listed.json()["recordings"].as_array().unwrap().clone();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert_eq!(recordings[0]["id"], stored.json()["id"]);
+    let url = recordings[0]["url"].as_str().unwrap();
+    let audio = get(&b.url(url)).await;
+    assert_eq!(audio.status, 200, "{}", audio.text());
+    assert_eq!(audio.body, body);
+}

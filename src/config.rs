@@ -469,4 +469,49 @@ mod tests {
             assert!(err.to_string().contains("at least 1"), "{bad}: {err}");
         }
     }
+
+    #[test]
+    fn the_store_url_comes_from_the_file_or_pivotforge_store_and_its_password_stays_hidden() {
+        use crate::store::Backend;
+        let c = from_file("[store]\nurl = \"redis://:hunter2@cache:6379/2\"\nprefix = \"a:\"\n")
+            .unwrap();
+        assert_eq!(c.store.backend().unwrap(), Backend::Redis);
+        assert_eq!(c.store.redis().unwrap().prefix, "a:");
+        assert!(
+            c.secrets().contains(&"hunter2"),
+            "the exchange log masks it"
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("redis://:***@cache:6379/2"));
+        // PIVOTFORGE_STORE beats the file; `embedded` brings back the embedded store.
+        let with = |store: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pivotforge.toml");
+            std::fs::write(&path, "[store]\nurl = \"redis://cache/0\"\n").unwrap();
+            let over = Overrides {
+                store: Some(store.into()),
+                ..Overrides::default()
+            };
+            Config::resolve(Some(&path), over)
+        };
+        let c = with("rediss://other:6380/1").unwrap();
+        assert_eq!(c.store.url.unwrap().expose(), "rediss://other:6380/1");
+        assert_eq!(
+            with("embedded").unwrap().store.backend().unwrap(),
+            Backend::Embedded
+        );
+        let err = with("http://cache").unwrap_err().to_string();
+        assert!(
+            err.contains("[store] url") && err.contains("\"http\""),
+            "{err}"
+        );
+        for bad in [
+            "[store]\nprefix = \"a:\"\n",
+            "[store]\nurl = \"redis://cache\"\npool_size = 0\n",
+            "[store]\nurl = \"redis://cache\"\nprefix = \"\"\n",
+        ] {
+            let err = from_file(bad).unwrap_err().to_string();
+            assert!(err.contains("[store]"), "{bad}: {err}");
+        }
+    }
 }

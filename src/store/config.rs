@@ -161,4 +161,33 @@ mod tests {
         assert!(err.contains("[store] url"), "{err}");
         assert!(err.contains("\"memcached\""), "{err}");
     }
+
+    #[test]
+    fn a_redis_url_opens_redis_and_two_prefixes_share_one_server_apart() {
+        let server = crate::store::redis::test_server::RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let service = |prefix: &str| {
+            let text = format!("url = {:?}\nprefix = {prefix:?}\n", server.url());
+            open(&parse(&text).unwrap(), dir.path()).unwrap()
+        };
+        let (a, b) = (service("a:"), service("b:"));
+        a.ping().unwrap();
+        assert!(
+            !dir.path().join("pivotforge.redb").exists(),
+            "no embedded file"
+        );
+        a.kv_set("flow:f", "k", &serde_json::json!("a's"), None, 0)
+            .unwrap();
+        assert_eq!(b.kv_get("flow:f", "k", 0).unwrap(), None);
+        assert_eq!(
+            b.event_push("f", &serde_json::json!({}), 0, u64::MAX)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            a.event_push("f", &serde_json::json!({}), 0, u64::MAX)
+                .unwrap(),
+            1
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //! naming the store, rule flows still answering, a cxKV script answering its fallback, `/events`
 //! and recording uploads 503 with no file kept) and everything back once Redis is, without a
 //! restart; and two nodes sharing one Redis: cxKV `incr` exact across both, a recording uploaded
-//! through one node listed and downloaded through the other.
+//! through one node listed and downloaded through the other, a Class 5 call whose steps
+//! alternate between the nodes running as on one, and listed whole by both.
 
 use crate::common;
 
@@ -201,4 +202,74 @@ async fn two_nodes_on_one_redis_count_exactly_and_share_recordings() {
     let audio = get(&b.url(url)).await;
     assert_eq!(audio.status, 200, "{}", audio.text());
     assert_eq!(audio.body, body);
+}
+
+#[tokio::test]
+async fn a_class5_call_alternating_nodes_runs_as_on_one_and_both_list_it_whole() {
+    use crate::class5::{collection, first, follow, node, IVR};
+    let redis = RedisServer::start();
+    let dir = flows_dir(&[("ivr.js", IVR)]);
+    let node_a = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
+    let node_b = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
+    let call = "alt-1@pbx";
+    let step0 = first(&node_a, "ivr", call).await;
+    assert_eq!(step0.status, 200, "{}", step0.text());
+    let spoken = node(&step0.json(), "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(spoken.starts_with("Caller 1, 0."), "{spoken}");
+    // Step 1 on the other node: it replays A's journal (the same count and random value).
+    let name = collection(&step0.json());
+    let digits = json!({ name: "1" });
+    let step1 = follow(&node_b, &step0, call, &digits).await;
+    assert_eq!(step1.status, 200, "{}", step1.text());
+    let said = node(&step1.json(), "tts")["data"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(said, format!("You pressed 1. {spoken}"));
+    // A retry of step 1 sent to A gets the same reply.
+    let again = follow(&node_a, &step0, call, &digits).await;
+    assert_eq!(
+        again.json(),
+        step1.json(),
+        "a retried step on the other node"
+    );
+    // Both nodes list the call with its three steps, numbered once each, the same on both.
+    // (Steps are numbered when each node's log writer stores them, a batch every 200 ms, so
+    // steps served by two nodes within that time list in the order they were stored.)
+    let mut listings = Vec::new();
+    for server in [&node_a, &node_b] {
+        let steps = common::poll_until(Duration::from_secs(10), "the call's steps", || async {
+            let reply = get(&server.url(&format!("/calls/{call}"))).await;
+            let steps = reply.json()["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (steps.len() == 3).then_some(steps)
+        })
+        .await;
+        let numbers: Vec<u64> = steps.iter().filter_map(|s| s["step"].as_u64()).collect();
+        assert_eq!(numbers, [1, 2, 3], "{steps:?}");
+        let mut notes: Vec<String> = steps
+            .iter()
+            .map(|s| s["logs"][0]["message"].as_str().unwrap_or("").to_owned())
+            .collect();
+        listings.push(notes.clone());
+        notes.sort();
+        assert!(
+            notes[0].starts_with("class5 step 0: journal position 0 -> 4"),
+            "{notes:?}"
+        );
+        assert!(notes[1].starts_with("class5 step 1 repeated"), "{notes:?}");
+        assert!(
+            notes[2].starts_with("class5 step 1: journal position 5 -> 6"),
+            "{notes:?}"
+        );
+    }
+    assert_eq!(
+        listings[0], listings[1],
+        "both nodes list the same steps in the same order"
+    );
 }

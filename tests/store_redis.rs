@@ -4,7 +4,9 @@
 //! and recording uploads 503 with no file kept) and everything back once Redis is, without a
 //! restart; and two nodes sharing one Redis: cxKV `incr` exact across both, a recording uploaded
 //! through one node listed and downloaded through the other, a Class 5 call whose steps
-//! alternate between the nodes running as on one, and listed whole by both.
+//! alternate between the nodes running as on one, and listed whole by both, each `postCall` run
+//! once by one of them; and Redis with its append-only file killed and restarted under traffic
+//! keeping every count a caller heard.
 
 use crate::common;
 
@@ -271,5 +273,140 @@ async fn a_class5_call_alternating_nodes_runs_as_on_one_and_both_list_it_whole()
     assert_eq!(
         listings[0], listings[1],
         "both nodes list the same steps in the same order"
+    );
+}
+
+/// A store of the test's own on the nodes' Redis (the default prefix), to look at the state.
+fn store_on(redis: &RedisServer) -> std::sync::Arc<dyn pivotforge::store::Store> {
+    let config = pivotforge::store::StoreConfig {
+        url: Some(SecretUrl::new(redis.url())),
+        ..Default::default()
+    };
+    pivotforge::store::open(&config, Path::new("/nonexistent")).expect("a Redis store")
+}
+
+/// postCall counts its runs per call; `main` answers so the call is in the exchange log.
+const POSTCALL: &str = r#"
+import { incr } from 'cxKV';
+export function main() { return { module: 'tts', data: { text: 'hi' } }; }
+export async function postCall(event) { await incr('post:' + event.call_id); }
+"#;
+
+#[tokio::test]
+async fn two_nodes_run_each_postcall_once() {
+    let redis = RedisServer::start();
+    let dir = flows_dir(&[("ev.js", POSTCALL)]);
+    let node_a = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
+    let node_b = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
+    let calls: Vec<String> = (0..20).map(|n| format!("post-{n}")).collect();
+    for (n, call) in calls.iter().enumerate() {
+        let server = if n % 2 == 0 { &node_a } else { &node_b };
+        let step = post_json(&server.url("/pivot/ev"), &json!({"Call-ID": call})).await;
+        assert_eq!(step.status, 200, "{}", step.text());
+        let event = post_json(&server.url("/events/ev"), &json!({"Call-ID": call})).await;
+        assert_eq!(event.status, 200, "{}", event.text());
+        assert_eq!(event.json()["result"], "stored", "{}", event.text());
+    }
+    let store = store_on(&redis);
+    common::poll_until(Duration::from_secs(20), "every event handled", || async {
+        let pending = store.events_pending().unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    assert!(store.events_dead(10).unwrap().is_empty());
+    for call in &calls {
+        let runs = store.kv_get("flow:ev", &format!("post:{call}"), 0).unwrap();
+        assert_eq!(runs, Some(json!(1)), "postCall of {call} ran once");
+    }
+}
+
+#[tokio::test]
+async fn a_durable_redis_restarted_under_traffic_keeps_every_acknowledged_write() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CALLS: usize = 60;
+    let _heavy = common::heavy().await;
+    let mut redis = RedisServer::start_durable();
+    // Every write waits for an fsync, slow on a busy disk: roomy bounds, the store's below the
+    // script's, so a slow write ends as a store error (the fallback), not a script timeout.
+    let settings = format!("timeout_ms = 8000\n{COUNTER_SETTINGS}");
+    let dir = flows_dir(&[
+        ("counter.js", COUNTER),
+        ("counter.settings.toml", &settings),
+    ]);
+    let mut config = node_config(dir.path(), &redis.url());
+    config.store.op_timeout_ms = Some(4_000);
+    let server = common::serve_with(config, at(NOW));
+    let url = server.url("/pivot/counter");
+    let progress = std::sync::Arc::new(AtomicUsize::new(0));
+    let made = progress.clone();
+    let traffic = tokio::spawn(async move {
+        let client = common::client();
+        let mut counted = Vec::new();
+        let mut fallbacks = 0;
+        for _ in 0..CALLS {
+            made.fetch_add(1, Ordering::SeqCst);
+            let started = std::time::Instant::now();
+            let reply = client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("Caller-ID-Number=traffic")
+                .send()
+                .await
+                .expect("every call is answered");
+            assert_eq!(reply.status(), 200);
+            // A store that is down costs a call at most its op timeout, never a hang.
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                started.elapsed()
+            );
+            let tree: Value = reply.json().await.expect("a tree");
+            match tree["data"]["text"]
+                .as_str()
+                .and_then(|t| t.parse::<u64>().ok())
+            {
+                Some(n) => counted.push(n),
+                None => {
+                    assert_eq!(tree, tts("fallback"));
+                    fallbacks += 1;
+                }
+            }
+        }
+        (counted, fallbacks)
+    });
+    // Restart Redis (killed, as a crash) while the calls go on.
+    common::poll_until(
+        Duration::from_secs(30),
+        "20 calls before the restart",
+        || {
+            let done = progress.load(Ordering::SeqCst) >= 20 || traffic.is_finished();
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
+    redis.restart();
+    let (counted, fallbacks) = traffic.await.expect("the traffic task");
+    // Every count a caller heard survived the crash: had Redis lost one, a later caller would
+    // have heard it again.
+    let mut heard = counted.clone();
+    heard.sort_unstable();
+    heard.dedup();
+    assert_eq!(
+        heard.len(),
+        counted.len(),
+        "a count was heard twice: {counted:?}"
+    );
+    assert_eq!(counted.len() + fallbacks, CALLS);
+    let next = count(&server, "traffic").await["data"]["text"]
+        .as_str()
+        .and_then(|t| t.parse::<u64>().ok())
+        .expect("a count once Redis is back");
+    assert!(next > *heard.last().unwrap(), "{next} after {heard:?}");
+    // A count nobody heard is an increment whose answer came too late (past op_timeout_ms, as
+    // an fsync'd write may on a busy disk): its caller got the fallback.
+    let unheard = (next - 1) as usize - counted.len();
+    assert!(
+        unheard <= fallbacks,
+        "{unheard} unheard counts, {fallbacks} fallbacks"
     );
 }

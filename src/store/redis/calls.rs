@@ -81,48 +81,15 @@ pub(super) fn append(s: &RedisStore, steps: &[StepRecord<'_>]) -> Result<(), Sto
     let next = steps.iter().map(|st| st.facts.seq + 1).max().unwrap_or(0);
     for _ in 0..MAX_ATTEMPTS {
         let written = s.pool.run(|c| {
-            redis::cmd("WATCH").arg(&summary_keys).exec(c)?;
-            let stored: Vec<Option<String>> = redis::cmd("MGET").arg(&summary_keys).query(c)?;
-            let Ok(plan) = plan(&calls, &stored, steps) else {
-                redis::cmd("UNWATCH").exec(c)?;
-                return Ok(Err(()));
-            };
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for st in steps {
-                pipe.hset(
-                    s.key(&["calls:s:", st.call_id]),
-                    format!("{:020}", st.facts.seq),
-                    &st.json,
-                )
-                .ignore();
+            let result = attempt(s, c, &calls, &summary_keys, steps, next);
+            if result.is_err() {
+                // The connection goes back to the pool: it must not keep watching.
+                let _ = redis::cmd("UNWATCH").exec(c);
             }
-            let by_last = s.key(&["calls:by_last"]);
-            for (call_id, (old, summary, text)) in &plan {
-                pipe.set(s.key(&["calls:c:", call_id]), text).ignore();
-                if let Some(old) = old {
-                    pipe.zrem(&by_last, old).ignore();
-                }
-                pipe.zadd(
-                    &by_last,
-                    member(summary.last_seq, call_id),
-                    summary.last_at_ms,
-                )
-                .ignore();
-            }
-            pipe.cmd("EVAL")
-                .arg(BUMP)
-                .arg(0)
-                .arg(&s.prefix)
-                .arg(next)
-                .ignore();
-            let done: Option<()> = pipe.query(c)?;
-            Ok(Ok(done.is_some()))
+            result
         })?;
-        match written {
-            Ok(true) => return Ok(()),
-            Ok(false) => continue,
-            Err(()) => return Err(StoreError::Corrupt("a call summary in Redis".into())),
+        if written? {
+            return Ok(());
         }
     }
     Err(StoreError::Unavailable(
@@ -132,6 +99,55 @@ pub(super) fn append(s: &RedisStore, steps: &[StepRecord<'_>]) -> Result<(), Sto
         )
         .into(),
     ))
+}
+
+/// One try at writing a batch under `WATCH` of its calls' summaries: `Ok(Ok(false))` when
+/// another writer changed one of them in between.
+fn attempt(
+    s: &RedisStore,
+    c: &mut redis::Connection,
+    calls: &[&str],
+    summary_keys: &[String],
+    steps: &[StepRecord<'_>],
+    next: u64,
+) -> redis::RedisResult<Result<bool, StoreError>> {
+    redis::cmd("WATCH").arg(summary_keys).exec(c)?;
+    let stored: Vec<Option<String>> = redis::cmd("MGET").arg(summary_keys).query(c)?;
+    let plan = match plan(calls, &stored, steps) {
+        Ok(plan) => plan,
+        Err(e) => {
+            redis::cmd("UNWATCH").exec(c)?;
+            return Ok(Err(e));
+        }
+    };
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for st in steps {
+        let seq = format!("{:020}", st.facts.seq);
+        pipe.hset(s.key(&["calls:s:", st.call_id]), seq, &st.json)
+            .ignore();
+    }
+    let by_last = s.key(&["calls:by_last"]);
+    for (call_id, (old, summary, text)) in &plan {
+        pipe.set(s.key(&["calls:c:", call_id]), text).ignore();
+        if let Some(old) = old {
+            pipe.zrem(&by_last, old).ignore();
+        }
+        pipe.zadd(
+            &by_last,
+            member(summary.last_seq, call_id),
+            summary.last_at_ms,
+        )
+        .ignore();
+    }
+    pipe.cmd("EVAL")
+        .arg(BUMP)
+        .arg(0)
+        .arg(&s.prefix)
+        .arg(next)
+        .ignore();
+    let done: Option<()> = pipe.query(c)?;
+    Ok(Ok(done.is_some()))
 }
 
 /// The summaries a batch leaves, per call: (index member to replace, summary, its JSON).
@@ -239,4 +255,56 @@ pub(super) fn expire(s: &RedisStore, before_ms: i64, max: usize) -> Result<usize
             .arg(count(max))
             .invoke(c)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{ExchangeLog, StepFacts, StepRecord};
+
+    #[test]
+    fn two_nodes_appending_steps_of_one_call_lose_none() {
+        let (server, first) = crate::store::redis_temp_store();
+        let settings = crate::store::RedisSettings {
+            url: server.url(),
+            prefix: "test:".into(),
+            op_timeout: std::time::Duration::from_secs(5),
+            pool_size: 4,
+        };
+        let second = crate::store::RedisStore::open(&settings).unwrap();
+        let nodes: [&dyn ExchangeLog; 2] = [first.as_ref(), &second];
+        std::thread::scope(|scope| {
+            for node in nodes {
+                scope.spawn(move || {
+                    for _ in 0..25 {
+                        let seq = node.calls_reserve(1).unwrap();
+                        let step = StepRecord {
+                            call_id: "shared",
+                            facts: StepFacts {
+                                seq,
+                                at_ms: 1_000 + seq as i64,
+                                flow: "f",
+                                outcome: "tree",
+                                status: 200,
+                            },
+                            json: format!("{{\"seq\":{seq}}}"),
+                        };
+                        node.calls_append(&[step]).unwrap();
+                    }
+                });
+            }
+        });
+        let summary = second.calls_summaries(&["shared"]).unwrap()[0]
+            .clone()
+            .unwrap();
+        assert_eq!((summary.steps, summary.last_seq), (50, 49));
+        assert_eq!(first.calls_steps("shared").unwrap().len(), 50);
+        let mut listed = 0;
+        first
+            .calls_scan(i64::MIN, &mut |_| {
+                listed += 1;
+                true
+            })
+            .unwrap();
+        assert_eq!(listed, 1, "one index entry for the call");
+    }
 }

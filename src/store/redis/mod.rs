@@ -465,6 +465,31 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_never_answers_costs_an_operation_its_timeout_not_a_hang() {
+        // Accepts connections (the kernel's backlog does) and never says a word.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let store = RedisStore::open(&RedisSettings {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            prefix: DEFAULT_PREFIX.into(),
+            op_timeout: Duration::from_millis(200),
+            pool_size: 1,
+        })
+        .unwrap();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let err = store.kv_incr("flow:a", "k", 1, None, 0).unwrap_err();
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+        drop(silent);
+    }
+
+    #[test]
     fn a_bad_url_is_refused_naming_the_setting_not_the_password() {
         let err = RedisStore::open(&RedisSettings {
             url: "redis://:hunter2@[::1/0".into(),

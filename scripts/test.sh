@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need beyond a Rust toolchain when it is missing —
-# Debian's Chromium, which the web console's browser test (tests/ui_browser.rs) drives — then
+# Debian's Chromium, which the web console's browser test (tests/ui_browser.rs) drives, and
+# Debian's redis-server, which the Redis backend's tests start on ports of their own — then
 # runs the whole test suite. Extra arguments go to `cargo test`, e.g.
 # `bash scripts/test.sh --test integration ui_browser::`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+missing=()
 chromium="${PIVOTFORGE_CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   echo "test.sh: $chromium is missing; installing Debian's chromium for the browser test" >&2
+  missing+=(chromium)
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test.sh: redis-server is missing; installing Debian's for the Redis backend's tests" >&2
+  missing+=(redis-server)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
   "${sudo[@]}" apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
 exec cargo test "$@"

@@ -32,7 +32,7 @@ pub use crate::recordings::config::{
 };
 pub use crate::recordings::RecordingsConfig;
 pub use crate::script::PoolConfig;
-pub use crate::secret::Secret;
+pub use crate::secret::{Secret, SecretUrl};
 
 /// Default listen address: loopback only, so a fresh install is not open to the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -147,6 +147,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// `--allow-open` / `PIVOTFORGE_ALLOW_OPEN`.
     pub allow_open: Option<bool>,
+    /// `PIVOTFORGE_STORE`: the store's URL (`redis://…`), or `embedded`.
+    pub store: Option<String>,
 }
 
 impl Config {
@@ -205,6 +207,11 @@ impl Config {
         let auth = fc.auth.resolve(over.allow_open)?;
         let pivot = fc.pivot.resolve()?;
         let script_defaults = crate::script::config::flow_defaults(&fc.flows)?;
+        let mut store = fc.store;
+        if let Some(url) = &over.store {
+            store.override_url(url);
+        }
+        store.backend().map_err(|e| ConfigError(rule_text(e)))?;
         Ok(Config {
             listen,
             flows_dir: over
@@ -227,7 +234,7 @@ impl Config {
             calls,
             auth,
             pivot,
-            store: fc.store,
+            store,
             class5: fc.class5,
         })
     }
@@ -299,6 +306,7 @@ impl Config {
             .flatten()
             .map(|(_, password)| password.expose())
             .chain(tokens.into_iter().flatten().map(Secret::expose))
+            .chain(self.store.url.as_ref().and_then(|url| url.password()))
             .collect()
     }
 
@@ -309,6 +317,14 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("recordings"))
+    }
+}
+
+/// A store rule's message without its "invalid input" prefix.
+fn rule_text(e: crate::store::StoreError) -> String {
+    match e {
+        crate::store::StoreError::Invalid(message) => message,
+        other => other.to_string(),
     }
 }
 
@@ -451,6 +467,51 @@ mod tests {
         ] {
             let err = from_file(bad).unwrap_err();
             assert!(err.to_string().contains("at least 1"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_store_url_comes_from_the_file_or_pivotforge_store_and_its_password_stays_hidden() {
+        use crate::store::Backend;
+        let c = from_file("[store]\nurl = \"redis://:hunter2@cache:6379/2\"\nprefix = \"a:\"\n")
+            .unwrap();
+        assert_eq!(c.store.backend().unwrap(), Backend::Redis);
+        assert_eq!(c.store.redis().unwrap().prefix, "a:");
+        assert!(
+            c.secrets().contains(&"hunter2"),
+            "the exchange log masks it"
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("redis://:***@cache:6379/2"));
+        // PIVOTFORGE_STORE beats the file; `embedded` brings back the embedded store.
+        let with = |store: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pivotforge.toml");
+            std::fs::write(&path, "[store]\nurl = \"redis://cache/0\"\n").unwrap();
+            let over = Overrides {
+                store: Some(store.into()),
+                ..Overrides::default()
+            };
+            Config::resolve(Some(&path), over)
+        };
+        let c = with("rediss://other:6380/1").unwrap();
+        assert_eq!(c.store.url.unwrap().expose(), "rediss://other:6380/1");
+        assert_eq!(
+            with("embedded").unwrap().store.backend().unwrap(),
+            Backend::Embedded
+        );
+        let err = with("http://cache").unwrap_err().to_string();
+        assert!(
+            err.contains("[store] url") && err.contains("\"http\""),
+            "{err}"
+        );
+        for bad in [
+            "[store]\nprefix = \"a:\"\n",
+            "[store]\nurl = \"redis://cache\"\npool_size = 0\n",
+            "[store]\nurl = \"redis://cache\"\nprefix = \"\"\n",
+        ] {
+            let err = from_file(bad).unwrap_err().to_string();
+            assert!(err.contains("[store]"), "{bad}: {err}");
         }
     }
 }

@@ -162,6 +162,8 @@ enum Command {
 
 fn resolve(common: Common, over: Overrides) -> Result<Config, String> {
     let over = Overrides {
+        // Read here, not by clap: the variable has no flag.
+        store: std::env::var("PIVOTFORGE_STORE").ok(),
         flows: common.flows,
         public_url: common.public_url,
         data_dir: common.data_dir,

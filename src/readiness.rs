@@ -57,8 +57,10 @@ pub fn check(engine: &Engine, store: &dyn Store) -> Readiness {
                 .filter(|e| e.state.is_ok())
                 .count()
         }),
-        store: store.ping().map_err(|e| {
-            format!("the store does not answer: {e}; check the data folder and its disk")
+        store: store.ping().map_err(|e| match e {
+            // A server's error already says where it is and what to do.
+            crate::store::StoreError::Unavailable(_) => format!("the store does not answer: {e}"),
+            _ => format!("the store does not answer: {e}; check the data folder and its disk"),
         }),
     }
 }

@@ -12,7 +12,7 @@ const MEDIA: &str = "media_base_url = \"https://media.example/p\"\n";
 
 const NOW: &str = "2026-12-01T10:00:00Z";
 
-const IVR: &str = r#"
+pub(crate) const IVR: &str = r#"
 const { incr } = require('cxKV');
 async function main(data = {}, ctx) {
   await ctx.answer();
@@ -30,7 +30,7 @@ async function main(data = {}, ctx) {
 "#;
 
 /// The pivot node a reply ends with, walking `_` children as Kazoo does.
-fn pivot_of(tree: &Value) -> Option<&Value> {
+pub(crate) fn pivot_of(tree: &Value) -> Option<&Value> {
     let mut node = tree;
     loop {
         if node["module"] == "pivot" {
@@ -52,7 +52,7 @@ fn modules(tree: &Value) -> Vec<String> {
 }
 
 /// The node of module `module` in a reply.
-fn node<'a>(tree: &'a Value, module: &str) -> &'a Value {
+pub(crate) fn node<'a>(tree: &'a Value, module: &str) -> &'a Value {
     let mut n = tree;
     loop {
         if n["module"] == module {
@@ -66,13 +66,18 @@ fn node<'a>(tree: &'a Value, module: &str) -> &'a Value {
 }
 
 /// The first step of a call: a GET to `/pivot/{flow}` with Kazoo's parameters.
-async fn first(server: &TestServer, flow: &str, call_id: &str) -> Reply {
+pub(crate) async fn first(server: &TestServer, flow: &str, call_id: &str) -> Reply {
     let params = with(&kazoo_params(), &json!({"Call-ID": call_id}));
     get(&server.url(&format!("/pivot/{flow}?{}", kazoo_form(&params)))).await
 }
 
 /// Follows the pivot of `reply` as Kazoo does, sending `digits` (collection → digits).
-async fn follow(server: &TestServer, reply: &Reply, call_id: &str, digits: &Value) -> Reply {
+pub(crate) async fn follow(
+    server: &TestServer,
+    reply: &Reply,
+    call_id: &str,
+    digits: &Value,
+) -> Reply {
     let tree = reply.json();
     let pivot = pivot_of(&tree).unwrap_or_else(|| panic!("no pivot in {tree}"));
     let url = pivot["data"]["voice_url"].as_str().unwrap();
@@ -97,7 +102,7 @@ async fn take(server: &TestServer, pivot: &Value, call_id: &str) -> Reply {
     post_form(&server.url(path), &kazoo_form(&params)).await
 }
 
-fn collection(tree: &Value) -> String {
+pub(crate) fn collection(tree: &Value) -> String {
     node(tree, "collect_dtmf")["data"]["collection_name"]
         .as_str()
         .unwrap()

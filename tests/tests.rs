@@ -42,6 +42,7 @@ mod script_shipped;
 mod script_state;
 mod shipped_flows;
 mod sim_call;
+mod store_redis;
 mod templates;
 mod time_rules;
 mod ui_browser;

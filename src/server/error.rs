@@ -39,6 +39,9 @@ pub enum ApiError {
     /// Every JS thread busy and the queue full: 503, at once.
     #[error("{0}")]
     Overloaded(String),
+    /// The store's server can't be reached now: 503, which a sender retries later.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// A fault of the service (e.g. the store): 500.
     #[error("{0}")]
     Internal(String),
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "payload too large",
             ApiError::UnsupportedType(_) => "unsupported media type",
             ApiError::Overloaded(_) => "overloaded",
+            ApiError::StoreUnavailable(_) => "store unavailable",
             ApiError::Internal(_) => "internal error",
             ApiError::InsufficientStorage(_) => "insufficient storage",
         }
@@ -91,6 +95,9 @@ impl From<crate::store::StoreError> for ApiError {
         match e {
             crate::store::StoreError::Invalid(m) => ApiError::BadRequest(m),
             e @ crate::store::StoreError::QueueFull { .. } => ApiError::Overloaded(e.to_string()),
+            e @ crate::store::StoreError::Unavailable(_) => {
+                ApiError::StoreUnavailable(e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -118,7 +125,9 @@ impl ResponseError for ApiError {
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_) | ApiError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
         }

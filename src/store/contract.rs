@@ -2,7 +2,7 @@
 //! operation, the input rules, expiries, concurrent increments, ordering, the queue's leases
 //! and the journals' compare-and-set. A backend passes it by calling [`contract_tests!`] with
 //! an expression that gives a fresh, empty store (and whatever must outlive it); the embedded
-//! backend does at the end of this file.
+//! and Redis backends do at the end of this file (Redis on a `redis-server` each test starts).
 
 use serde_json::json;
 
@@ -928,4 +928,8 @@ pub fn ping_answers(s: &dyn Store) {
 
 mod embedded {
     contract_tests!(crate::store::temp_store());
+}
+
+mod redis {
+    contract_tests!(crate::store::redis_temp_store());
 }

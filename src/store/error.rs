@@ -46,6 +46,10 @@ pub enum StoreError {
     /// `event_retry` or `event_dead` named an event that is not queued.
     #[error("no queued event with id {0} (already done or dead-lettered, or never pushed)")]
     NoSuchEvent(u64),
+    /// The backend's server can't be reached now (down, unreachable, every connection busy):
+    /// a passing fault, so callers answering HTTP map it to 503 and the sender tries again.
+    #[error(transparent)]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
     /// The backend's own failure (its database, its server); its message says what to do.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),

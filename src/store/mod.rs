@@ -10,9 +10,9 @@
 //! The record and error types are the store's own, neutral to backends; the rules for keys,
 //! areas and values ([`validate`]) are checked once, by the traits' provided methods, before
 //! a backend's `raw_` method sees the input. The embedded backend ([`EmbeddedStore`]: one redb
-//! file under the data directory, no server to run) is the default; [`open`] opens the one
-//! `[store]` names. A backend for several nodes implements the same traits and passes the same
-//! contract suite (`contract.rs`).
+//! file under the data directory, no server to run) is the default; [`RedisStore`] holds the
+//! state of several nodes in one Redis, chosen by `[store] url = "redis://…"`; [`open`] opens
+//! the one `[store]` names. Both pass the same contract suite (`contract.rs`).
 
 mod config;
 #[cfg(test)]
@@ -25,6 +25,7 @@ mod kv;
 mod lists;
 mod queue;
 mod recordings;
+mod redis;
 mod userspace;
 pub mod validate;
 
@@ -37,6 +38,7 @@ pub use kv::{Kv, KvUsage};
 pub use lists::load_lists;
 pub use queue::{EventQueue, QueuedEvent};
 pub use recordings::{CallDetails, Recording, RecordingIndex, RecordingQuery};
+pub use redis::{RedisSettings, RedisStore, RedisStoreError};
 pub use userspace::Userspace;
 pub use validate::{MAX_AREA_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
@@ -59,4 +61,18 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&StoreConfig::default(), dir.path()).unwrap();
     (dir, store)
+}
+
+/// A Redis store on a `redis-server` of its own (stopped when the guard drops), for unit tests.
+#[cfg(test)]
+pub(crate) fn redis_temp_store() -> (redis::test_server::RedisServer, std::sync::Arc<dyn Store>) {
+    let server = redis::test_server::RedisServer::start();
+    let settings = RedisSettings {
+        url: server.url(),
+        prefix: "test:".into(),
+        op_timeout: std::time::Duration::from_secs(5),
+        pool_size: 8,
+    };
+    let store = std::sync::Arc::new(RedisStore::open(&settings).unwrap());
+    (server, store)
 }

@@ -4,6 +4,8 @@
 //!
 //! Every test module of the one integration binary (`tests/tests.rs`) draws on them.
 
+pub mod redis_server;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -24,10 +24,9 @@ crashed = False
 for line in proc.stdout:
     log.write(f"{time.time() - start:8.1f} {line}")
     m = re.search(r"cov: (\d+)", line)
-    if m and (" NEW " in line or " REDUCE " in line or "INITED" in line):
-        if m and (cov is None or int(m.group(1)) > cov):
-            last_new = time.time()
+    if m and (cov is None or int(m.group(1)) > cov):
         cov = int(m.group(1))
+        last_new = time.time()
     if "SUMMARY" in line or "deadly signal" in line or "panicked" in line:
         crashed = True
     now = time.time()

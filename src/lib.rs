@@ -27,6 +27,7 @@ pub mod readiness;
 pub mod recordings;
 pub mod reload;
 pub mod request;
+pub mod scenario;
 pub mod script;
 pub mod secret;
 pub mod server;

@@ -167,9 +167,23 @@ impl Engine {
         threads: usize,
         queue: usize,
     ) -> std::io::Result<Engine> {
+        let fetcher = crate::script::fetch::Fetcher::new()?;
+        Engine::start_with_fetcher(options, pool, store, threads, queue, fetcher)
+    }
+
+    /// [`Engine::start`] with scripts' `fetch` going through `fetcher` (a simulated call's
+    /// canned answers).
+    pub fn start_with_fetcher(
+        options: EngineOptions,
+        pool: &crate::script::PoolConfig,
+        store: Arc<dyn crate::store::Store>,
+        threads: usize,
+        queue: usize,
+        fetcher: crate::script::fetch::Fetcher,
+    ) -> std::io::Result<Engine> {
         let services = Arc::new(crate::script::HostServices {
             store,
-            fetcher: crate::script::fetch::Fetcher::new()?,
+            fetcher,
             pivot: options.pivot_link.clone(),
         });
         let pool = JsPool::new(threads, queue, isolation(pool), services)?;

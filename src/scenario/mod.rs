@@ -9,7 +9,6 @@ pub mod junit;
 pub mod parse;
 pub mod report;
 pub mod run;
-mod sim_stub;
 
 use std::path::PathBuf;
 
@@ -52,7 +51,8 @@ pub struct Seeds {
 /// One cxKV entry to seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KvSeed {
-    /// A shared namespace (`kv_namespace` in a flow's settings); `None` = the flow's own.
+    /// A shared namespace (`kv_namespace` in a flow's settings), or `flow:NAME` for another
+    /// flow's own; `None` = the scenario's flow's own (its shared one when its settings say so).
     pub namespace: Option<String>,
     /// The key, as the script names it.
     pub key: String,

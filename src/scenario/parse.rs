@@ -312,42 +312,9 @@ fn digits(at: &mut Errors<'_>, d: Spanned<String>) -> Option<String> {
     None
 }
 
-/// `answer`, `NO_ANSWER`, `USER_BUSY/sip:486`.
-pub fn parse_bridge(text: &str) -> Result<BridgeOutcome, String> {
-    if text.eq_ignore_ascii_case("answer") {
-        return Ok(BridgeOutcome::Answer);
-    }
-    let (cause, code) = match text.split_once('/') {
-        Some((cause, code)) => {
-            let code = code
-                .strip_prefix("sip:")
-                .and_then(|c| c.parse::<u16>().ok())
-                .filter(|c| (100..700).contains(c))
-                .ok_or_else(|| {
-                    format!("`{text}`: after the `/` comes a SIP code, e.g. USER_BUSY/sip:486")
-                })?;
-            (cause, Some(code))
-        }
-        None => (text, None),
-    };
-    let cause_ok = !cause.is_empty()
-        && cause
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if !cause_ok {
-        return Err(format!(
-            "`{text}` is not a bridge outcome: `answer`, or a hangup cause in upper case with \
-             an optional SIP code (NO_ANSWER, USER_BUSY/sip:486)"
-        ));
-    }
-    Ok(BridgeOutcome::Failed {
-        cause: cause.to_owned(),
-        code,
-    })
-}
-
 fn bridge(at: &mut Errors<'_>, b: Spanned<String>) -> Option<BridgeOutcome> {
-    parse_bridge(b.get_ref())
+    b.get_ref()
+        .parse()
         .map_err(|e| at.push(b.span(), format!("bridges: {e}")))
         .ok()
 }
@@ -375,31 +342,17 @@ fn instant(at: &mut Errors<'_>, v: Spanned<toml::Value>) -> Option<DateTime<Utc>
 }
 
 fn method(at: &mut Errors<'_>, m: Spanned<String>) -> Option<Method> {
-    match m.get_ref().to_ascii_lowercase().as_str() {
-        "get" => Some(Method::Get),
-        "post" => Some(Method::Post),
-        other => {
-            at.push(
-                m.span(),
-                format!("method = {other:?}: write \"get\" or \"post\""),
-            );
-            None
-        }
-    }
+    m.get_ref()
+        .parse()
+        .map_err(|e| at.push(m.span(), format!("method: {e}")))
+        .ok()
 }
 
 fn kazoo(at: &mut Errors<'_>, k: Spanned<String>) -> Option<KazooVersion> {
-    match k.get_ref().as_str() {
-        "4.3" => Some(KazooVersion::V43),
-        "master" => Some(KazooVersion::Master),
-        other => {
-            at.push(
-                k.span(),
-                format!("kazoo = {other:?}: write \"4.3\" or \"master\""),
-            );
-            None
-        }
-    }
+    k.get_ref()
+        .parse()
+        .map_err(|e| at.push(k.span(), format!("kazoo: {e}")))
+        .ok()
 }
 
 fn fetch(at: &mut Errors<'_>, f: Spanned<RawFetch>) -> Option<CannedFetch> {
@@ -664,18 +617,15 @@ steps = 3
         for (line, says) in [
             ("at = \"Christmas\"", "is not an RFC 3339 instant"),
             ("at = 2026-12-24T15:00:00", "is not an RFC 3339 instant"),
-            ("bridges = [\"busy\"]", "is not a bridge outcome"),
-            (
-                "bridges = [\"USER_BUSY/486\"]",
-                "after the `/` comes a SIP code",
-            ),
+            ("bridges = [\"no answer\"]", "is not a bridge outcome"),
+            ("bridges = [\"USER_BUSY/sip:999\"]", "is not a SIP code"),
             ("digits = [\"12a\"]", "is not DTMF"),
             (
                 "digits = [1]",
                 "invalid type: integer `1`, expected a string",
             ),
-            ("kazoo = \"5.0\"", "write \"4.3\" or \"master\""),
-            ("method = \"put\"", "write \"get\" or \"post\""),
+            ("kazoo = \"5.0\"", "give 4.3 or master"),
+            ("method = \"put\"", "give get or post"),
             (
                 "expect = [{ ttss = \"x\" }]",
                 "`ttss` is not a callflow module",

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::junit::{Case, Suite};
 use super::{check, report, Scenario};
 use crate::config::Config;
-use crate::flows::{Flow, Registry};
+use crate::flows::Registry;
 use crate::load_error::LoadError;
 use crate::sim::{CallSpec, Setup, Transcript};
 
@@ -37,7 +37,7 @@ pub fn test_command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let play = |spec: &CallSpec, setup: &Setup| super::sim_stub::play_offline(config, spec, setup);
+    let play = |spec: &CallSpec, setup: &Setup| crate::sim::play_offline(config, spec, setup);
     run_with(config, args, &play, out, err)
 }
 
@@ -84,7 +84,7 @@ pub fn run_with(
         };
         let mut cases = Vec::new();
         for scenario in &scenarios {
-            let case = run_one(scenario, &registry, play);
+            let case = run_one(scenario, play);
             let location = &case.location;
             match &case.failure {
                 None => {
@@ -132,9 +132,9 @@ pub fn run_with(
 }
 
 /// Plays one scenario and checks it: a case with the diff when it failed.
-fn run_one(scenario: &Scenario, registry: &Registry, play: &Player<'_>) -> Case {
+fn run_one(scenario: &Scenario, play: &Player<'_>) -> Case {
     let started = Instant::now();
-    let setup = setup_of(scenario, registry);
+    let setup = setup_of(scenario);
     let failure = match play(&scenario.spec, &setup) {
         Err(e) => Some(format!("  the call could not be played: {e}\n")),
         Ok(transcript) => {
@@ -151,23 +151,15 @@ fn run_one(scenario: &Scenario, registry: &Registry, play: &Player<'_>) -> Case 
     }
 }
 
-/// The simulator's setup: the seeds, with each cxKV entry in the namespace the flow's calls use
-/// (its own, or the shared one its settings or the seed name), and no network for `fetch`.
-fn setup_of(scenario: &Scenario, registry: &Registry) -> Setup {
-    let flow = &scenario.spec.flow;
-    let own = match registry.get(flow).map(|e| &e.state) {
-        Some(Ok(Flow::Script(script))) => script.settings.kv_space(flow),
-        _ => format!("flow:{flow}"),
-    };
+/// The simulator's setup: the seeds (a cxKV entry with no namespace goes to the flow's own,
+/// which the simulator works out), and no network for `fetch`.
+fn setup_of(scenario: &Scenario) -> Setup {
     let kv = scenario
         .seeds
         .kv
         .iter()
         .map(|seed| {
-            let space = seed
-                .namespace
-                .as_ref()
-                .map_or_else(|| own.clone(), |shared| format!("shared:{shared}"));
+            let space = seed.namespace.clone().unwrap_or_default();
             (space, seed.key.clone(), seed.value.clone())
         })
         .collect();
@@ -332,7 +324,7 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(
             seen[0].1,
-            vec![("flow:menu".into(), "k".into(), serde_json::json!(1))]
+            vec![(String::new(), "k".into(), serde_json::json!(1))]
         );
         let canned = seen[0].2.as_ref().unwrap();
         assert_eq!(canned[0].status, 200);

@@ -126,6 +126,9 @@ enum Command {
         /// Also write the results as JUnit XML to this file, for CI systems.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Scenarios played at once [default: one per core].
+        #[arg(long, short = 'j', default_value_t = 0, hide_default_value = true)]
+        jobs: usize,
     },
     /// Load and validate every flow; exit 1 with file:line errors if any is broken.
     Check {
@@ -288,13 +291,14 @@ fn main() -> ExitCode {
             common,
             paths,
             junit,
+            jobs,
         } => match resolve(common, Overrides::default()) {
             Err(e) => {
                 eprintln!("pivotforge: {e}");
                 2
             }
             Ok(config) => {
-                let args = pivotforge::scenario::TestArgs { paths, junit };
+                let args = pivotforge::scenario::TestArgs { paths, junit, jobs };
                 pivotforge::scenario::test_command(
                     &config,
                     &args,

@@ -248,7 +248,7 @@ fn scenario(
         }),
     };
     let flow_line = at.line(raw.flow.span());
-    if expect == Expectations::default() {
+    if expect == Expectations::default() && at.errors.len() == before {
         at.errors.push(LoadError::new(
             file,
             Some(line),
@@ -430,9 +430,7 @@ fn ends(at: &mut Errors<'_>, e: Spanned<String>) -> Option<EndExpect> {
         "bridge" => Some(EndExpect::Bridge),
         "end_of_tree" => Some(EndExpect::EndOfTree),
         "hung_up" => Some(EndExpect::HungUp),
-        module if known_module(module) => {
-            Some(EndExpect::Module(module.to_owned()))
-        }
+        module if known_module(module) => Some(EndExpect::Module(module.to_owned())),
         _ => {
             at.push(
                 e.span(),

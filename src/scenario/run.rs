@@ -149,7 +149,9 @@ fn run_all(scenarios: &[&Scenario], play: &Player<'_>, jobs: usize) -> Vec<Case>
                     return;
                 };
                 let case = run_one(scenario, play);
-                done.lock().unwrap_or_else(|p| p.into_inner()).push((i, case));
+                done.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, case));
             });
         }
     });

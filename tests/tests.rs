@@ -41,6 +41,7 @@ mod script_run_events;
 mod script_shipped;
 mod script_state;
 mod shipped_flows;
+mod sim_call;
 mod templates;
 mod time_rules;
 mod ui_browser;

@@ -1,10 +1,11 @@
 //! Flow tests: scenario files (`callflows/tests/*.toml`) each naming a flow, a caller's side of a
 //! call and what must happen; `pivotforge test` plays every scenario with the call simulator on
-//! its own fresh store and checks the transcript against it. Parsing is in `parse`, matching in
+//! its own fresh store and checks the transcript against it. Parsing is in `parse` (each field's check in `fields`), matching in
 //! `expect`, the readable diff in `report`, JUnit XML in `junit`, running and the command in
 //! `run`.
 
 pub mod expect;
+mod fields;
 pub mod junit;
 pub mod parse;
 pub mod report;

@@ -166,6 +166,8 @@ fn junit_holds_one_testcase_per_scenario_and_the_diff_as_the_failure() {
     assert_eq!(cases.len(), 2);
     assert_eq!(cases[0].attribute("name"), Some("greets, then hangs up"));
     assert_eq!(cases[0].attribute("classname"), Some("greeting"));
+    assert_eq!(cases[1].attribute("file"), Some(b.as_str()));
+    assert_eq!(cases[1].attribute("line"), Some("1"));
     assert!(cases[0].children().all(|n| !n.has_tag_name("failure")));
     assert_eq!(
         cases[1].attribute("name"),

@@ -11,8 +11,8 @@ pub struct Case {
     pub name: String,
     /// The flow it plays (the `classname`).
     pub flow: String,
-    /// Where it is: `file:line`.
-    pub location: String,
+    /// The line of its `[[scenario]]` in the suite's file.
+    pub line: usize,
     /// Seconds it took.
     pub seconds: f64,
     /// The diff (or why it could not run) when it failed.
@@ -61,10 +61,11 @@ pub fn render(suites: &[Suite]) -> String {
         for case in &suite.cases {
             let _ = write!(
                 out,
-                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{:.3}\"",
+                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{:.3}\"",
                 escape(&case.name),
                 escape(&case.flow),
-                escape(&case.location),
+                escape(&suite.file),
+                case.line,
                 case.seconds
             );
             match &case.failure {
@@ -133,14 +134,14 @@ mod tests {
                 Case {
                     name: "ok <1>".into(),
                     flow: "menu".into(),
-                    location: "tests/a&b.toml:1".into(),
+                    line: 1,
                     seconds: 0.001,
                     failure: None,
                 },
                 Case {
                     name: "bad".into(),
                     flow: "menu".into(),
-                    location: "tests/a&b.toml:9".into(),
+                    line: 9,
                     seconds: 0.002,
                     failure: Some("  >> expected 1: tts \"x\" <b>".into()),
                 },
@@ -152,7 +153,7 @@ mod tests {
             xml.contains("<testsuite name=\"tests/a&amp;b.toml\" tests=\"2\" failures=\"1\""),
             "{xml}"
         );
-        assert!(xml.contains("<testcase name=\"ok &lt;1&gt;\" classname=\"menu\" file=\"tests/a&amp;b.toml:1\" time=\"0.001\"/>"), "{xml}");
+        assert!(xml.contains("<testcase name=\"ok &lt;1&gt;\" classname=\"menu\" file=\"tests/a&amp;b.toml\" line=\"1\" time=\"0.001\"/>"), "{xml}");
         assert!(xml.contains("<failure message=\"  &gt;&gt; expected 1: tts &quot;x&quot; &lt;b&gt;\" type=\"scenario\">"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 2);
         assert!(xml.ends_with("</testsuite>\n</testsuites>\n"));

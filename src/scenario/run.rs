@@ -93,7 +93,8 @@ pub fn run_with(
             cases: Vec::new(),
         };
         for (scenario, case) in scenarios.iter().zip(cases.by_ref()) {
-            let (location, ms) = (&case.location, case.seconds * 1000.0);
+            let location = format!("{}:{}", scenario.file.display(), scenario.line);
+            let ms = case.seconds * 1000.0;
             match &case.failure {
                 None => {
                     passed += 1;
@@ -116,6 +117,10 @@ pub fn run_with(
             if broken_files == 1 { "" } else { "s" },
             if broken_files == 1 { "its" } else { "their" }
         );
+    }
+    if files.is_empty() {
+        let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        let _ = writeln!(err, "no scenario files in {}", shown.join(", "));
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
     if let Some(path) = &args.junit {
@@ -174,7 +179,7 @@ fn run_one(scenario: &Scenario, play: &Player<'_>) -> Case {
     Case {
         name: scenario.name.clone(),
         flow: scenario.spec.flow.clone(),
-        location: format!("{}:{}", scenario.file.display(), scenario.line),
+        line: scenario.line,
         seconds: started.elapsed().as_secs_f64(),
         failure,
     }

@@ -252,16 +252,20 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
     })
 }
 
-/// Loads and validates every flow under `dir`; prints each problem as `file:line: message`,
-/// and a warning for each of `webhook_flows` that can't take end-of-call events.
+/// Loads and validates every flow under `dir` and every scenario file under `tests_dir` (it
+/// parses and names a loaded flow); prints each problem as `file:line: message`, and a warning
+/// for each of `webhook_flows` that can't take end-of-call events.
 pub fn check(
     dir: &Path,
+    tests_dir: &Path,
     public_url: &str,
     webhook_flows: &[String],
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let engine = match Engine::load(EngineOptions::new(dir, public_url)) {
+    let mut options = EngineOptions::new(dir, public_url);
+    options.tests_dir = tests_dir.to_owned();
+    let engine = match Engine::load(options) {
         Ok(e) => e,
         Err(e) => {
             let _ = writeln!(err, "{e}");
@@ -285,7 +289,21 @@ pub fn check(
         counted(errors.len(), "problem", "problems"),
         dir.display()
     );
-    i32::from(!errors.is_empty())
+    let scenarios = crate::scenario::check_folder(tests_dir, &registry, dir);
+    let scenario_problems = scenarios.as_ref().map_or(0, |(_, p)| p.len());
+    if let Some((ok, problems)) = &scenarios {
+        for e in problems {
+            let _ = writeln!(err, "{e}");
+        }
+        let _ = writeln!(
+            out,
+            "{}, {} in {}",
+            counted(*ok, "scenario OK", "scenarios OK"),
+            counted(problems.len(), "problem", "problems"),
+            tests_dir.display()
+        );
+    }
+    i32::from(!errors.is_empty() || scenario_problems > 0)
 }
 
 /// `1 problem`, `2 problems`, `0 problems`.

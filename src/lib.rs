@@ -28,6 +28,7 @@ pub mod readiness;
 pub mod recordings;
 pub mod reload;
 pub mod request;
+pub mod scenario;
 pub mod scratch;
 pub mod script;
 pub mod secret;

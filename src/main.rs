@@ -151,6 +151,20 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Play the scenarios of flow tests (callflows/tests/*.toml) and check their transcripts;
+    /// exit 1 when one fails, 2 when a file is malformed.
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// Scenario files or folders [default: the tests folder, FLOWS/tests].
+        paths: Vec<PathBuf>,
+        /// Also write the results as JUnit XML to this file, for CI systems.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Scenarios played at once [default: one per core].
+        #[arg(long, short = 'j', default_value_t = 0, hide_default_value = true)]
+        jobs: usize,
+    },
     /// Load and validate every flow; exit 1 with file:line errors if any is broken.
     Check {
         #[command(flatten)]
@@ -352,6 +366,26 @@ fn main() -> ExitCode {
             }
             Ok(config) => cli::token(config, &mut std::io::stdout(), &mut std::io::stderr()),
         },
+        Command::Test {
+            common,
+            paths,
+            junit,
+            jobs,
+        } => match resolve(common, Overrides::default()) {
+            Err(e) => {
+                eprintln!("pivotforge: {e}");
+                2
+            }
+            Ok(config) => {
+                let args = pivotforge::scenario::TestArgs { paths, junit, jobs };
+                pivotforge::scenario::test_command(
+                    &config,
+                    &args,
+                    &mut std::io::stdout(),
+                    &mut std::io::stderr(),
+                )
+            }
+        },
         Command::Check { common, dir } => {
             let explicit = dir.clone();
             match resolve(common, Overrides::default()) {
@@ -359,10 +393,13 @@ fn main() -> ExitCode {
                     eprintln!("pivotforge: {e}");
                     2
                 }
-                Ok(config) => {
-                    let dir = explicit.unwrap_or(config.flows_dir);
+                Ok(mut config) => {
+                    if let Some(dir) = explicit {
+                        config.flows_dir = dir;
+                    }
                     cli::check(
-                        &dir,
+                        &config.flows_dir,
+                        &config.tests_dir(),
                         &config.public_url,
                         &config.events.webhook_flows,
                         &mut std::io::stdout(),

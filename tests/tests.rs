@@ -33,6 +33,7 @@ mod request_line;
 mod rule_conditions;
 mod rule_files;
 mod sandbox_builtins;
+mod scenarios;
 mod script_api;
 mod script_fetch;
 mod script_limits;

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::engine::{AnswerError, Engine, EngineOptions};
 use crate::outcome::Outcome;
 use crate::request::{form, PivotRequest};
+pub use crate::scratch::ScratchDir;
 use crate::script::class5::offline;
 use crate::store::{self, Store};
 
@@ -206,35 +207,6 @@ fn build_request(args: &RunArgs) -> Result<PivotRequest, String> {
     PivotRequest::from_params(params).map_err(|e| e.to_string())
 }
 
-/// A throw-away folder for `run`'s scratch store, removed with everything in it when dropped.
-#[derive(Debug)]
-pub struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    /// Creates a new, empty folder under the system's temporary folder (`TMPDIR`).
-    fn create() -> std::io::Result<ScratchDir> {
-        let base = std::env::temp_dir();
-        // The pid alone could name a folder a killed run left behind: add the time too.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = base.join(format!("pivotforge-run-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path)?;
-        Ok(ScratchDir(path))
-    }
-
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// What `run` works with: the engine, its store, and the scratch folder when the service's own
 /// store was taken (keep it alive as long as the store).
 pub struct RunEngine {
@@ -254,7 +226,7 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
     let (store, scratch): (Arc<dyn Store>, _) = match store::open(&config.store, &config.data_dir) {
         Ok(store) => (store, None),
         Err(e) => {
-            let scratch = ScratchDir::create()
+            let scratch = ScratchDir::create("pivotforge-run")
                 .map_err(|e| format!("can't create a scratch folder for the store: {e}"))?;
             let _ = writeln!(
                 err,
@@ -280,16 +252,20 @@ pub fn open_engine(config: &Config, err: &mut dyn Write) -> Result<RunEngine, St
     })
 }
 
-/// Loads and validates every flow under `dir`; prints each problem as `file:line: message`,
-/// and a warning for each of `webhook_flows` that can't take end-of-call events.
+/// Loads and validates every flow under `dir` and every scenario file under `tests_dir` (it
+/// parses and names a loaded flow); prints each problem as `file:line: message`, and a warning
+/// for each of `webhook_flows` that can't take end-of-call events.
 pub fn check(
     dir: &Path,
+    tests_dir: &Path,
     public_url: &str,
     webhook_flows: &[String],
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let engine = match Engine::load(EngineOptions::new(dir, public_url)) {
+    let mut options = EngineOptions::new(dir, public_url);
+    options.tests_dir = tests_dir.to_owned();
+    let engine = match Engine::load(options) {
         Ok(e) => e,
         Err(e) => {
             let _ = writeln!(err, "{e}");
@@ -313,7 +289,21 @@ pub fn check(
         counted(errors.len(), "problem", "problems"),
         dir.display()
     );
-    i32::from(!errors.is_empty())
+    let scenarios = crate::scenario::check_folder(tests_dir, &registry, dir);
+    let scenario_problems = scenarios.as_ref().map_or(0, |(_, p)| p.len());
+    if let Some((ok, problems)) = &scenarios {
+        for e in problems {
+            let _ = writeln!(err, "{e}");
+        }
+        let _ = writeln!(
+            out,
+            "{}, {} in {}",
+            counted(*ok, "scenario OK", "scenarios OK"),
+            counted(problems.len(), "problem", "problems"),
+            tests_dir.display()
+        );
+    }
+    i32::from(!errors.is_empty() || scenario_problems > 0)
 }
 
 /// `1 problem`, `2 problems`, `0 problems`.

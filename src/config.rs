@@ -46,6 +46,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder of flow files.
     pub flows_dir: PathBuf,
+    /// Folder of scenario files (`tests_dir`); `None` = `FLOWS/tests` (see [`Config::tests_dir`]).
+    pub tests_dir: Option<PathBuf>,
     /// Folder for the store and recordings.
     pub data_dir: PathBuf,
     /// Base URL at which the PBX reaches this service (no trailing `/`).
@@ -90,6 +92,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Folder of flow files, relative to the config file.
     pub flows_dir: Option<PathBuf>,
+    /// Folder of scenario files, relative to the config file [default: FLOWS/tests].
+    pub tests_dir: Option<PathBuf>,
     /// Data folder, relative to the config file.
     pub data_dir: Option<PathBuf>,
     /// Base URL of this service as the PBX sees it.
@@ -210,6 +214,7 @@ impl Config {
             flows_dir: over
                 .flows
                 .unwrap_or_else(|| base.join(fc.flows_dir.unwrap_or_else(|| "callflows".into()))),
+            tests_dir: fc.tests_dir.map(|dir| base.join(dir)),
             data_dir: over
                 .data_dir
                 .unwrap_or_else(|| base.join(fc.data_dir.unwrap_or_else(|| "data".into()))),
@@ -248,6 +253,7 @@ impl Config {
     pub fn engine_options(&self) -> EngineOptions {
         EngineOptions {
             flows_dir: self.flows_dir.clone(),
+            tests_dir: self.tests_dir(),
             public_url: self.public_url.clone(),
             pivot_link: self.pivot_link(),
             script_defaults: self.script_defaults.clone(),
@@ -300,6 +306,14 @@ impl Config {
             .map(|(_, password)| password.expose())
             .chain(tokens.into_iter().flatten().map(Secret::expose))
             .collect()
+    }
+
+    /// The folder of scenario files: `tests_dir`, else `FLOWS_DIR/tests` (read when needed, so a
+    /// flows folder set after resolving is followed). Never served as flows.
+    pub fn tests_dir(&self) -> PathBuf {
+        self.tests_dir
+            .clone()
+            .unwrap_or_else(|| self.flows_dir.join("tests"))
     }
 
     /// The folder recordings are stored in: `[recordings] dir`, else `DATA_DIR/recordings`

@@ -25,6 +25,9 @@ use crate::script::{
 pub struct EngineOptions {
     /// The flows folder.
     pub flows_dir: PathBuf,
+    /// The scenario folder (`pivotforge test`): when it is inside the flows folder, its files
+    /// are never flows.
+    pub tests_dir: PathBuf,
     /// Base URL of this service as the PBX sees it.
     pub public_url: String,
     /// How pivot nodes point back to this service, with the credentials `/pivot` needs.
@@ -40,8 +43,10 @@ pub struct EngineOptions {
 impl EngineOptions {
     /// Options with default script settings.
     pub fn new(flows_dir: impl Into<PathBuf>, public_url: &str) -> EngineOptions {
+        let flows_dir = flows_dir.into();
         EngineOptions {
-            flows_dir: flows_dir.into(),
+            tests_dir: flows_dir.join("tests"),
+            flows_dir,
             public_url: public_url.to_owned(),
             pivot_link: PivotLink::plain(public_url),
             script_defaults: FlowSettings::default(),
@@ -162,9 +167,23 @@ impl Engine {
         threads: usize,
         queue: usize,
     ) -> std::io::Result<Engine> {
+        let fetcher = crate::script::fetch::Fetcher::new()?;
+        Engine::start_with_fetcher(options, pool, store, threads, queue, fetcher)
+    }
+
+    /// [`Engine::start`] with scripts' `fetch` going through `fetcher` (a simulated call's
+    /// canned answers).
+    pub fn start_with_fetcher(
+        options: EngineOptions,
+        pool: &crate::script::PoolConfig,
+        store: Arc<dyn crate::store::Store>,
+        threads: usize,
+        queue: usize,
+        fetcher: crate::script::fetch::Fetcher,
+    ) -> std::io::Result<Engine> {
         let services = Arc::new(crate::script::HostServices {
             store,
-            fetcher: crate::script::fetch::Fetcher::new()?,
+            fetcher,
             pivot: options.pivot_link.clone(),
         });
         let pool = JsPool::new(threads, queue, isolation(pool), services)?;
@@ -519,6 +538,7 @@ fn load_context<'a>(schemas: &'a Schemas, options: &'a EngineOptions) -> LoadCon
         public_url: &options.public_url,
         pivot_link: &options.pivot_link,
         script_defaults: &options.script_defaults,
+        tests_dir: &options.tests_dir,
     }
 }
 

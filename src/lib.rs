@@ -27,6 +27,8 @@ pub mod readiness;
 pub mod recordings;
 pub mod reload;
 pub mod request;
+pub mod scenario;
+pub mod scratch;
 pub mod script;
 pub mod secret;
 pub mod server;

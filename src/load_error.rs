@@ -25,6 +25,21 @@ impl LoadError {
             message,
         }
     }
+
+    /// A TOML file's parse error, placed at the line of its span.
+    pub fn from_toml(file: &Path, text: &str, e: &toml::de::Error) -> LoadError {
+        let line = e.span().map(|s| line_at(text, s.start));
+        LoadError::new(file, line, e.message().trim().to_owned())
+    }
+}
+
+/// The 1-based line of byte `offset` in `text` (a span's start from the toml crate).
+pub fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl fmt::Display for LoadError {

@@ -116,6 +116,17 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Play the scenarios of flow tests (callflows/tests/*.toml) and check their transcripts;
+    /// exit 1 when one fails, 2 when a file is malformed.
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// Scenario files or folders [default: the tests folder, FLOWS/tests].
+        paths: Vec<PathBuf>,
+        /// Also write the results as JUnit XML to this file, for CI systems.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Load and validate every flow; exit 1 with file:line errors if any is broken.
     Check {
         #[command(flatten)]
@@ -273,6 +284,25 @@ fn main() -> ExitCode {
             }
             Ok(config) => cli::token(config, &mut std::io::stdout(), &mut std::io::stderr()),
         },
+        Command::Test {
+            common,
+            paths,
+            junit,
+        } => match resolve(common, Overrides::default()) {
+            Err(e) => {
+                eprintln!("pivotforge: {e}");
+                2
+            }
+            Ok(config) => {
+                let args = pivotforge::scenario::TestArgs { paths, junit };
+                pivotforge::scenario::test_command(
+                    &config,
+                    &args,
+                    &mut std::io::stdout(),
+                    &mut std::io::stderr(),
+                )
+            }
+        },
         Command::Check { common, dir } => {
             let explicit = dir.clone();
             match resolve(common, Overrides::default()) {
@@ -280,10 +310,13 @@ fn main() -> ExitCode {
                     eprintln!("pivotforge: {e}");
                     2
                 }
-                Ok(config) => {
-                    let dir = explicit.unwrap_or(config.flows_dir);
+                Ok(mut config) => {
+                    if let Some(dir) = explicit {
+                        config.flows_dir = dir;
+                    }
                     cli::check(
-                        &dir,
+                        &config.flows_dir,
+                        &config.tests_dir(),
                         &config.public_url,
                         &config.events.webhook_flows,
                         &mut std::io::stdout(),

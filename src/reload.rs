@@ -1,7 +1,9 @@
 //! Hot reload: a change under the flows folder is picked up within a second, without a restart.
 //! Events are gathered for a short quiet period so a burst of writes reloads once. A changed
-//! `lists/AREA.csv` is loaded into the store again (an upsert, as at start-up).
+//! `lists/AREA.csv` is loaded into the store again (an upsert, as at start-up). Changes in the
+//! scenario folder (`tests/`) are not flows and reload nothing.
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,17 +16,50 @@ use crate::store::Store;
 /// Quiet time after the last change before reloading.
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// The scenario folder, as written and as its canonical path, to tell its changes apart.
+struct ScenarioFolder {
+    written: PathBuf,
+    canonical: Option<PathBuf>,
+}
+
+impl ScenarioFolder {
+    fn new(dir: &Path) -> ScenarioFolder {
+        ScenarioFolder {
+            written: dir.to_owned(),
+            canonical: std::fs::canonicalize(dir).ok(),
+        }
+    }
+
+    /// Whether `path` is the folder or below it (a path that no longer exists compares as
+    /// written).
+    fn holds(&self, path: &Path) -> bool {
+        if self.written.as_os_str().is_empty() {
+            return false;
+        }
+        path.starts_with(&self.written)
+            || self.canonical.as_ref().is_some_and(|c| {
+                path.starts_with(c)
+                    || path
+                        .parent()
+                        .and_then(|p| std::fs::canonicalize(p).ok())
+                        .is_some_and(|p| p.starts_with(c))
+            })
+    }
+}
+
 /// Watches the flows folder and reloads the engine on changes, until the engine is gone; list
 /// files go to `store`.
 pub fn watch(engine: &Arc<Engine>, store: Arc<dyn Store>) -> notify::Result<()> {
     let dir = engine.options().flows_dir.clone();
     let lists = dir.join("lists");
+    let tests = ScenarioFolder::new(&engine.options().tests_dir);
     let engine = Arc::downgrade(engine);
     let (tx, rx) = channel::<bool>();
     let watched_lists = lists.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        if event.kind.is_access() {
+        let only_scenarios = !event.paths.is_empty() && event.paths.iter().all(|p| tests.holds(p));
+        if event.kind.is_access() || only_scenarios {
             return;
         }
         let touches_lists = event
@@ -74,4 +109,26 @@ pub fn watch(engine: &Arc<Engine>, store: Arc<dyn Store>) -> notify::Result<()> 
         })
         .map_err(|e| notify::Error::generic(&e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_in_the_scenario_folder_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let tests = dir.path().join("tests");
+        std::fs::create_dir(&tests).unwrap();
+        let folder = ScenarioFolder::new(&tests);
+        assert!(folder.holds(&tests.join("menu.toml")));
+        assert!(folder.holds(&tests.join("deep/gone.toml")));
+        assert!(!folder.holds(&dir.path().join("menu.toml")));
+        assert!(!folder.holds(&dir.path().join("tests_old/menu.toml")));
+        // Spelled another way: through `..`.
+        let other = dir.path().join("lists/../tests/menu.toml");
+        std::fs::create_dir(dir.path().join("lists")).unwrap();
+        assert!(folder.holds(&other));
+        assert!(!ScenarioFolder::new(Path::new("")).holds(&tests));
+    }
 }

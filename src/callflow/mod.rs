@@ -16,47 +16,47 @@ pub mod schema;
 
 pub use action::ActionError;
 pub use node::Node;
-use registry::{opts, special, text};
-pub use registry::{Builder, ModuleSpec};
+use registry::{opts, role, special, text, CallKind::*};
+pub use registry::{Builder, CallKind, CallRole, ModuleSpec};
 pub use schema::{SchemaError, Schemas};
 
-// THE list of Kazoo modules: `file: Type, "what it does", script builder;`. Each entry declares
+// THE list of Kazoo modules: `file: Type, "what it does", script builder, call role;`. Each entry declares
 // `callflow/file.rs` (the typed `data`, whose derives and attributes give the JSON Schema) and
 // makes its `Action` variant and its `MODULES` row; the schemas, the validator, the module names
 // in messages, the script builders and the README table all follow. After a change here or in a
 // module's type, run `UPDATE_GENERATED=1 cargo test --lib generated_` to rewrite `schemas/` and
 // the README table (tests fail until they match).
 modules! {
-    device: Device, "Ring one device.", text("device", "id", 0);
-    user: User, "Ring every device a user owns.", text("user", "id", 0);
-    voicemail: Voicemail, "Leave or check voicemail.", text("voicemail", "id", 0);
+    device: Device, "Ring one device.", text("device", "id", 0), role(Bridge, &["id"]);
+    user: User, "Ring every device a user owns.", text("user", "id", 0), role(Bridge, &["id"]);
+    voicemail: Voicemail, "Leave or check voicemail.", text("voicemail", "id", 0), role(Ends, &["id"]);
     ring_group: RingGroup, "Ring several endpoints.",
-        special("ringGroup", "endpoints, opts, next");
-    resources: Resources, "Dial out through carriers.", special("resources", "toDid, opts, next");
-    tts: Tts, "Speak text to the caller.", text("tts", "text", 1000);
-    play: Play, "Play a media file.", text("play", "id", 0);
+        special("ringGroup", "endpoints, opts, next"), role(Bridge, &["endpoints"]);
+    resources: Resources, "Dial out through carriers.", special("resources", "toDid, opts, next"), role(Bridge, &["to_did"]);
+    tts: Tts, "Speak text to the caller.", text("tts", "text", 1000), role(Speaks, &["text"]);
+    play: Play, "Play a media file.", text("play", "id", 0), role(Next, &["id"]);
     collect_dtmf: CollectDtmf, "Collect digits the caller presses.",
-        special("collectDtmf", "name, maxDigits, opts, next");
+        special("collectDtmf", "name, maxDigits, opts, next"), role(Collects, &["collection_name"]);
     send_dtmf: SendDtmf, "Send DTMF tones down the call.",
-        special("sendDtmf", "digits, opts, next");
+        special("sendDtmf", "digits, opts, next"), role(Next, &["digits"]);
     pivot: Pivot, "Ask a web service for the next callflow.",
-        special("pivot", "flowOrUrl, opts, next");
-    conference: Conference, "Put the caller into a conference.", opts("conference");
+        special("pivot", "flowOrUrl, opts, next"), role(Pivots, &["voice_url"]);
+    conference: Conference, "Put the caller into a conference.", opts("conference"), role(Ends, &["id", "config/name"]);
     response: Response, "Answer the call with a SIP response and hang up.",
-        special("response", "code, message, opts");
-    manual_presence: ManualPresence, "Set a presence id's state.", None;
+        special("response", "code, message, opts"), role(Rejects, &["code"]);
+    manual_presence: ManualPresence, "Set a presence id's state.", None, role(Next, &["presence_id"]);
     record_call: RecordCall, "Start or stop recording the call.",
-        special("recordCall", "action, opts, next");
-    record_caller: RecordCaller, "Record the caller (e.g. a message).", None;
-    hangup: Hangup, "Hang up the call.", special("hangup", "");
-    set_cid: SetCid, "Replace the caller id.", special("setCid", "name, number, next");
-    prepend_cid: PrependCid, "Prefix the caller id.", None;
-    set_variables: SetVariables, "Store call variables.", None;
-    sleep: Sleep, "Pause the callflow.", None;
-    language: Language, "Set the call's language.", None;
-    temporal_route: TemporalRoute, "Branch on time-of-day rules stored in the PBX.", None;
-    menu: Menu, "Run a menu stored in the PBX.", None;
-    callflow: Callflow, "Continue with a callflow stored in the PBX.", None;
+        special("recordCall", "action, opts, next"), role(Next, &["action"]);
+    record_caller: RecordCaller, "Record the caller (e.g. a message).", None, role(Next, &["url"]);
+    hangup: Hangup, "Hang up the call.", special("hangup", ""), role(Ends, &[]);
+    set_cid: SetCid, "Replace the caller id.", special("setCid", "name, number, next"), role(Next, &["caller_id_number", "caller_id_name"]);
+    prepend_cid: PrependCid, "Prefix the caller id.", None, role(Next, &["caller_id_number_prefix", "caller_id_name_prefix", "action"]);
+    set_variables: SetVariables, "Store call variables.", None, role(Next, &["custom_application_vars"]);
+    sleep: Sleep, "Pause the callflow.", None, role(Next, &["duration"]);
+    language: Language, "Set the call's language.", None, role(Next, &["language"]);
+    temporal_route: TemporalRoute, "Branch on time-of-day rules stored in the PBX.", None, role(Ends, &["id", "rules"]);
+    menu: Menu, "Run a menu stored in the PBX.", None, role(Ends, &["id"]);
+    callflow: Callflow, "Continue with a callflow stored in the PBX.", None, role(Ends, &["id"]);
 }
 
 pub use collect_dtmf::DtmfKey;

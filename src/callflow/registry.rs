@@ -24,6 +24,42 @@ pub struct ModuleSpec {
     pub builder: Option<Builder>,
     /// The JSON Schema of its `data`, generated from the typed struct.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// What Kazoo does at a node of it on a call (the call simulator walks trees by it).
+    pub call: CallRole,
+}
+
+/// How a module takes part in a call, as the call simulator plays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRole {
+    /// What Kazoo does at the node.
+    pub kind: CallKind,
+    /// The `data` fields that say what the node is about (`text`, `id`, …; `a/b` reaches into
+    /// an object), the first present one shown: transcripts print it, scenarios match it.
+    pub main: &'static [&'static str],
+}
+
+/// What Kazoo does at a node of a module (reference §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// Runs, then goes on to the `_` child.
+    Next,
+    /// Speaks its main field (free text), then goes on to `_`.
+    Speaks,
+    /// Collects digits into a collection, then goes on to `_`.
+    Collects,
+    /// Bridges the call: an answer ends it; a failure takes the cause, code or `_` child.
+    Bridge,
+    /// Asks its `voice_url` for the next tree.
+    Pivots,
+    /// Answers with a SIP response and hangs up.
+    Rejects,
+    /// Ends the call's flow here (or hands it to something the PBX holds).
+    Ends,
+}
+
+/// A module's [`CallRole`].
+pub(super) const fn role(kind: CallKind, main: &'static [&'static str]) -> CallRole {
+    CallRole { kind, main }
 }
 
 /// How `require('pivotforge')` builds a module's node; prelude.js makes the function.
@@ -131,9 +167,9 @@ fn render_builders() -> String {
 }
 
 /// Declares every module (file, re-export, [`Action`](super::Action) variant, [`MODULES`] row)
-/// from one list of `file: Type, "summary", builder;` entries.
+/// from one list of `file: Type, "summary", builder, call role;` entries.
 macro_rules! modules {
-    ($($file:ident: $ty:ident, $summary:literal, $builder:expr;)*) => {
+    ($($file:ident: $ty:ident, $summary:literal, $builder:expr, $call:expr;)*) => {
         $(
             // `callflow` is a Kazoo module too, so one file shares its parent's name.
             #[allow(clippy::module_inception)]
@@ -148,6 +184,7 @@ macro_rules! modules {
                 summary: $summary,
                 builder: $builder,
                 schema: registry::schema_of::<$ty>,
+                call: $call,
             },
         )*];
 

@@ -40,7 +40,8 @@ impl Registry {
     /// Loads every flow file below `dir`. Fails only when `dir` itself cannot be read.
     pub fn load(dir: &Path, ctx: &LoadContext<'_>) -> Result<Registry, LoadError> {
         let mut files = Vec::new();
-        collect(dir, dir, &mut files).map_err(|e| {
+        let skip = NotFlows::new(ctx.tests_dir);
+        collect_at(dir, dir, &skip, &mut files, 0).map_err(|e| {
             LoadError::new(
                 dir,
                 None,
@@ -214,13 +215,34 @@ fn is_flow_file(root: &Path, path: &Path) -> bool {
 /// Deepest folder nesting followed; it also ends a loop of symbolic links.
 const MAX_NESTING: usize = 16;
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    collect_at(root, dir, out, 0)
+/// The scenario folder, which holds TOML that is not flows; compared as written and, when it
+/// exists, as its canonical path (a config may spell it differently from the flows folder).
+struct NotFlows<'a> {
+    tests: &'a Path,
+    canonical: Option<PathBuf>,
+}
+
+impl NotFlows<'_> {
+    fn new(tests: &Path) -> NotFlows<'_> {
+        NotFlows {
+            tests,
+            canonical: std::fs::canonicalize(tests).ok(),
+        }
+    }
+
+    fn holds(&self, dir: &Path) -> bool {
+        dir == self.tests
+            || self
+                .canonical
+                .as_ref()
+                .is_some_and(|c| std::fs::canonicalize(dir).is_ok_and(|d| d == *c))
+    }
 }
 
 fn collect_at(
     root: &Path,
     dir: &Path,
+    skip: &NotFlows<'_>,
     out: &mut Vec<PathBuf>,
     depth: usize,
 ) -> std::io::Result<()> {
@@ -233,10 +255,11 @@ fn collect_at(
             continue;
         };
         if meta.is_dir() && !hidden {
-            // `lists/` at the top holds userspace CSV lists, never flows.
+            // `lists/` at the top holds userspace CSV lists, the tests folder scenarios: never
+            // flows.
             let lists = dir == root && entry.file_name() == "lists";
-            if !lists && depth < MAX_NESTING {
-                collect_at(root, &path, out, depth + 1)?;
+            if !lists && !skip.holds(&path) && depth < MAX_NESTING {
+                collect_at(root, &path, skip, out, depth + 1)?;
             }
         } else if meta.is_file() && is_flow_file(root, &path) {
             out.push(path);

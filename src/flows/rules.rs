@@ -318,19 +318,24 @@ pub struct LoadContext<'a> {
     pub pivot_link: &'a crate::auth::PivotLink,
     /// Settings every script flow starts from (the config file's `[flows]`).
     pub script_defaults: &'a crate::script::FlowSettings,
+    /// The scenario folder: never loaded as flows when it lies inside the flows folder.
+    pub tests_dir: &'a Path,
 }
 
 /// Parses and checks a rule flow from its file's text. `file` is used in errors only.
 pub fn load(file: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<RuleFlow, LoadError> {
     let is_toml = file.extension().is_some_and(|e| e == "toml");
     let (raw, spans): (RawFlow, Spans) = if is_toml {
-        let raw = toml::from_str::<RawFlow>(text).map_err(|e| toml_error(file, text, &e))?;
+        let raw =
+            toml::from_str::<RawFlow>(text).map_err(|e| LoadError::from_toml(file, text, &e))?;
         (raw, toml::from_str::<Spans>(text).unwrap_or_default())
     } else {
         let raw = serde_json::from_str::<RawFlow>(text).map_err(|e| json_error(file, &e))?;
         (raw, Spans::default())
     };
-    let line_of = |span: Option<std::ops::Range<usize>>| span.map(|s| line_at(text, s.start));
+    let line_of = |span: Option<std::ops::Range<usize>>| {
+        span.map(|s| crate::load_error::line_at(text, s.start))
+    };
 
     let scope = StaticScope {
         vars: &raw.vars,
@@ -451,19 +456,6 @@ fn expand_pivots(
         }
     }
     Ok(())
-}
-
-fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> LoadError {
-    let line = e.span().map(|s| line_at(text, s.start));
-    LoadError::new(file, line, e.message().trim().to_owned())
 }
 
 fn json_error(file: &Path, e: &serde_json::Error) -> LoadError {

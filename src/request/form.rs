@@ -172,6 +172,79 @@ fn insert_into(slot: &mut Value, segment: &str, rest: &[&str], value: String) {
     }
 }
 
+/// Encodes parameters as Kazoo does (reference §1): values escaped (`[A-Za-z0-9._~-]` kept, space
+/// → `+`, other bytes `%XX`), keys not escaped, `a[b]=v` for objects, `a[]=v` for lists, an empty
+/// object as an empty segment. `parse` reads it back.
+pub fn encode(params: &Map<String, Value>) -> String {
+    let mut segments = Vec::new();
+    for (key, value) in params {
+        encode_into(key, value, &mut segments);
+    }
+    segments.join("&")
+}
+
+/// The `(key, value)` pairs [`encode`] writes, unescaped (`Digits[menu]`, `1`): what a
+/// transcript lists.
+pub fn flatten(params: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in params {
+        flatten_into(key, value, &mut out);
+    }
+    out
+}
+
+fn flatten_into(key: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten_into(&format!("{key}[{k}]"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                flatten_into(&format!("{key}[]"), item, out);
+            }
+        }
+        Value::String(s) => out.push((key.to_owned(), s.clone())),
+        Value::Null => {}
+        other => out.push((key.to_owned(), other.to_string())),
+    }
+}
+
+fn encode_into(key: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) if map.is_empty() => out.push(String::new()),
+        Value::Object(map) => {
+            for (k, v) in map {
+                encode_into(&format!("{key}[{k}]"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                encode_into(&format!("{key}[]"), item, out);
+            }
+        }
+        Value::String(s) => out.push(format!("{key}={}", escape(s))),
+        Value::Null => {}
+        other => out.push(format!("{key}={}", escape(&other.to_string()))),
+    }
+}
+
+/// Escapes one value the way Kazoo's form encoder does.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'~' | b'-' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +282,29 @@ mod tests {
         assert_eq!(v["d]"], "3");
         assert_eq!(v["e[f]g"], "4");
         assert_eq!(v["flag"], "");
+    }
+
+    #[test]
+    fn encode_writes_kazoos_form_and_parse_reads_it_back() {
+        let params = json!({"Call-ID": "abc 1@x", "Digits": {"menu": "1", "pin": ""},
+            "User-ID": ["a", "b"], "Custom-SIP-Headers": {}, "n": 3});
+        let map = params.as_object().cloned().unwrap_or_default();
+        let text = encode(&map);
+        assert_eq!(
+            text,
+            "Call-ID=abc+1%40x&Digits[menu]=1&Digits[pin]=&User-ID[]=a&User-ID[]=b&&n=3"
+        );
+        let back = parsed(&text);
+        assert_eq!(back["Digits"], params["Digits"]);
+        assert_eq!(back["User-ID"], params["User-ID"]);
+        assert_eq!(back["Call-ID"], "abc 1@x");
+        assert_eq!(
+            flatten(&map)[..2],
+            [
+                ("Call-ID".to_owned(), "abc 1@x".to_owned()),
+                ("Digits[menu]".to_owned(), "1".to_owned())
+            ]
+        );
     }
 
     #[test]

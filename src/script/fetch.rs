@@ -1,5 +1,7 @@
 //! `fetch` for scripts: requests run on a small tokio runtime of their own, so a JS thread waits
-//! for its reply without blocking, and every request is bounded by the call's deadline.
+//! for its reply without blocking, and every request is bounded by the call's deadline. A
+//! simulated call's fetcher is canned instead ([`Fetcher::canned`]): answers from a list, no
+//! network.
 
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -22,11 +24,30 @@ pub struct Completion {
     pub result: Result<String, String>,
 }
 
-/// The shared HTTP client and the runtime it runs on.
+/// One canned `fetch` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedFetch {
+    /// The URL it answers, exactly as the script fetches it.
+    pub url: String,
+    /// The status code.
+    pub status: u16,
+    /// The body, as text.
+    pub body: String,
+}
+
+/// The shared HTTP client and the runtime it runs on, or the canned answers of a simulated call.
 #[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
-    runtime: Arc<Background>,
+    mode: Mode,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Network {
+        client: reqwest::Client,
+        runtime: Arc<Background>,
+    },
+    Canned(Arc<[CannedFetch]>),
 }
 
 /// Owns the fetch runtime. Dropping a tokio runtime blocks until its tasks end, which tokio
@@ -74,9 +95,19 @@ impl Fetcher {
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Fetcher {
-            client,
-            runtime: Arc::new(Background(Some(runtime))),
+            mode: Mode::Network {
+                client,
+                runtime: Arc::new(Background(Some(runtime))),
+            },
         })
+    }
+
+    /// A fetcher that answers from `answers` by exact URL and fails any other URL: no request
+    /// leaves the process (simulated calls, scenarios).
+    pub fn canned(answers: Vec<CannedFetch>) -> Fetcher {
+        Fetcher {
+            mode: Mode::Canned(answers.into()),
+        }
     }
 
     /// Starts one request; its completion is sent on `done`.
@@ -89,12 +120,22 @@ impl Fetcher {
         deadline: Instant,
         done: Sender<Completion>,
     ) {
+        let (client, runtime) = match &self.mode {
+            Mode::Network { client, runtime } => (client, runtime),
+            Mode::Canned(answers) => {
+                let result = serde_json::from_str::<Options>(options)
+                    .map_err(|e| format!("fetch: bad options: {e}"))
+                    .and_then(|_| canned_answer(answers, &url));
+                let _ = done.send(Completion { seq, id, result });
+                return;
+            }
+        };
         let request = match serde_json::from_str::<Options>(options) {
-            Ok(o) => self.build(url, o),
+            Ok(o) => build(client, url, o),
             Err(e) => Err(format!("fetch: bad options: {e}")),
         };
         let timeout = deadline.saturating_duration_since(Instant::now());
-        self.runtime.spawn(async move {
+        runtime.spawn(async move {
             let result = match request {
                 Ok(req) => match tokio::time::timeout(timeout, perform(req)).await {
                     Ok(r) => r,
@@ -105,42 +146,72 @@ impl Fetcher {
             let _ = done.send(Completion { seq, id, result });
         });
     }
+}
 
-    fn build(&self, url: reqwest::Url, o: Options) -> Result<reqwest::RequestBuilder, String> {
-        let method = reqwest::Method::from_bytes(o.method.as_bytes())
-            .map_err(|_| format!("fetch: `{}` is not an HTTP method", o.method))?;
-        let mut req = self.client.request(method, url);
-        for (name, value) in o.headers {
-            // `Host` would pick another virtual host behind the allowed name; hop-by-hop headers
-            // belong to the client.
-            let lower = name.to_ascii_lowercase();
-            if matches!(
-                lower.as_str(),
-                "host"
-                    | "connection"
-                    | "keep-alive"
-                    | "proxy-authorization"
-                    | "proxy-connection"
-                    | "te"
-                    | "trailer"
-                    | "transfer-encoding"
-                    | "upgrade"
-            ) {
-                return Err(format!(
-                    "fetch: the `{name}` header can't be set by a script"
-                ));
-            }
-            let value = match value {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            req = req.header(name, value);
+/// The canned answer for `url` (compared as written and as parsed, so `https://x.example` and
+/// `https://x.example/` are one), as a completion's JSON text.
+fn canned_answer(answers: &[CannedFetch], url: &reqwest::Url) -> Result<String, String> {
+    let same = |canned: &str| {
+        canned == url.as_str() || reqwest::Url::parse(canned).is_ok_and(|c| c == *url)
+    };
+    let Some(answer) = answers.iter().find(|a| same(&a.url)) else {
+        return Err(format!(
+            "fetch: no canned answer for {url} (a simulated call reaches no network: add this \
+             URL to the scenario's fetch answers)"
+        ));
+    };
+    let reason = reqwest::StatusCode::from_u16(answer.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    Ok(json!({
+        "status": answer.status,
+        "statusText": reason,
+        "url": url.as_str(),
+        "headers": {},
+        "body": answer.body,
+    })
+    .to_string())
+}
+
+fn build(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    o: Options,
+) -> Result<reqwest::RequestBuilder, String> {
+    let method = reqwest::Method::from_bytes(o.method.as_bytes())
+        .map_err(|_| format!("fetch: `{}` is not an HTTP method", o.method))?;
+    let mut req = client.request(method, url);
+    for (name, value) in o.headers {
+        // `Host` would pick another virtual host behind the allowed name; hop-by-hop headers
+        // belong to the client.
+        let lower = name.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "host"
+                | "connection"
+                | "keep-alive"
+                | "proxy-authorization"
+                | "proxy-connection"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "upgrade"
+        ) {
+            return Err(format!(
+                "fetch: the `{name}` header can't be set by a script"
+            ));
         }
-        if let Some(body) = o.body {
-            req = req.body(body);
-        }
-        Ok(req)
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        req = req.header(name, value);
     }
+    if let Some(body) = o.body {
+        req = req.body(body);
+    }
+    Ok(req)
 }
 
 async fn perform(req: reqwest::RequestBuilder) -> Result<String, String> {

@@ -2,13 +2,16 @@
 //! call and what must happen; `pivotforge test` plays every scenario with the call simulator on
 //! its own fresh store and checks the transcript against it. Parsing is in `parse`, matching in
 //! `expect`, the readable diff in `report`, JUnit XML in `junit`, running and the command in
-//! `run`.
+//! `run`; `save` writes a played call as a scenario file, `from_log` reads a call of the
+//! exchange log as one (the console's "save as scenario").
 
 pub mod expect;
+pub mod from_log;
 pub mod junit;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod save;
 
 use std::path::PathBuf;
 
@@ -17,6 +20,7 @@ use crate::sim::{CallSpec, CannedFetch};
 pub use expect::{check, Verdict};
 pub use parse::{parse_file, parse_text};
 pub use run::{check_folder, test_command, TestArgs};
+pub use save::to_toml;
 
 /// One scenario of a file: the call to play and what must happen.
 #[derive(Debug, Clone)]

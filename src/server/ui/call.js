@@ -6,6 +6,7 @@
 
 const wholeCall = {
   body: null, // what the last run sent, with the instant it ran at: what "Save" sends again
+  file: null, // the last scenario file saved: {name, blob}
 
   init() {
     $('pg-call-run').addEventListener('click', () => this.run());
@@ -88,7 +89,10 @@ const wholeCall = {
     const name = `${this.body.flow.replace(/[^A-Za-z0-9_-]/g, '_')}.toml`;
     const link = $('pg-call-saved');
     if (link.href) URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(new Blob([text], { type: 'application/toml' }));
+    // Kept, so the file can be downloaded again (and read: the page's policy lets no script
+    // fetch the blob: URL).
+    this.file = { name, blob: new Blob([text], { type: 'application/toml' }) };
+    link.href = URL.createObjectURL(this.file.blob);
     link.download = name;
     link.textContent = `Download ${name} again`;
     link.hidden = false;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need beyond a Rust toolchain when it is missing —
 # Debian's Chromium, which the web console's browser test (tests/ui_browser.rs) drives — then
-# runs the whole test suite. Extra arguments go to `cargo test`, e.g.
+# plays the shipped flows' scenarios (`pivotforge test`, callflows/tests/) and runs the whole test
+# suite. Extra arguments go to `cargo test`, e.g.
 # `bash scripts/test.sh --test integration ui_browser::`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +15,11 @@ if [ ! -x "$chromium" ]; then
   "${sudo[@]}" apt-get update -q
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
+
+# The flow tests, with the debug binary the integration tests use anyway. Each simulated call has
+# a fresh scratch store whose commits fsync: on tmpfs, when there is one, they cost nothing.
+scratch="${TMPDIR:-/tmp}"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then scratch=/dev/shm; fi
+TMPDIR="$scratch" cargo run --quiet --bin pivotforge -- test --flows callflows
 
 exec cargo test "$@"

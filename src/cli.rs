@@ -336,3 +336,61 @@ pub fn token(mut config: Config, out: &mut dyn Write, err: &mut dyn Write) -> i3
 fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+/// Inputs of `pivotforge call`.
+#[derive(Debug, Clone, Default)]
+pub struct CallArgs {
+    /// The call to play.
+    pub spec: crate::sim::CallSpec,
+    /// A running service to play against (`--url`); in-process when absent.
+    pub url: Option<String>,
+    /// One JSON object per step instead of text.
+    pub json: bool,
+}
+
+/// Plays one whole call and prints its transcript: exit 0 when it ran to its end with every
+/// reply valid, 1 otherwise, 2 when it could not start against `--url`.
+pub fn call(
+    config: Option<&Config>,
+    args: &CallArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    use crate::sim::{play_offline, play_url, render, Setup};
+    let spec = &args.spec;
+    if args.url.is_some() && spec.at.is_some() {
+        let _ = writeln!(
+            err,
+            "warning: --at has no effect with --url: the running service's clock decides"
+        );
+    }
+    let played = match (&args.url, config) {
+        (Some(url), _) => play_url(url, spec).map_err(|e| (2, e)),
+        (None, Some(config)) => play_offline(config, spec, &Setup::default()).map_err(|e| (1, e)),
+        (None, None) => Err((2, "give --url or a flows folder".to_owned())),
+    };
+    let transcript = match played {
+        Ok(transcript) => transcript,
+        Err((code, e)) => {
+            let _ = writeln!(err, "pivotforge call: {e}");
+            return code;
+        }
+    };
+    if args.json {
+        let _ = write!(out, "{}", render::json_lines(&transcript));
+    } else {
+        let place = args.url.as_deref().unwrap_or("in-process");
+        let at = spec.at.map_or_else(
+            || "now".to_owned(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        let _ = writeln!(
+            out,
+            "call {} · {} · at {at} · {place}",
+            spec.flow,
+            spec.kazoo.name()
+        );
+        let _ = write!(out, "{}", render::text(&transcript));
+    }
+    i32::from(!transcript.ok)
+}

@@ -86,6 +86,41 @@ enum Command {
         #[arg(long)]
         journal: Option<std::path::PathBuf>,
     },
+    /// Play one whole call the way Kazoo does (in-process, or against --url) and print what
+    /// happened, step by step and node by node.
+    Call {
+        #[command(flatten)]
+        common: Common,
+        /// The flow, as in /pivot/FLOW.
+        flow: String,
+        /// What the caller presses at the next collect_dtmf (repeatable, in order; none left or
+        /// --digits= is nothing pressed): --digits 1 --digits 1234
+        #[arg(long, short = 'd')]
+        digits: Vec<String>,
+        /// A request parameter, Kazoo name (repeatable): --param Caller-ID-Number=+14155550100
+        #[arg(long = "param", short = 'p', value_parser = cli::key_value)]
+        params: Vec<(String, String)>,
+        /// Play at this instant (RFC 3339), e.g. 2026-12-24T15:00:00-05:00 [default: now].
+        #[arg(long)]
+        at: Option<DateTime<chrono::FixedOffset>>,
+        /// How the next bridge ends (repeatable, in order; none left = answered): answer,
+        /// NO_ANSWER, USER_BUSY/sip:486.
+        #[arg(long)]
+        bridge: Vec<pivotforge::sim::BridgeOutcome>,
+        /// How the first request is sent: get or post (a form body).
+        #[arg(long, default_value = "get")]
+        method: pivotforge::sim::Method,
+        /// The Kazoo release whose behaviour is played: 4.3 or master.
+        #[arg(long, default_value = "4.3")]
+        kazoo: pivotforge::sim::KazooVersion,
+        /// Play against a running service (its base URL, with /t/TOKEN when /pivot has one)
+        /// instead of in-process.
+        #[arg(long)]
+        url: Option<String>,
+        /// Print one JSON object per step, then one for the end.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the exchange log of a running service: one line per call, or every step of one.
     Calls {
         #[command(flatten)]
@@ -126,6 +161,9 @@ enum Command {
         /// Also write the results as JUnit XML to this file, for CI systems.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Scenarios played at once [default: one per core].
+        #[arg(long, short = 'j', default_value_t = 0, hide_default_value = true)]
+        jobs: usize,
     },
     /// Load and validate every flow; exit 1 with file:line errors if any is broken.
     Check {
@@ -233,6 +271,48 @@ fn main() -> ExitCode {
                 }
             },
         },
+        Command::Call {
+            common,
+            flow,
+            digits,
+            params,
+            at,
+            bridge,
+            method,
+            kazoo,
+            url,
+            json,
+        } => {
+            let args = cli::CallArgs {
+                spec: pivotforge::sim::CallSpec {
+                    flow,
+                    params,
+                    digits,
+                    bridges: bridge,
+                    at: at.map(|t| t.with_timezone(&Utc)),
+                    method,
+                    kazoo,
+                },
+                url: url.clone(),
+                json,
+            };
+            let config = match url {
+                Some(_) => Ok(None),
+                None => resolve(common, Overrides::default()).map(Some),
+            };
+            match config {
+                Err(e) => {
+                    eprintln!("pivotforge: {e}");
+                    2
+                }
+                Ok(config) => cli::call(
+                    config.as_ref(),
+                    &args,
+                    &mut std::io::stdout(),
+                    &mut std::io::stderr(),
+                ),
+            }
+        }
         Command::Calls {
             common,
             call_id,
@@ -288,13 +368,14 @@ fn main() -> ExitCode {
             common,
             paths,
             junit,
+            jobs,
         } => match resolve(common, Overrides::default()) {
             Err(e) => {
                 eprintln!("pivotforge: {e}");
                 2
             }
             Ok(config) => {
-                let args = pivotforge::scenario::TestArgs { paths, junit };
+                let args = pivotforge::scenario::TestArgs { paths, junit, jobs };
                 pivotforge::scenario::test_command(
                     &config,
                     &args,

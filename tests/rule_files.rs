@@ -386,7 +386,11 @@ fn check_passes_on_the_shipped_flows() {
     assert_eq!(stderr, "");
     assert_eq!(
         stdout.trim(),
-        format!("28 flows OK, 0 problems in {}", dir.display())
+        format!(
+            "28 flows OK, 0 problems in {}\n60 scenarios OK, 0 problems in {}",
+            dir.display(),
+            dir.join("tests").display()
+        )
     );
 }
 

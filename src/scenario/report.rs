@@ -69,6 +69,15 @@ pub fn diff(scenario: &Scenario, transcript: &Transcript, verdict: &Verdict) -> 
     for (i, want) in missing_at(None) {
         marker(&mut out, i, want, None);
     }
+    // Marks line up in one column, past the longest node line (within reason).
+    let width = transcript
+        .steps
+        .iter()
+        .flat_map(|s| &s.nodes)
+        .map(|n| n.line.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(72);
     for (s, step) in transcript.steps.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -93,11 +102,11 @@ pub fn diff(scenario: &Scenario, transcript: &Transcript, verdict: &Verdict) -> 
         for (n, node) in step.nodes.iter().enumerate() {
             let pos = Pos { step: s, node: n };
             let matched = verdict.nodes.iter().position(|f| *f == Found::At(pos));
-            let mark = match matched {
-                Some(i) => format!("   <- expected {}", i + 1),
-                None => String::new(),
+            let line = match matched {
+                Some(i) => format!("{:<width$}   <- expected {}", node.line, i + 1),
+                None => node.line.clone(),
             };
-            let _ = writeln!(out, "      {:>2}. {}{mark}", n + 1, node.line);
+            let _ = writeln!(out, "      {:>2}. {line}", n + 1);
             for (i, want) in missing_at(Some(pos)) {
                 marker(&mut out, i, want, Some(pos));
             }

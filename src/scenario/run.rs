@@ -22,10 +22,12 @@ pub struct TestArgs {
     pub paths: Vec<PathBuf>,
     /// Where to write JUnit XML.
     pub junit: Option<PathBuf>,
+    /// Scenarios played at once; 0 = one per core.
+    pub jobs: usize,
 }
 
 /// Plays one call: the simulator in-process, or canned transcripts in tests.
-pub type Player<'a> = dyn Fn(&CallSpec, &Setup) -> Result<Transcript, String> + 'a;
+pub type Player<'a> = dyn Fn(&CallSpec, &Setup) -> Result<Transcript, String> + Sync + 'a;
 
 /// Deepest folder nesting followed under a tests folder.
 const MAX_NESTING: usize = 16;
@@ -69,41 +71,43 @@ pub fn run_with(
         }
     };
     let mut broken_files = 0;
-    let mut suites = Vec::new();
-    let (mut passed, mut failed) = (0, 0);
+    let mut loaded = Vec::new();
     for file in &files {
-        let scenarios = match load_checked(file, &registry, &config.flows_dir) {
-            Ok(s) => s,
+        match load_checked(file, &registry, &config.flows_dir) {
+            Ok(scenarios) => loaded.push((file, scenarios)),
             Err(errors) => {
                 broken_files += 1;
                 for e in errors {
                     let _ = writeln!(err, "{e}");
                 }
-                continue;
             }
+        }
+    }
+    let all: Vec<&Scenario> = loaded.iter().flat_map(|(_, s)| s).collect();
+    let mut cases = run_all(&all, play, args.jobs).into_iter();
+    let mut suites = Vec::new();
+    let (mut passed, mut failed) = (0, 0);
+    for (file, scenarios) in &loaded {
+        let mut suite = Suite {
+            file: file.display().to_string(),
+            cases: Vec::new(),
         };
-        let mut cases = Vec::new();
-        for scenario in &scenarios {
-            let case = run_one(scenario, play);
-            let location = &case.location;
+        for (scenario, case) in scenarios.iter().zip(cases.by_ref()) {
+            let (location, ms) = (&case.location, case.seconds * 1000.0);
             match &case.failure {
                 None => {
                     passed += 1;
-                    let ms = case.seconds * 1000.0;
                     let _ = writeln!(out, "ok      {location}  {}  ({ms:.0} ms)", scenario.name);
                 }
                 Some(diff) => {
                     failed += 1;
-                    let _ = writeln!(out, "FAILED  {location}  {}", scenario.name);
+                    let _ = writeln!(out, "FAILED  {location}  {}  ({ms:.0} ms)", scenario.name);
                     let _ = write!(out, "{diff}");
                 }
             }
-            cases.push(case);
+            suite.cases.push(case);
         }
-        suites.push(Suite {
-            file: file.display().to_string(),
-            cases,
-        });
+        suites.push(suite);
     }
     if broken_files > 0 {
         let _ = writeln!(
@@ -129,6 +133,31 @@ pub fn run_with(
     } else {
         i32::from(failed > 0)
     }
+}
+
+/// Plays every scenario on `jobs` threads (0 = one per core); the cases come back in order.
+fn run_all(scenarios: &[&Scenario], play: &Player<'_>, jobs: usize) -> Vec<Case> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = if jobs == 0 { cores } else { jobs }.clamp(1, scenarios.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::with_capacity(scenarios.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(scenario) = scenarios.get(i) else {
+                    return;
+                };
+                let case = run_one(scenario, play);
+                done.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, case));
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, case)| case).collect()
 }
 
 /// Plays one scenario and checks it: a case with the diff when it failed.
@@ -300,16 +329,17 @@ mod tests {
              [[scenario]]\nname = \"support\"\nflow = \"menu\"\nexpect = [{ user = \"7e6d\" }]\n",
         );
         let config = config_with(&flows);
-        let seen = std::cell::RefCell::new(Vec::new());
+        let seen = std::sync::Mutex::new(Vec::new());
         let play = |spec: &CallSpec, setup: &Setup| {
-            seen.borrow_mut()
-                .push((spec.flow.clone(), setup.kv.clone(), setup.fetch.clone()));
+            let mut seen = seen.lock().unwrap();
+            seen.push((spec.flow.clone(), setup.kv.clone(), setup.fetch.clone()));
             Ok(menu_call())
         };
         let junit = dir.path().join("junit.xml");
         let args = TestArgs {
             paths: Vec::new(),
             junit: Some(junit.clone()),
+            jobs: 1,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run_with(&config, &args, &play, &mut out, &mut err);
@@ -320,7 +350,7 @@ mod tests {
         assert!(out.contains("FAILED  "), "{out}");
         assert!(out.contains(">> expected 1"), "{out}");
         assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
-        let seen = seen.into_inner();
+        let seen = seen.into_inner().unwrap();
         assert_eq!(seen.len(), 2);
         assert_eq!(
             seen[0].1,

@@ -33,12 +33,9 @@ pub fn play_offline(config: &Config, spec: &CallSpec, setup: &Setup) -> Result<T
         .enable_time()
         .build()
         .map_err(|e| format!("can't start the call's runtime: {e}"))?;
-    let schemas = crate::callflow::Schemas::new();
-    let transport = InProcess {
-        engine: &engine,
-        now,
-    };
-    let transcript = runtime.block_on(play(&transport, spec, &schemas));
+    let transport = InProcess::new(&engine, now);
+    // Kazoo's schemas are the engine's: the ones every reply was already checked against.
+    let transcript = runtime.block_on(play(&transport, spec, engine.schemas()));
     // The store's file closes before its folder goes.
     drop(engine);
     drop(store);
@@ -118,10 +115,18 @@ fn namespace(ns: &str, flow: &str, own: &str) -> String {
     }
 }
 
-/// Requests answered by the engine, as the server's `/pivot` handler answers them.
-struct InProcess<'a> {
+/// Requests answered by an engine, as the server's `/pivot` handler answers them, at one
+/// instant: the transport of [`play_offline`], and of the console's whole-call runs.
+pub struct InProcess<'a> {
     engine: &'a Engine,
     now: DateTime<Utc>,
+}
+
+impl<'a> InProcess<'a> {
+    /// Requests to `engine`'s flows, each answered at `now`.
+    pub fn new(engine: &'a Engine, now: DateTime<Utc>) -> InProcess<'a> {
+        InProcess { engine, now }
+    }
 }
 
 impl Transport for InProcess<'_> {
@@ -347,5 +352,55 @@ mod tests {
             err.contains("no flow named `nope`; loaded flows: ") && err.contains("main_number_tod"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kv_seeds_reach_the_flows_namespace_and_foreign_urls_fail_the_pivot() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let files = [
+            (
+                "greet.js",
+                "const { kv } = require('cxKV');\nasync function main() {\n  \
+                 return { module: 'tts', data: { text: 'Hello ' + (await kv.get('name')) } };\n}\n",
+            ),
+            (
+                "out.toml",
+                "[default]\nmodule = \"pivot\"\ndata = { voice_url = \"https://elsewhere.example/ivr\" }\n\
+                 [default.children._]\nmodule = \"tts\"\ndata = { text = \"PBX side.\" }\n",
+            ),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut config = config();
+        config.flows_dir = dir.path().to_path_buf();
+        let seeded = Setup {
+            kv: vec![(String::new(), "name".into(), serde_json::json!("Ada"))],
+            ..Setup::default()
+        };
+        let greet =
+            play_offline(&config, &spec("greet", &[]), &seeded).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(greet.steps[0].nodes[0].main, "Hello Ada");
+        let out = play_offline(&config, &spec("out", &[]), &Setup::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = &out.steps[1];
+        let StepOutcome::Failed {
+            status: None,
+            detail,
+        } = &second.outcome
+        else {
+            panic!("{:?}", second.outcome)
+        };
+        assert!(
+            detail.contains("https://elsewhere.example/ivr") && detail.contains("use --url"),
+            "{detail}"
+        );
+        assert_eq!(
+            second.nodes[0].line, "tts \"PBX side.\"",
+            "the pivot node's `_` child"
+        );
+        assert_eq!(namespace("", "greet", "flow:greet"), "flow:greet");
+        assert_eq!(namespace("team", "greet", "flow:greet"), "shared:team");
+        assert_eq!(namespace("flow:other", "greet", "flow:greet"), "flow:other");
     }
 }

@@ -120,10 +120,9 @@ fn call_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!(
-        "sim-{:x}-{n}@pivotforge",
-        nanos ^ u128::from(std::process::id()) << 64
-    )
+    // Low 64 bits of the time: distinct across runs; the pid and the count within one.
+    let stamp = nanos as u64;
+    format!("sim-{stamp:x}-{}-{n}@pivotforge", std::process::id())
 }
 
 #[cfg(test)]

@@ -31,14 +31,12 @@ fn step_text(out: &mut String, step: &Step) {
         "step {} · {} {} · {:.1} ms",
         step.number, step.method, step.url, step.ms
     );
-    for (key, value) in &step.changed {
-        let _ = writeln!(out, "    {key}={value}");
-    }
+    wrap_params(out, &step.changed);
     if let Some(rule) = &step.rule {
         let _ = writeln!(out, "  rule: {rule}");
     }
     for line in &step.logs {
-        let _ = writeln!(out, "  log {line}");
+        let _ = writeln!(out, "  console.{line}");
     }
     let _ = writeln!(out, "  reply: {}", outcome_text(&step.outcome));
     if matches!(step.outcome, StepOutcome::Failed { .. }) && !step.nodes.is_empty() {
@@ -46,6 +44,26 @@ fn step_text(out: &mut String, step: &Step) {
     }
     for node in &step.nodes {
         let _ = writeln!(out, "  ▸ {}", node.line);
+    }
+}
+
+/// The parameters as `Key=Value` pairs, several to a line (the first request sends about fifteen).
+fn wrap_params(out: &mut String, pairs: &[(String, String)]) {
+    const WIDTH: usize = 100;
+    let mut line = String::new();
+    for (key, value) in pairs {
+        let pair = format!("{key}={value}");
+        if !line.is_empty() && line.chars().count() + 2 + pair.chars().count() > WIDTH {
+            let _ = writeln!(out, "    {line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push_str("  ");
+        }
+        line.push_str(&pair);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "    {line}");
     }
 }
 

@@ -12,7 +12,8 @@ pub struct Transcript {
     pub steps: Vec<Step>,
     /// How the call ended.
     pub end: End,
-    /// The call ran to a terminal node with every reply valid (the exit code 0).
+    /// The call ran to its end (a terminal node, an answered bridge or a tree's last node) with
+    /// every reply a valid tree or rejection: `pivotforge call`'s exit code 0.
     pub ok: bool,
 }
 
@@ -23,7 +24,8 @@ pub struct Step {
     pub number: usize,
     /// `GET` or `POST`.
     pub method: String,
-    /// The URL requested (secrets masked).
+    /// The URL requested, as the pivot node names it (a GET's parameters, appended on the wire,
+    /// are in `changed`; secrets masked).
     pub url: String,
     /// The parameters that differ from the previous request (all of them for the first).
     pub changed: Vec<(String, String)>,
@@ -33,7 +35,7 @@ pub struct Step {
     pub nodes: Vec<NodeLine>,
     /// The rule that matched, for rule flows.
     pub rule: Option<String>,
-    /// The script's log lines (`console.*`, `ctx.log`).
+    /// The script's log lines (`console.*`, `ctx.log`) as `LEVEL: message`.
     pub logs: Vec<String>,
     /// Wall time of the request, in milliseconds.
     pub ms: f64,

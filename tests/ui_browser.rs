@@ -521,7 +521,10 @@ fn calls_tab_shows_the_call(console: &Console, call_id: &str) {
     );
     let text = saved["text"].as_str().unwrap_or_default();
     for part in ["flow = \"ask\"", "digits = [\"2\"]", "steps = 2"] {
-        assert!(text.contains(part), "{part} in the call's scenario:\n{text}");
+        assert!(
+            text.contains(part),
+            "{part} in the call's scenario:\n{text}"
+        );
     }
     console.snapshot("calls");
 }
@@ -595,7 +598,11 @@ fn playground_plays_a_whole_call_and_saves_it(console: &Console) {
     );
     assert_eq!(saved["name"], json!("ask.toml"), "{saved}");
     assert_eq!(saved["kept"], json!("ask.toml"), "{saved}");
-    assert_eq!(saved["blob"], json!(true), "the link downloads the file: {saved}");
+    assert_eq!(
+        saved["blob"],
+        json!(true),
+        "the link downloads the file: {saved}"
+    );
     let text = saved["text"].as_str().unwrap_or_default();
     for part in [
         "flow = \"ask\"",

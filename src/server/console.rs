@@ -361,6 +361,18 @@ mod tests {
     }
 
     #[test]
+    fn simulations_are_bounded_and_slots_come_back() {
+        let simulations = Simulations::default();
+        let held: Vec<Slot<'_>> = (0..MAX_SIMULATIONS)
+            .filter_map(|_| simulations.take())
+            .collect();
+        assert_eq!(held.len(), MAX_SIMULATIONS);
+        assert!(simulations.take().is_none(), "one too many");
+        drop(held);
+        assert!(simulations.take().is_some(), "the slots came back");
+    }
+
+    #[test]
     fn each_bad_field_is_named() {
         for (body, says) in [
             (json!([]), "must be a JSON object"),

@@ -1,11 +1,12 @@
 //! Flow tests: scenario files (`callflows/tests/*.toml`) each naming a flow, a caller's side of a
 //! call and what must happen; `pivotforge test` plays every scenario with the call simulator on
-//! its own fresh store and checks the transcript against it. Parsing is in `parse`, matching in
-//! `expect`, the readable diff in `report`, JUnit XML in `junit`, running and the command in
-//! `run`; `save` writes a played call as a scenario file, `from_log` reads a call of the
-//! exchange log as one (the console's "save as scenario").
+//! its own fresh store and checks the transcript against it. Parsing is in `parse` (each field's
+//! check in `fields`), matching in `expect`, the readable diff in `report`, JUnit XML in `junit`,
+//! running and the command in `run`; `save` writes a played call as a scenario file, `from_log`
+//! reads a call of the exchange log as one (the console's "save as scenario").
 
 pub mod expect;
+mod fields;
 pub mod from_log;
 pub mod junit;
 pub mod parse;

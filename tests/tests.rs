@@ -13,6 +13,7 @@ mod bad_input;
 mod calls;
 mod class5;
 mod cli;
+mod console_call;
 mod flows_api;
 mod fuzz_corpus;
 mod hardening_bodies;

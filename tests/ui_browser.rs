@@ -1,7 +1,8 @@
 //! The web console end to end in a real headless Chromium (Debian's `chromium`), driven over the
 //! DevTools protocol: the page loads, the playground runs a script flow and steps the simulated
 //! call on to a rule flow with digits, the Calls tab shows that call's steps with outcome and
-//! script logs, and the Recordings tab plays an uploaded recording and links its download.
+//! script logs and saves it as a scenario, the playground plays a whole call and saves it, and the
+//! Recordings tab plays an uploaded recording and links its download.
 //! Also, without a browser: the console's files and headers.
 //!
 //! Chromium is required: without it the browser test fails and says how to install it.
@@ -504,7 +505,118 @@ fn calls_tab_shows_the_call(console: &Console, call_id: &str) {
             .is_some_and(|h| h.starts_with("#calls/pg-")),
         "the open call is in the address, to link to"
     );
+    let saved = console.eval(
+        "(async () => { const a = document.getElementById('call-save'); \
+          const r = await fetch(a.href); \
+          return { path: new URL(a.href).pathname, disposition: r.headers.get('content-disposition'), \
+                   text: await r.text() }; })()",
+    );
+    assert_eq!(
+        saved["path"],
+        json!(format!("/calls/{}/scenario", call_id.replace('@', "%40")))
+    );
+    assert_eq!(
+        saved["disposition"],
+        json!("attachment; filename=\"ask.toml\"")
+    );
+    let text = saved["text"].as_str().unwrap_or_default();
+    for part in ["flow = \"ask\"", "digits = [\"2\"]", "steps = 2"] {
+        assert!(
+            text.contains(part),
+            "{part} in the call's scenario:\n{text}"
+        );
+    }
     console.snapshot("calls");
+}
+
+/// The playground's whole-call mode plays `ask` at Christmas Eve with digit 2 and a ring group
+/// nobody answers, shows the transcript, and saves it as a scenario file.
+fn playground_plays_a_whole_call_and_saves_it(console: &Console) {
+    console.click("#tab-link-flows");
+    console.wait(
+        "the playground offers `ask`",
+        "!!document.querySelector('#pg-flow option[value=\"ask\"]')",
+    );
+    console.choose("#pg-flow", "ask");
+    console.type_into("#pg-caller-number", "+15550002222");
+    console.type_into("#pg-call-digits", "2");
+    console.type_into("#pg-call-bridges", "NO_ANSWER");
+    console.type_into("#pg-call-at", "2026-12-24T15:00:00-05:00");
+    console.click("#pg-call-run");
+    let lines = console.wait(
+        "the whole call's transcript",
+        "Array.from(document.querySelectorAll('#pg-transcript .t-step'), (s) => \
+         Array.from(s.querySelectorAll('.node-lines li'), (li) => li.textContent))",
+    );
+    assert_eq!(
+        lines,
+        json!([
+            [
+                "tts \"Hello Alice Smith at +15550002222\"",
+                "collect choice (max 1) ← \"2\"",
+                "pivot → /pivot/answer"
+            ],
+            [
+                "bridge ring_group dev-front, user-back → NO_ANSWER",
+                "voicemail 9a8b7c6d5e4f30211a2b3c4d5e6f7a8b"
+            ]
+        ]),
+        "each collect got its digits, the bridge its outcome"
+    );
+    let shown = console.eval(
+        "({ requests: Array.from(document.querySelectorAll('#pg-transcript .t-request'), (c) => c.textContent), \
+            outcomes: Array.from(document.querySelectorAll('#pg-transcript .t-step [data-outcome]'), (b) => b.dataset.outcome), \
+            end: document.querySelector('#pg-transcript .t-end').textContent, \
+            status: document.getElementById('pg-call-status').textContent })",
+    );
+    assert_eq!(
+        shown["requests"],
+        json!([
+            "GET http://pivot.test/pivot/ask",
+            "POST http://pivot.test/pivot/answer"
+        ])
+    );
+    assert_eq!(shown["outcomes"], json!(["tree", "tree"]));
+    assert_eq!(shown["end"], json!("Ended: at a voicemail node"));
+    assert!(
+        shown["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("2 requests") && s.contains("2026-12-24T20:00:00Z")),
+        "{shown}"
+    );
+    console.snapshot("whole-call");
+
+    console.click("#pg-call-save");
+    console.wait(
+        "the saved scenario's link",
+        "!document.getElementById('pg-call-saved').hidden",
+    );
+    let saved = console.eval(
+        "(async () => { const a = document.getElementById('pg-call-saved'); \
+          return { name: a.download, blob: a.href.startsWith('blob:'), \
+                   kept: wholeCall.file.name, text: await wholeCall.file.blob.text() }; })()",
+    );
+    assert_eq!(saved["name"], json!("ask.toml"), "{saved}");
+    assert_eq!(saved["kept"], json!("ask.toml"), "{saved}");
+    assert_eq!(
+        saved["blob"],
+        json!(true),
+        "the link downloads the file: {saved}"
+    );
+    let text = saved["text"].as_str().unwrap_or_default();
+    for part in [
+        "flow = \"ask\"",
+        "at = \"2026-12-24T20:00:00Z\"",
+        "\"Caller-ID-Number\" = \"+15550002222\"",
+        "digits = [\"2\"]",
+        "bridges = [\"NO_ANSWER\"]",
+        "{ ring_group = \"dev-front, user-back\" },",
+        "{ voicemail = \"9a8b7c6d5e4f30211a2b3c4d5e6f7a8b\" },",
+        "ends = \"voicemail\"",
+        "steps = 2",
+    ] {
+        assert!(text.contains(part), "{part} in the saved file:\n{text}");
+    }
 }
 
 /// The Recordings tab lists the upload; its audio element plays; its link downloads it.
@@ -602,6 +714,12 @@ fn calls_tab_and_playground_show_the_exchange_log() {
     playground_shows_validation_errors(&console);
 }
 
+#[test]
+fn playground_plays_a_whole_call() {
+    let (_flows, _server, console) = open_console();
+    playground_plays_a_whole_call_and_saves_it(&console);
+}
+
 // ---- the files, without a browser -----------------------------------------------------------
 
 #[tokio::test]
@@ -623,6 +741,11 @@ async fn console_files_are_served_with_their_types() {
             "/ui/app.js",
             "text/javascript; charset=utf-8",
             "'use strict'",
+        ),
+        (
+            "/ui/call.js",
+            "text/javascript; charset=utf-8",
+            "api/call/scenario",
         ),
         ("/ui/style.css", "text/css; charset=utf-8", ".node"),
     ] {

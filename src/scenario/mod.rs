@@ -1,15 +1,18 @@
 //! Flow tests: scenario files (`callflows/tests/*.toml`) each naming a flow, a caller's side of a
 //! call and what must happen; `pivotforge test` plays every scenario with the call simulator on
-//! its own fresh store and checks the transcript against it. Parsing is in `parse` (each field's check in `fields`), matching in
-//! `expect`, the readable diff in `report`, JUnit XML in `junit`, running and the command in
-//! `run`.
+//! its own fresh store and checks the transcript against it. Parsing is in `parse` (each field's
+//! check in `fields`), matching in `expect`, the readable diff in `report`, JUnit XML in `junit`,
+//! running and the command in `run`; `save` writes a played call as a scenario file, `from_log`
+//! reads a call of the exchange log as one (the console's "save as scenario").
 
 pub mod expect;
 mod fields;
+pub mod from_log;
 pub mod junit;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod save;
 
 use std::path::PathBuf;
 
@@ -18,6 +21,7 @@ use crate::sim::{CallSpec, CannedFetch};
 pub use expect::{check, Verdict};
 pub use parse::{parse_file, parse_text};
 pub use run::{check_folder, test_command, TestArgs};
+pub use save::to_toml;
 
 /// One scenario of a file: the call to play and what must happen.
 #[derive(Debug, Clone)]

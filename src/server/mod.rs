@@ -4,6 +4,7 @@
 mod body;
 mod calls;
 pub mod capacity;
+pub mod console;
 pub mod error;
 mod events;
 pub mod flows;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What `/events` remembers: the warnings given.
     pub intake: crate::webhook::Intake,
+    /// The console's simulated calls playing now.
+    pub simulations: console::Simulations,
 }
 
 /// One route: the first path segment it serves, the access area it declares, and how it is
@@ -117,7 +120,21 @@ pub(crate) const ROUTES: &[Route] = &[
         area: Area::Admin,
         mount: |cfg| {
             cfg.route("/calls", web::get().to(calls::list))
-                .route("/calls/{call_id}", web::get().to(calls::one));
+                .route("/calls/{call_id}", web::get().to(calls::one))
+                .route(
+                    "/calls/{call_id}/scenario",
+                    web::get().to(console::from_log),
+                );
+        },
+    },
+    Route {
+        segment: "api",
+        area: Area::Admin,
+        // The console's whole-call API: the chosen instant is accepted here only, never on
+        // /pivot.
+        mount: |cfg| {
+            cfg.route("/api/call", web::to(console::call))
+                .route("/api/call/scenario", web::to(console::scenario));
         },
     },
     Route {
@@ -266,6 +283,7 @@ pub fn state(mut config: Config, clock: Arc<dyn Clock>) -> std::io::Result<AppSt
         calls,
         metrics,
         intake: crate::webhook::Intake::default(),
+        simulations: console::Simulations::default(),
     })
 }
 

@@ -1,4 +1,4 @@
-//! `GET /ui`: the web console — calls, flows with a playground, recordings. Three static files
+//! `GET /ui`: the web console — calls, flows with a playground, recordings. Four static files
 //! compiled into the binary (no build step, nothing loaded from other hosts); the page reads the
 //! service's own JSON endpoints with same-origin relative URLs.
 
@@ -24,6 +24,10 @@ const INDEX: Asset = Asset {
 const SCRIPT: Asset = Asset {
     content_type: "text/javascript; charset=utf-8",
     body: include_str!("ui/app.js"),
+};
+const CALL_SCRIPT: Asset = Asset {
+    content_type: "text/javascript; charset=utf-8",
+    body: include_str!("ui/call.js"),
 };
 const STYLE: Asset = Asset {
     content_type: "text/css; charset=utf-8",
@@ -53,6 +57,7 @@ pub fn resolve(tail: &str) -> UiPath {
         "" => UiPath::Redirect,
         "/" | "/index.html" => UiPath::File(INDEX),
         "/app.js" => UiPath::File(SCRIPT),
+        "/call.js" => UiPath::File(CALL_SCRIPT),
         "/style.css" => UiPath::File(STYLE),
         _ => UiPath::Missing,
     }
@@ -98,6 +103,7 @@ mod tests {
         assert_eq!(resolve("/"), UiPath::File(INDEX));
         assert_eq!(resolve("/app.js"), UiPath::File(SCRIPT));
         assert_eq!(resolve("/style.css"), UiPath::File(STYLE));
+        assert_eq!(resolve("/call.js"), UiPath::File(CALL_SCRIPT));
         for missing in ["/x", "/app.js/", "//app.js", "/../Cargo.toml", "/ui/app.js"] {
             assert_eq!(resolve(missing), UiPath::Missing, "{missing}");
         }
@@ -106,11 +112,12 @@ mod tests {
     #[test]
     fn page_loads_only_its_own_files() {
         // Nothing from another host: the console must work on a closed network.
-        for asset in [INDEX, SCRIPT, STYLE] {
+        for asset in [INDEX, SCRIPT, CALL_SCRIPT, STYLE] {
             assert!(!asset.body.contains("http://"), "{}", asset.content_type);
             assert!(!asset.body.contains("https://"), "{}", asset.content_type);
         }
         assert!(INDEX.body.contains("src=\"app.js\""));
+        assert!(INDEX.body.contains("src=\"call.js\""));
         assert!(INDEX.body.contains("href=\"style.css\""));
     }
 }

@@ -343,6 +343,7 @@ const calls = {
     const detail = $('call-detail');
     detail.hidden = false;
     $('call-detail-id').textContent = id;
+    $('call-save').href = api(`calls/${encodeURIComponent(id)}/scenario`);
     const steps = $('call-steps');
     if (!reply.ok) {
       steps.replaceChildren(el('p', { class: 'error', text: failure(`GET /calls/${id}`, reply) }));

@@ -82,6 +82,7 @@ pub fn rule_file(data: &[u8]) {
         public_url: PUBLIC_URL,
         pivot_link: &link,
         script_defaults: &defaults,
+        tests_dir: Path::new("callflows/tests"),
     };
     let req = PivotRequest::parse(&String::from_utf8_lossy(query), &[], BodyFormat::Form)
         .unwrap_or_default();

@@ -8,7 +8,7 @@ use common::*;
 use serde_json::{json, Value};
 
 /// Settings that give prompt file names a home (`a.wav` plays from there).
-const MEDIA: &str = "media_base_url = \"https://media.example/p\"\n";
+pub(crate) const MEDIA: &str = "media_base_url = \"https://media.example/p\"\n";
 
 const NOW: &str = "2026-12-01T10:00:00Z";
 

@@ -208,9 +208,9 @@ async fn two_nodes_on_one_redis_count_exactly_and_share_recordings() {
 
 #[tokio::test]
 async fn a_class5_call_alternating_nodes_runs_as_on_one_and_both_list_it_whole() {
-    use crate::class5::{collection, first, follow, node, IVR};
+    use crate::class5::{collection, first, follow, node, IVR, MEDIA};
     let redis = RedisServer::start();
-    let dir = flows_dir(&[("ivr.js", IVR)]);
+    let dir = flows_dir(&[("ivr.js", IVR), ("ivr.settings.toml", MEDIA)]);
     let node_a = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
     let node_b = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
     let call = "alt-1@pbx";

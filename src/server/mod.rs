@@ -8,6 +8,7 @@ pub mod error;
 mod events;
 pub mod flows;
 pub mod guard;
+pub mod openapi;
 mod ops;
 pub mod pivot;
 mod recordings;
@@ -62,6 +63,9 @@ pub(crate) struct Route {
     pub segment: &'static str,
     /// Who may call it ([`guard`] checks the credentials of that area).
     pub area: Area,
+    /// Its paths as `openapi.json` names them, each with the methods it answers; a test holds
+    /// the description to this list both ways.
+    pub endpoints: &'static [(&'static str, &'static [&'static str])],
     mount: fn(&mut web::ServiceConfig),
 }
 
@@ -71,6 +75,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "pivot",
         area: Area::Pivot,
+        endpoints: &[("/pivot/{flow}", &["GET", "POST"])],
         // A scope, not a `{flow:.*}` pattern: the flow name is read from the path directly,
         // which spares a regex match on every call step.
         mount: |cfg| {
@@ -80,6 +85,10 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "run",
         area: Area::Admin,
+        endpoints: &[
+            ("/run/{script}", &["POST"]),
+            ("/run/{script}/{function}", &["POST"]),
+        ],
         mount: |cfg| {
             cfg.service(web::scope("/run").default_service(web::to(run::run)));
         },
@@ -87,6 +96,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "events",
         area: Area::Pivot,
+        endpoints: &[("/events/{flow}", &["GET", "POST", "PUT"])],
         mount: |cfg| {
             cfg.service(web::scope("/events").default_service(web::to(events::accept)));
         },
@@ -94,6 +104,11 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "recordings",
         area: Area::Recordings,
+        endpoints: &[
+            ("/recordings", &["GET", "HEAD", "PUT", "POST"]),
+            ("/recordings/{id}", &["GET", "HEAD", "DELETE", "PUT", "POST"]),
+            ("/recordings/{id}/audio", &["GET", "HEAD"]),
+        ],
         // Upload URLs come in many shapes (reference §4), so the handler reads the path itself.
         mount: |cfg| {
             cfg.service(web::scope("/recordings").default_service(web::to(recordings::dispatch)));
@@ -102,6 +117,10 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "userspace",
         area: Area::Admin,
+        endpoints: &[
+            ("/userspace/{area}/{key}", &["GET", "PUT", "DELETE"]),
+            ("/userspace/{area}", &["GET"]),
+        ],
         mount: |cfg| {
             cfg.service(
                 web::resource("/userspace/{area}/{key}")
@@ -115,6 +134,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "calls",
         area: Area::Admin,
+        endpoints: &[("/calls", &["GET"]), ("/calls/{call_id}", &["GET"])],
         mount: |cfg| {
             cfg.route("/calls", web::get().to(calls::list))
                 .route("/calls/{call_id}", web::get().to(calls::one));
@@ -123,6 +143,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "flows",
         area: Area::Admin,
+        endpoints: &[("/flows", &["GET"])],
         mount: |cfg| {
             cfg.route("/flows", web::get().to(flows::list));
         },
@@ -130,6 +151,11 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "ui",
         area: Area::Admin,
+        endpoints: &[
+            ("/ui", &["GET", "HEAD"]),
+            ("/ui/", &["GET", "HEAD"]),
+            ("/ui/{file}", &["GET", "HEAD"]),
+        ],
         mount: |cfg| {
             cfg.service(web::scope("/ui").default_service(web::to(ui::serve)));
         },
@@ -137,6 +163,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "healthz",
         area: Area::Open,
+        endpoints: &[("/healthz", &["GET"])],
         mount: |cfg| {
             cfg.route("/healthz", web::get().to(routes::healthz));
         },
@@ -144,6 +171,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "readyz",
         area: Area::Open,
+        endpoints: &[("/readyz", &["GET"])],
         mount: |cfg| {
             cfg.route("/readyz", web::get().to(ops::readyz));
         },
@@ -151,13 +179,23 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "metrics",
         area: Area::Admin,
+        endpoints: &[("/metrics", &["GET"])],
         mount: |cfg| {
             cfg.route("/metrics", web::get().to(ops::metrics));
         },
     },
     Route {
+        segment: "openapi.json",
+        area: Area::Open,
+        endpoints: &[("/openapi.json", &["GET"])],
+        mount: |cfg| {
+            cfg.route("/openapi.json", web::get().to(openapi::serve));
+        },
+    },
+    Route {
         segment: "schemas",
         area: Area::Open,
+        endpoints: &[("/schemas", &["GET"]), ("/schemas/{name}.json", &["GET"])],
         mount: |cfg| {
             cfg.route("/schemas", web::get().to(routes::schema_index))
                 .route("/schemas/{name}.json", web::get().to(routes::schema));

@@ -126,7 +126,9 @@ pub(crate) const ROUTES: &[Route] = &[
                 web::resource("/userspace/{area}/{key}")
                     .route(web::get().to(userspace::read))
                     .route(web::put().to(userspace::write))
-                    .route(web::delete().to(userspace::remove)),
+                    .route(web::delete().to(userspace::remove))
+                    // Another method gets the JSON 405 the default service gives, not an empty one.
+                    .default_service(web::to(routes::not_found)),
             )
             .route("/userspace/{area}", web::get().to(userspace::list));
         },

@@ -24,7 +24,20 @@ fn server() -> common::TestServer {
     common::serve_with(config, common::at("2026-03-02T10:00:00Z"))
 }
 
-async fn send(method: Method, url: &str, authorized: bool) -> Reply {
+/// A reply and its `Allow` header.
+struct Answer {
+    reply: Reply,
+    allow: Option<String>,
+}
+
+impl std::ops::Deref for Answer {
+    type Target = Reply;
+    fn deref(&self) -> &Reply {
+        &self.reply
+    }
+}
+
+async fn send(method: Method, url: &str, authorized: bool) -> Answer {
     let mut builder = common::client().request(method, url);
     if authorized {
         builder = builder.basic_auth(USER, Some(PASSWORD));
@@ -33,7 +46,14 @@ async fn send(method: Method, url: &str, authorized: bool) -> Reply {
         .send()
         .await
         .unwrap_or_else(|e| panic!("request to {url} failed: {e:?}"));
-    common::finish(response).await
+    let allow = response
+        .headers()
+        .get(reqwest::header::ALLOW)
+        .map(|v| v.to_str().unwrap_or("(not text)").to_owned());
+    Answer {
+        reply: common::finish(response).await,
+        allow,
+    }
 }
 
 fn checked_in() -> String {
@@ -72,7 +92,16 @@ fn concrete(template: &str) -> String {
     out
 }
 
-const PROBED: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
+const PROBED: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "TRACE"];
+
+/// Whether an `Allow` header names exactly `declared`, in any order.
+fn same_methods(allow: Option<&str>, declared: &[&str]) -> bool {
+    let mut named: Vec<&str> = allow.unwrap_or("").split(',').map(str::trim).collect();
+    let mut declared = declared.to_vec();
+    named.sort_unstable();
+    declared.sort_unstable();
+    named == declared
+}
 
 #[tokio::test]
 async fn each_path_answers_the_methods_described_and_refuses_the_others() {
@@ -104,6 +133,8 @@ async fn each_path_answers_the_methods_described_and_refuses_the_others() {
                 }
             } else if reply.status != 405 {
                 wrong.push(format!("not described but not refused with 405: {what}"));
+            } else if !same_methods(reply.allow.as_deref(), &declared) {
+                wrong.push(format!("405 with Allow {:?}, not {declared:?}: {what}", reply.allow));
             } else if method != "HEAD" {
                 let body = common::assert_error(&reply, 405, &what);
                 let detail = body["detail"].as_str().unwrap_or("");

@@ -412,7 +412,7 @@ where
         match admit(&self.rules, &mut req) {
             Ok(()) => {
                 let left: fn(Result<ServiceResponse<B>, actix_web::Error>) -> Reply<B> =
-                    |r| r.map(ServiceResponse::map_into_left_body);
+                    |r| r.map(|res| super::routes::with_allow(res).map_into_left_body());
                 Either::Left(self.service.call(req).map(left))
             }
             Err(e) => {

@@ -1,6 +1,9 @@
 //! Small routes: health, schemas, and the JSON answers for unknown paths and methods (405 with
 //! the methods a path's route lists in `ROUTES`, else 404).
 
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -32,7 +35,7 @@ pub async fn schema(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
 }
 
 /// Any unknown path, or a method the path's route does not answer: 405 naming the methods it
-/// does (in the body and in `Allow`) when a route lists the path in `ROUTES`, else 404.
+/// does when a route lists the path in `ROUTES` (the guard adds `Allow`), else 404.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     let (method, path) = (req.method(), req.path());
     let Some(methods) = allowed_methods(path) else {
@@ -42,11 +45,22 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         "{method} is not allowed on {path}: use {}",
         methods.join(" or ")
     );
-    let mut response = ApiError::MethodNotAllowed(detail).error_response();
-    if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::ALLOW, allow);
+    ApiError::MethodNotAllowed(detail).error_response()
+}
+
+/// Gives a 405 the `Allow` header RFC 9110 asks for, with the methods `ROUTES` lists for the
+/// path: every handler that refuses a method names the right ones in its body, and this one
+/// place puts them in the header too. Any other response passes untouched.
+pub(crate) fn with_allow<B>(mut response: ServiceResponse<B>) -> ServiceResponse<B> {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::ALLOW)
+    {
+        return response;
+    }
+    let allow = allowed_methods(response.request().path())
+        .and_then(|methods| HeaderValue::from_str(&methods.join(", ")).ok());
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
     }
     response
 }

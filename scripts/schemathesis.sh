@@ -65,6 +65,16 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# The shipped flows' names, for scripts/schemathesis.toml's dictionaries (libFuzzer format).
+mkdir -p target/schemathesis
+for f in callflows/*.toml callflows/*.js; do
+  case "$f" in *.settings.toml) continue ;; esac
+  name="$(basename "$f")"
+  echo "\"${name%.*}\""
+done >target/schemathesis/flows.dict
+for f in callflows/*.js; do name="$(basename "$f")"; echo "\"${name%.js}\""; done \
+  >target/schemathesis/scripts.dict
+
 # One recording to read and download (uploads themselves are not fuzzed).
 PIVOTFORGE_FUZZ_RECORDING="$(head -c 4096 /dev/urandom | curl -sf -X PUT --data-binary @- \
   -H 'Content-Type: audio/mpeg' "$base/recordings/call_recording_fuzz.mp3?call_id=fuzz" |

@@ -68,7 +68,11 @@ async fn the_description_is_served_as_json_without_credentials() {
     let reply = send(Method::GET, &server.url("/openapi.json"), false).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.content_type.as_deref(), Some("application/json"));
-    assert_eq!(reply.text(), checked_in(), "served text differs from openapi.json");
+    assert_eq!(
+        reply.text(),
+        checked_in(),
+        "served text differs from openapi.json"
+    );
     let doc = reply.json();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/pivot/{flow}"]["post"].is_object());
@@ -134,7 +138,10 @@ async fn each_path_answers_the_methods_described_and_refuses_the_others() {
             } else if reply.status != 405 {
                 wrong.push(format!("not described but not refused with 405: {what}"));
             } else if !same_methods(reply.allow.as_deref(), &declared) {
-                wrong.push(format!("405 with Allow {:?}, not {declared:?}: {what}", reply.allow));
+                wrong.push(format!(
+                    "405 with Allow {:?}, not {declared:?}: {what}",
+                    reply.allow
+                ));
             } else if method != "HEAD" {
                 let body = common::assert_error(&reply, 405, &what);
                 let detail = body["detail"].as_str().unwrap_or("");

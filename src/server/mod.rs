@@ -106,7 +106,10 @@ pub(crate) const ROUTES: &[Route] = &[
         area: Area::Recordings,
         endpoints: &[
             ("/recordings", &["GET", "HEAD", "PUT", "POST"]),
-            ("/recordings/{id}", &["GET", "HEAD", "DELETE", "PUT", "POST"]),
+            (
+                "/recordings/{id}",
+                &["GET", "HEAD", "DELETE", "PUT", "POST"],
+            ),
             ("/recordings/{id}/audio", &["GET", "HEAD"]),
         ],
         // Upload URLs come in many shapes (reference §4), so the handler reads the path itself.

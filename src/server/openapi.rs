@@ -118,10 +118,7 @@ fn component_ref(reference: &str, own: &str) -> String {
             let name = file.trim_end_matches(".json");
             format!("{base}{CALLFLOW}{name}{rest}")
         }
-        None => format!(
-            "{base}{CALLFLOW}{}",
-            reference.trim_end_matches(".json")
-        ),
+        None => format!("{base}{CALLFLOW}{}", reference.trim_end_matches(".json")),
     }
 }
 

@@ -51,8 +51,7 @@ fn from_routes() -> BTreeMap<String, Vec<String>> {
 #[test]
 fn the_description_has_exactly_the_routes_and_methods_of_routes() {
     let routes = from_routes();
-    let described: BTreeMap<String, Vec<String>> =
-        operations(&generate()).into_iter().collect();
+    let described: BTreeMap<String, Vec<String>> = operations(&generate()).into_iter().collect();
     let mut wrong = Vec::new();
     for (path, methods) in &routes {
         match described.get(path) {
@@ -64,7 +63,9 @@ fn the_description_has_exactly_the_routes_and_methods_of_routes() {
         }
     }
     for path in described.keys().filter(|p| !routes.contains_key(*p)) {
-        wrong.push(format!("{path} is described in api.json but no route in ROUTES serves it"));
+        wrong.push(format!(
+            "{path} is described in api.json but no route in ROUTES serves it"
+        ));
     }
     assert!(
         wrong.is_empty(),
@@ -76,14 +77,23 @@ fn the_description_has_exactly_the_routes_and_methods_of_routes() {
 #[test]
 fn each_route_lists_only_paths_under_its_own_segment() {
     for route in super::super::ROUTES {
-        assert!(!route.endpoints.is_empty(), "route `{}` lists no path", route.segment);
+        assert!(
+            !route.endpoints.is_empty(),
+            "route `{}` lists no path",
+            route.segment
+        );
         for (path, methods) in route.endpoints {
             let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-            assert_eq!(first, route.segment, "{path} listed under `{}`", route.segment);
+            assert_eq!(
+                first, route.segment,
+                "{path} listed under `{}`",
+                route.segment
+            );
             assert!(!methods.is_empty(), "{path} lists no method");
             for method in *methods {
                 assert!(
-                    METHODS.contains(&method.to_lowercase().as_str()) && *method == method.to_uppercase(),
+                    METHODS.contains(&method.to_lowercase().as_str())
+                        && *method == method.to_uppercase(),
                     "{path}: `{method}` is not an HTTP method in upper case"
                 );
             }
@@ -109,7 +119,9 @@ fn every_reference_resolves_inside_the_document() {
     let doc = generate();
     let mut found = Vec::new();
     references(&doc, &mut found);
-    assert!(found.iter().any(|r| r == "#/components/schemas/callflow_node"));
+    assert!(found
+        .iter()
+        .any(|r| r == "#/components/schemas/callflow_node"));
     let broken: Vec<&String> = found
         .iter()
         .filter(|r| r.strip_prefix('#').and_then(|p| doc.pointer(p)).is_none())
@@ -150,7 +162,8 @@ fn every_error_status_answers_the_error_body() {
                     // HEAD has no body to describe; a failed precondition or range of a download
                     // is answered by actix-files with headers only.
                     let bodyless = method == "head"
-                        || (path == "/recordings/{id}/audio" && ["412", "416"].contains(&status.as_str()));
+                        || (path == "/recordings/{id}/audio"
+                            && ["412", "416"].contains(&status.as_str()));
                     assert!(bodyless, "{method} {path} {status} has no body");
                     continue;
                 };
@@ -166,5 +179,8 @@ fn every_error_status_answers_the_error_body() {
             }
         }
     }
-    assert!(missing.is_empty(), "error replies without the error body: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "error replies without the error body: {missing:?}"
+    );
 }

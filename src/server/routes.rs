@@ -107,7 +107,10 @@ mod tests {
         assert!(matches_template("/calls/{call_id}", "/calls/a%40b"));
         assert!(!matches_template("/calls/{call_id}", "/calls/"));
         assert!(!matches_template("/calls/{call_id}", "/calls/a/b"));
-        assert!(matches_template("/schemas/{name}.json", "/schemas/tts.json"));
+        assert!(matches_template(
+            "/schemas/{name}.json",
+            "/schemas/tts.json"
+        ));
         assert!(!matches_template("/schemas/{name}.json", "/schemas/.json"));
         assert!(!matches_template("/schemas/{name}.json", "/schemas/tts"));
         assert!(matches_template("/ui/", "/ui/"));

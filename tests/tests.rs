@@ -27,6 +27,7 @@ mod hardening_tenants;
 mod kazoo_encoding;
 mod kazoo_urls;
 mod metrics;
+mod openapi;
 mod parser_props;
 mod recordings;
 mod recordings_robust;

@@ -4,7 +4,7 @@
 //!
 //! | area | paths | credentials |
 //! |---|---|---|
-//! | open | `/healthz`, `/readyz`, `/schemas…`, uploads (`PUT`/`POST /recordings…`, which check their own) | none |
+//! | open | `/healthz`, `/readyz`, `/schemas…`, `/openapi.json`, uploads (`PUT`/`POST /recordings…`, which check their own) | none |
 //! | pivot | `/pivot…`, `/events…` | `[auth]` pivot (basic, bearer, or `?auth_token=`) or admin |
 //! | token | `/t/TOKEN/pivot…`, `/t/TOKEN/events…`; `PUT`/`POST /t/TOKEN/recordings…` | the path's token: the pivot (or admin) token; the upload token |
 //! | recordings | any other method on `/recordings…` | `[auth]` admin, or `[recordings] admin_token` |
@@ -412,7 +412,7 @@ where
         match admit(&self.rules, &mut req) {
             Ok(()) => {
                 let left: fn(Result<ServiceResponse<B>, actix_web::Error>) -> Reply<B> =
-                    |r| r.map(ServiceResponse::map_into_left_body);
+                    |r| r.map(|res| super::routes::with_allow(res).map_into_left_body());
                 Either::Left(self.service.call(req).map(left))
             }
             Err(e) => {

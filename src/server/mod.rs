@@ -9,6 +9,7 @@ pub mod error;
 mod events;
 pub mod flows;
 pub mod guard;
+pub mod openapi;
 mod ops;
 pub mod pivot;
 mod recordings;
@@ -65,6 +66,9 @@ pub(crate) struct Route {
     pub segment: &'static str,
     /// Who may call it ([`guard`] checks the credentials of that area).
     pub area: Area,
+    /// Its paths as `openapi.json` names them, each with the methods it answers; a test holds
+    /// the description to this list both ways.
+    pub endpoints: &'static [(&'static str, &'static [&'static str])],
     mount: fn(&mut web::ServiceConfig),
 }
 
@@ -74,6 +78,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "pivot",
         area: Area::Pivot,
+        endpoints: &[("/pivot/{flow}", &["GET", "POST"])],
         // A scope, not a `{flow:.*}` pattern: the flow name is read from the path directly,
         // which spares a regex match on every call step.
         mount: |cfg| {
@@ -83,6 +88,10 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "run",
         area: Area::Admin,
+        endpoints: &[
+            ("/run/{script}", &["POST"]),
+            ("/run/{script}/{function}", &["POST"]),
+        ],
         mount: |cfg| {
             cfg.service(web::scope("/run").default_service(web::to(run::run)));
         },
@@ -90,6 +99,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "events",
         area: Area::Pivot,
+        endpoints: &[("/events/{flow}", &["GET", "POST", "PUT"])],
         mount: |cfg| {
             cfg.service(web::scope("/events").default_service(web::to(events::accept)));
         },
@@ -97,6 +107,14 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "recordings",
         area: Area::Recordings,
+        endpoints: &[
+            ("/recordings", &["GET", "HEAD", "PUT", "POST"]),
+            (
+                "/recordings/{id}",
+                &["GET", "HEAD", "DELETE", "PUT", "POST"],
+            ),
+            ("/recordings/{id}/audio", &["GET", "HEAD"]),
+        ],
         // Upload URLs come in many shapes (reference §4), so the handler reads the path itself.
         mount: |cfg| {
             cfg.service(web::scope("/recordings").default_service(web::to(recordings::dispatch)));
@@ -105,12 +123,18 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "userspace",
         area: Area::Admin,
+        endpoints: &[
+            ("/userspace/{area}/{key}", &["GET", "PUT", "DELETE"]),
+            ("/userspace/{area}", &["GET"]),
+        ],
         mount: |cfg| {
             cfg.service(
                 web::resource("/userspace/{area}/{key}")
                     .route(web::get().to(userspace::read))
                     .route(web::put().to(userspace::write))
-                    .route(web::delete().to(userspace::remove)),
+                    .route(web::delete().to(userspace::remove))
+                    // Another method gets the JSON 405 the default service gives, not an empty one.
+                    .default_service(web::to(routes::not_found)),
             )
             .route("/userspace/{area}", web::get().to(userspace::list));
         },
@@ -118,6 +142,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "calls",
         area: Area::Admin,
+        endpoints: &[("/calls", &["GET"]), ("/calls/{call_id}", &["GET"])],
         mount: |cfg| {
             cfg.route("/calls", web::get().to(calls::list))
                 .route("/calls/{call_id}", web::get().to(calls::one))
@@ -140,6 +165,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "flows",
         area: Area::Admin,
+        endpoints: &[("/flows", &["GET"])],
         mount: |cfg| {
             cfg.route("/flows", web::get().to(flows::list));
         },
@@ -147,6 +173,11 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "ui",
         area: Area::Admin,
+        endpoints: &[
+            ("/ui", &["GET", "HEAD"]),
+            ("/ui/", &["GET", "HEAD"]),
+            ("/ui/{file}", &["GET", "HEAD"]),
+        ],
         mount: |cfg| {
             cfg.service(web::scope("/ui").default_service(web::to(ui::serve)));
         },
@@ -154,6 +185,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "healthz",
         area: Area::Open,
+        endpoints: &[("/healthz", &["GET"])],
         mount: |cfg| {
             cfg.route("/healthz", web::get().to(routes::healthz));
         },
@@ -161,6 +193,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "readyz",
         area: Area::Open,
+        endpoints: &[("/readyz", &["GET"])],
         mount: |cfg| {
             cfg.route("/readyz", web::get().to(ops::readyz));
         },
@@ -168,13 +201,23 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "metrics",
         area: Area::Admin,
+        endpoints: &[("/metrics", &["GET"])],
         mount: |cfg| {
             cfg.route("/metrics", web::get().to(ops::metrics));
         },
     },
     Route {
+        segment: "openapi.json",
+        area: Area::Open,
+        endpoints: &[("/openapi.json", &["GET"])],
+        mount: |cfg| {
+            cfg.route("/openapi.json", web::get().to(openapi::serve));
+        },
+    },
+    Route {
         segment: "schemas",
         area: Area::Open,
+        endpoints: &[("/schemas", &["GET"]), ("/schemas/{name}.json", &["GET"])],
         mount: |cfg| {
             cfg.route("/schemas", web::get().to(routes::schema_index))
                 .route("/schemas/{name}.json", web::get().to(routes::schema));

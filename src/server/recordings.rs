@@ -212,7 +212,9 @@ async fn manage(req: &HttpRequest, tail: &str, state: &AppState) -> Result<HttpR
     match (parts.as_slice(), delete) {
         ([], false) => list(req, state).await,
         ([], true) => Err(ApiError::MethodNotAllowed(
-            "DELETE needs a recording: DELETE /recordings/{id}".into(),
+            "DELETE is not allowed on /recordings: GET lists the recordings; DELETE \
+             /recordings/{id} removes one"
+                .into(),
         )),
         ([id], false) => Ok(HttpResponse::Ok().json(render(&find(id, state).await?))),
         ([id], true) => match state.recordings.delete((*id).to_owned()).await? {
@@ -228,6 +230,10 @@ async fn manage(req: &HttpRequest, tail: &str, state: &AppState) -> Result<HttpR
             None => Err(no_recording(id)),
         },
         ([id, "audio"], false) => audio(req, &find(id, state).await?, state).await,
+        ([_, "audio"], true) => Err(ApiError::MethodNotAllowed(format!(
+            "DELETE is not allowed on /recordings{tail}: use GET (or HEAD) to download; DELETE \
+             /recordings/{{id}} removes the recording"
+        ))),
         _ => Err(ApiError::NotFound(format!(
             "no route for {} /recordings{tail}: use /recordings, /recordings/{{id}} or \
              /recordings/{{id}}/audio",

@@ -41,6 +41,7 @@ pub async fn run(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("the body must be JSON: {e}")))?
     };
+    check_main_argument(script, function, &arg)?;
     let run = match state
         .engine
         .run_function(script, function, arg, Some(state.clock.now()))
@@ -86,6 +87,27 @@ pub async fn run(
         Err(ScriptFailure::Error { kind, detail }) => HttpResponse::InternalServerError()
             .json(json!({"error": kind, "detail": detail, "logs": run.logs})),
     })
+}
+
+/// `main` is a flow's entry point: it takes the call's data, always an object (which the flow's
+/// `vars` join), so any other JSON value is bad input, not a script failure to answer with 500.
+fn check_main_argument(script: &str, function: &str, arg: &Value) -> Result<(), ApiError> {
+    if function != "main" || arg.is_object() {
+        return Ok(());
+    }
+    let sent = match arg {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    Err(ApiError::BadRequest(format!(
+        "the body of /run/{script} must be a JSON object, not {sent}: `main` takes the call's \
+         data, e.g. {{\"Caller-ID-Number\": \"+14155550199\"}} (or {{}}); another function, \
+         POST /run/{script}/NAME, takes any JSON value"
+    )))
 }
 
 /// `a/b/fn` is function `fn` of script `a/b` when `a/b` is a flow; otherwise `main` of `a/b/fn`.

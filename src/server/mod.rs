@@ -142,7 +142,11 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "calls",
         area: Area::Admin,
-        endpoints: &[("/calls", &["GET"]), ("/calls/{call_id}", &["GET"])],
+        endpoints: &[
+            ("/calls", &["GET"]),
+            ("/calls/{call_id}", &["GET"]),
+            ("/calls/{call_id}/scenario", &["GET"]),
+        ],
         mount: |cfg| {
             cfg.route("/calls", web::get().to(calls::list))
                 .route("/calls/{call_id}", web::get().to(calls::one))
@@ -155,6 +159,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         segment: "api",
         area: Area::Admin,
+        endpoints: &[("/api/call", &["POST"]), ("/api/call/scenario", &["POST"])],
         // The console's whole-call API: the chosen instant is accepted here only, never on
         // /pivot.
         mount: |cfg| {

@@ -2,7 +2,7 @@
 """Runs one cargo-fuzz target until the issue's rule is met: at least MIN seconds, and until
 QUIET seconds pass without new coverage, at most MAX seconds. Prints a summary line.
 
-usage: fuzz/run.py TARGET [MIN QUIET MAX]   (from the repository's root; nightly toolchain)
+usage: fuzz/run.py TARGET [MIN QUIET MAX]   (after `cargo +nightly fuzz build -O` in fuzz/)
 """
 import os, re, subprocess, sys, time
 
@@ -12,12 +12,17 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 corpus = os.path.join(root, "fuzz", "corpus", target)
 seeds = os.path.join(root, "fuzz", "seeds", target)
 os.makedirs(corpus, exist_ok=True)
-cmd = ["cargo", "+nightly", "fuzz", "run", "-O", target, corpus, seeds, "--",
-       f"-max_total_time={high}", "-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1"]
+# The binary `cargo +nightly fuzz build -O` made: run directly, so that an edit of the sources
+# during a run doesn't start a rebuild that the run's clock would count.
+binary = os.path.join(root, "fuzz", "target", "x86_64-unknown-linux-gnu", "release", target)
+artifacts = os.path.join(root, "fuzz", "artifacts", target)
+os.makedirs(artifacts, exist_ok=True)
+cmd = [binary, f"-artifact_prefix={artifacts}/", f"-max_total_time={high}",
+       "-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1", corpus, seeds]
 start = time.time()
 last_new = start
 cov = None
-proc = subprocess.Popen(cmd, cwd=os.path.join(root, "fuzz"), stdout=subprocess.PIPE,
+proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True, errors="replace")
 log = open(os.path.join(root, "fuzz", f"last-run-{target}.log"), "w")
 crashed = False

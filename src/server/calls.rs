@@ -25,21 +25,24 @@ pub async fn one(
     call_id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let call_id = call_id.into_inner();
+    let call = find(&state, &call_id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(call))
+}
+
+/// The call `call_id` of the exchange log, read off the HTTP worker; a 404 naming it when the
+/// log has none.
+pub async fn find(state: &AppState, call_id: &str) -> Result<Value, ApiError> {
     let log = state.calls.clone();
-    let id = call_id.clone();
+    let id = call_id.to_owned();
     let found = web::block(move || log.call(&id))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    match found {
-        Some(call) => Ok(HttpResponse::Ok().json(call)),
-        None => {
-            let shown: String = call_id.chars().take(128).collect();
-            Err(ApiError::NotFound(format!(
-                "no call with Call-ID `{}` in the log (never seen, or older than the retention): \
-                 GET /calls lists them; percent-encode the Call-ID as one path segment",
-                shown.escape_debug()
-            )))
-        }
-    }
+    found.ok_or_else(|| {
+        let shown: String = call_id.chars().take(128).collect();
+        ApiError::NotFound(format!(
+            "no call with Call-ID `{}` in the log (never seen, or older than the retention): \
+             GET /calls lists them; percent-encode the Call-ID as one path segment",
+            shown.escape_debug()
+        ))
+    })
 }

@@ -87,18 +87,8 @@ pub async fn from_log(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let call_id = call_id.into_inner();
-    let log = state.calls.clone();
-    let id = call_id.clone();
-    let found = web::block(move || log.call(&id))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let call = super::calls::find(&state, &call_id).await?;
     let shown: String = call_id.chars().take(128).collect::<String>();
-    let Some(call) = found else {
-        return Err(ApiError::NotFound(format!(
-            "no call with Call-ID `{}` in the log: GET /calls lists them",
-            shown.escape_debug()
-        )));
-    };
     let saved = crate::scenario::from_log::from_log(&call, &state.config.public_url)
         .await
         .map_err(|e| ApiError::BadRequest(format!("call `{}`: {e}", shown.escape_debug())))?;

@@ -210,14 +210,7 @@ async fn two_nodes_on_one_redis_count_exactly_and_share_recordings() {
 async fn a_class5_call_alternating_nodes_runs_as_on_one_and_both_list_it_whole() {
     use crate::class5::{collection, first, follow, node, IVR};
     let redis = RedisServer::start();
-    // The menu's prompt file needs a home (Class 5 refuses a bare file name without one).
-    let dir = flows_dir(&[
-        ("ivr.js", IVR),
-        (
-            "ivr.settings.toml",
-            "media_base_url = \"https://media.example/p\"\n",
-        ),
-    ]);
+    let dir = flows_dir(&[("ivr.js", IVR)]);
     let node_a = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
     let node_b = common::serve_with(node_config(dir.path(), &redis.url()), at(NOW));
     let call = "alt-1@pbx";

@@ -3,7 +3,7 @@
 //! retrying with backoff. An accepted event is never lost: it ends done, or in the dead letters,
 //! which are kept `[events] dead_letter_days` and then removed.
 //!
-//! The worker claims events with a lease ([`LEASE_MS`]) before it runs them, so a worker that
+//! The worker claims events with a lease (`[events] lease_ms`) before it runs them, so a worker that
 //! dies mid-run leaves its events to be claimed again once the lease runs out (by it after a
 //! restart, or by another node): delivery is at least once, and `postCall` sees the event's
 //! queue id as `event.event_id` to tell a repeat. Due times, leases, taken-marks and the
@@ -30,9 +30,6 @@ pub use config::{EventsConfig, EventsFileConfig};
 const BACKOFF_MS: [i64; 7] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];
 /// Events claimed per poll.
 const BATCH: usize = 16;
-/// How long a claim holds a batch: longer than a batch of postCalls may run (each is bounded
-/// by the script deadline), so only a worker that died loses its events to another.
-pub const LEASE_MS: u64 = 10 * 60_000;
 /// Longest sleep between polls when nothing wakes the worker.
 const IDLE: Duration = Duration::from_millis(500);
 /// How often old dead letters are removed (and once at start-up).
@@ -103,6 +100,7 @@ pub fn start(
                 clock.as_ref(),
                 &masker,
                 &worker,
+                config.lease_ms,
             ));
             drop((engine, store));
             if !worked {
@@ -181,7 +179,8 @@ fn with_id(event: &Value, id: u64) -> Value {
     event
 }
 
-/// Claims the due events as `worker` and runs each once; true when there was any work.
+/// Claims the due events as `worker` for `lease_ms` and runs each once; true when there was
+/// any work.
 /// Everything here reads `clock`: `postCall` (its `Date`, console stamps, cxKV expiries), due
 /// times, leases and the dead letters.
 pub async fn run_due(
@@ -190,9 +189,10 @@ pub async fn run_due(
     clock: &dyn Clock,
     masker: &Masker,
     worker: &str,
+    lease_ms: u64,
 ) -> bool {
     let now_ms = clock.now().timestamp_millis();
-    let due = match store.events_claim(worker, now_ms, LEASE_MS, BATCH) {
+    let due = match store.events_claim(worker, now_ms, lease_ms, BATCH) {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "can't read the event queue");

@@ -46,6 +46,7 @@ mod script_state;
 mod shipped_flows;
 mod sim_call;
 mod store_redis;
+mod store_redis_nodes;
 mod templates;
 mod time_rules;
 mod ui_browser;

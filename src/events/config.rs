@@ -1,5 +1,5 @@
 //! The `[events]` section: how much the post-call event queue may hold, how long dead letters
-//! are kept, and which flows Kazoo's webhooks point at.
+//! are kept, how long a claim on an event lasts, and which flows Kazoo's webhooks point at.
 
 use serde::Deserialize;
 
@@ -12,6 +12,9 @@ pub struct EventsConfig {
     pub max_pending_bytes: u64,
     /// Days a dead letter is kept before it is removed.
     pub dead_letter_days: u32,
+    /// How long a node's claim on a batch of events lasts: a node that dies mid-run leaves
+    /// its events to another node once this has passed.
+    pub lease_ms: u64,
     /// Flows Kazoo's `channel_destroy` webhooks point at: `check` and start-up warn about
     /// each one that can't take them (missing, a rule flow, a script without `postCall`).
     pub webhook_flows: Vec<String>,
@@ -22,10 +25,15 @@ impl Default for EventsConfig {
         EventsConfig {
             max_pending_bytes: 256 * 1024 * 1024,
             dead_letter_days: 30,
+            lease_ms: DEFAULT_LEASE_MS,
             webhook_flows: Vec::new(),
         }
     }
 }
+
+/// The default lease: longer than a batch of postCalls may run (each is bounded by the script
+/// deadline), so only a node that died loses its events to another.
+pub const DEFAULT_LEASE_MS: u64 = 10 * 60_000;
 
 /// The `[events]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -35,6 +43,8 @@ pub struct EventsFileConfig {
     pub max_pending_bytes: Option<u64>,
     /// Days a dead letter is kept.
     pub dead_letter_days: Option<u32>,
+    /// How long a claim on events lasts, in milliseconds.
+    pub lease_ms: Option<u64>,
     /// Flows the webhooks point at.
     pub webhook_flows: Option<Vec<String>>,
 }
@@ -52,7 +62,27 @@ impl EventsFileConfig {
                 "[events] dead_letter_days",
                 self.dead_letter_days.unwrap_or(d.dead_letter_days),
             )?,
+            lease_ms: at_least_one("[events] lease_ms", self.lease_ms.unwrap_or(d.lease_ms))?,
             webhook_flows: self.webhook_flows.unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(text: &str) -> Result<EventsConfig, ConfigError> {
+        toml::from_str::<EventsFileConfig>(text)
+            .expect("a well-formed section")
+            .resolve()
+    }
+
+    #[test]
+    fn the_lease_defaults_to_ten_minutes_and_is_set_by_lease_ms() {
+        assert_eq!(resolve("").unwrap().lease_ms, 600_000);
+        assert_eq!(resolve("lease_ms = 3000").unwrap().lease_ms, 3000);
+        let error = resolve("lease_ms = 0").unwrap_err().to_string();
+        assert!(error.contains("[events] lease_ms"), "{error}");
     }
 }

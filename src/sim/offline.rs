@@ -18,14 +18,15 @@ use crate::outcome::Outcome;
 use crate::request::{BodyFormat, PivotRequest};
 use crate::scratch::ScratchDir;
 use crate::script::fetch::Fetcher;
-use crate::store::{self, Store, StoreConfig};
+use crate::store::{self, Store};
 
 /// Plays `spec` in-process with the flows of `config`; `Err` only when the call can't start
 /// (the store or the engine can't be made, no such flow).
 pub fn play_offline(config: &Config, spec: &CallSpec, setup: &Setup) -> Result<Transcript, String> {
     let scratch = ScratchDir::create("pivotforge-call")
         .map_err(|e| format!("can't create a scratch folder for the call's store: {e}"))?;
-    let store = store::open(&StoreConfig::default(), scratch.path()).map_err(|e| e.to_string())?;
+    // Nothing of a simulated call outlives it: its commits need not wait for the disk.
+    let store = store::open_scratch(scratch.path()).map_err(|e| e.to_string())?;
     let now = spec.at.unwrap_or_else(Utc::now);
     let engine = start(config, store.clone(), scratch.path(), setup)?;
     seed(&engine, store.as_ref(), config, spec, setup, now)?;

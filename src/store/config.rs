@@ -129,6 +129,12 @@ pub fn open(config: &StoreConfig, data_dir: &Path) -> Result<Arc<dyn Store>, Sto
     }
 }
 
+/// Opens an embedded store in a throw-away folder (a simulated call's) whose commits are never
+/// synced to disk.
+pub fn open_scratch(dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(EmbeddedStore::open_scratch(dir)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

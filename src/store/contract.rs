@@ -2,7 +2,8 @@
 //! operation, the input rules, expiries, concurrent increments, ordering, the queue's leases
 //! and the journals' compare-and-set. A backend passes it by calling [`contract_tests!`] with
 //! an expression that gives a fresh, empty store (and whatever must outlive it); the embedded
-//! and Redis backends do at the end of this file (Redis on a `redis-server` each test starts).
+//! and Redis backends do at the end of this file (Redis on a `redis-server` each test starts),
+//! and so does the embedded backend's scratch store, which never syncs a commit.
 
 use serde_json::json;
 
@@ -932,4 +933,8 @@ mod embedded {
 
 mod redis {
     contract_tests!(crate::store::redis_temp_store());
+}
+
+mod scratch {
+    contract_tests!(crate::store::scratch_temp_store());
 }

@@ -29,7 +29,7 @@ mod redis;
 mod userspace;
 pub mod validate;
 
-pub use config::{open, Backend, StoreConfig};
+pub use config::{open, open_scratch, Backend, StoreConfig};
 pub use embedded::{EmbeddedError, EmbeddedStore};
 pub use error::StoreError;
 pub use exchange::{CallSummary, ExchangeLog, StepFacts, StepRecord};
@@ -60,6 +60,14 @@ pub trait Store: Kv + Userspace + EventQueue + RecordingIndex + ExchangeLog + Jo
 pub(crate) fn temp_store() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&StoreConfig::default(), dir.path()).unwrap();
+    (dir, store)
+}
+
+/// A scratch store (no commit synced) in a fresh temporary folder, for unit tests.
+#[cfg(test)]
+pub(crate) fn scratch_temp_store() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_scratch(dir.path()).unwrap();
     (dir, store)
 }
 

@@ -5,6 +5,7 @@
 //! Every test module of the one integration binary (`tests/tests.rs`) draws on them.
 
 pub mod redis_server;
+pub mod serve_process;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

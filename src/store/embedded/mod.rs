@@ -15,6 +15,8 @@
 //! not vanish after it was acknowledged), every event-queue change and recording metadata use
 //! `Immediate`. The exchange log, a record for people written in batches by its own thread, uses
 //! `None` like cxKV; journals use `Immediate`. Closing the store makes pending writes durable too.
+//! A scratch store ([`EmbeddedStore::open_scratch`], a simulated call's, removed after it) makes
+//! every commit `None` and never syncs: nothing in it outlives the process.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +59,8 @@ struct Shared {
     db: Database,
     /// Set after a non-durable commit; whoever next commits durably clears it.
     dirty: AtomicBool,
+    /// False for a scratch store: no commit waits for the disk.
+    sync: bool,
 }
 
 /// The flusher thread; dropping `stop` tells it to finish.
@@ -110,6 +114,17 @@ fn db_error(err: impl Into<redb::Error>) -> StoreError {
 impl EmbeddedStore {
     /// Opens or creates `DIR/pivotforge.redb` (creating DIR). A second process opening the same file gets a clear error naming the file.
     pub fn open(data_dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(data_dir, true)
+    }
+
+    /// Opens a store in a throw-away folder whose commits never wait for the disk (a busy
+    /// disk made every simulated call's durable commits the cost of `pivotforge test`); what
+    /// it holds is read back as from any store, and a crash may lose all of it.
+    pub fn open_scratch(data_dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(data_dir, false)
+    }
+
+    fn open_with(data_dir: &Path, sync: bool) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             context: format!("creating data directory {}", data_dir.display()),
             source,
@@ -117,7 +132,10 @@ impl EmbeddedStore {
         let path = data_dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
         // Create every table up front, so read transactions never meet a missing one.
-        let txn = db.begin_write().map_err(db_error)?;
+        let mut txn = db.begin_write().map_err(db_error)?;
+        if !sync {
+            txn.set_durability(Durability::None).map_err(db_error)?;
+        }
         kv::create_tables(&txn)?;
         userspace::create_tables(&txn)?;
         queue::create_tables(&txn)?;
@@ -129,6 +147,7 @@ impl EmbeddedStore {
         let shared = Arc::new(Shared {
             db,
             dirty: AtomicBool::new(false),
+            sync,
         });
         let legacy = shared
             .db
@@ -142,12 +161,13 @@ impl EmbeddedStore {
                  script can reach them; set them again from the flow that owns them"
             );
         }
-        let flusher = start_flusher(Arc::clone(&shared))?;
-        tracing::info!(path = %path.display(), "store opened");
-        Ok(EmbeddedStore {
-            shared,
-            flusher: Some(flusher),
-        })
+        let flusher = if sync {
+            Some(start_flusher(Arc::clone(&shared))?)
+        } else {
+            None
+        };
+        tracing::info!(path = %path.display(), sync, "store opened");
+        Ok(EmbeddedStore { shared, flusher })
     }
 
     /// Runs `f` in a write transaction and commits it; `durable` means fsync'd before return.
@@ -156,6 +176,7 @@ impl EmbeddedStore {
         durable: bool,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let durable = durable && self.shared.sync;
         let mut txn = self.shared.db.begin_write().map_err(db_error)?;
         if !durable {
             txn.set_durability(Durability::None).map_err(db_error)?;
@@ -214,7 +235,7 @@ impl Drop for EmbeddedStore {
 impl Shared {
     /// Makes pending non-durable commits durable with an empty `Immediate` commit.
     fn flush_if_dirty(&self) -> Result<(), StoreError> {
-        if !self.dirty.swap(false, Ordering::SeqCst) {
+        if !self.sync || !self.dirty.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
         let result = self

@@ -19,9 +19,12 @@ use crate::request::{BodyFormat, PivotRequest};
 use crate::script::class5::journal;
 use crate::script::FlowSettings;
 
-/// Every fuzz target: its name (the `fuzz/fuzz_targets/NAME.rs` file and the
-/// `fuzz/corpus/NAME/` folder) and the function it calls.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: its name (the `fuzz/fuzz_targets/NAME.rs` file and the `fuzz/corpus/NAME/`
+/// folder) and the function it calls.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every fuzz target.
+pub const TARGETS: &[Target] = &[
     ("request", request),
     ("rule_file", rule_file),
     ("template", template),

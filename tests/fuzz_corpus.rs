@@ -29,10 +29,18 @@ fn every_saved_fuzz_input_runs_without_a_panic() {
             for file in files(&root.join(kind).join(name)) {
                 let bytes = std::fs::read(&file).unwrap();
                 let run = std::panic::catch_unwind(|| target(&bytes));
-                assert!(run.is_ok(), "fuzz target {name} panicked on {}", file.display());
+                assert!(
+                    run.is_ok(),
+                    "fuzz target {name} panicked on {}",
+                    file.display()
+                );
                 fed += 1;
             }
         }
-        assert!(fed > 0, "no saved input for fuzz target {name} under {}", root.display());
+        assert!(
+            fed > 0,
+            "no saved input for fuzz target {name} under {}",
+            root.display()
+        );
     }
 }

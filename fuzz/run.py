@@ -3,13 +3,16 @@
 QUIET seconds pass without new coverage, at most MAX seconds. Prints a summary line.
 
 usage: fuzz/run.py TARGET [MIN QUIET MAX]   (after `cargo +nightly fuzz build -O` in fuzz/)
+       FUZZ_CORPUS=DIR fuzz/run.py ...        grows DIR/TARGET instead of fuzz/corpus/TARGET
 """
 import os, re, subprocess, sys, time
 
 target = sys.argv[1]
 low, quiet, high = (int(a) for a in (sys.argv[2:5] or ["600", "120", "1800"]))
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-corpus = os.path.join(root, "fuzz", "corpus", target)
+# FUZZ_CORPUS names a folder of raw corpora (one per target) to grow instead of the committed,
+# minimised one: a resumed run then starts from everything the earlier runs found.
+corpus = os.path.join(os.environ.get("FUZZ_CORPUS", os.path.join(root, "fuzz", "corpus")), target)
 seeds = os.path.join(root, "fuzz", "seeds", target)
 os.makedirs(corpus, exist_ok=True)
 # The binary `cargo +nightly fuzz build -O` made: run directly, so that an edit of the sources

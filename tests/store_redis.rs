@@ -1,16 +1,15 @@
-//! The Redis backend over real HTTP (issue 14): servers configured with `[store] url` on a
-//! `redis-server` each test starts itself. Redis stopped under a running node (`/readyz` 503
-//! naming the store, rule flows still answering, a cxKV script answering its fallback, `/events`
-//! and recording uploads 503 with no file kept) and everything back once Redis is, without a
-//! restart; and two nodes sharing one Redis: cxKV `incr` exact across both, a recording uploaded
-//! through one node listed and downloaded through the other, a Class 5 call whose steps
-//! alternate between the nodes running as on one, and listed whole by both, each `postCall` run
-//! once by one of them; and Redis with its append-only file killed and restarted under traffic
-//! keeping every count a caller heard.
+//! The Redis backend over real HTTP (issue 14), servers run in the test's process with `[store]
+//! url` on a `redis-server` each test starts itself. Redis stopped under a running node
+//! (`/readyz` 503 naming the store, rule flows still answering, a cxKV script answering its
+//! fallback, `/events` and recording uploads 503 with no file kept) and everything back once
+//! Redis is, without a restart; two nodes sharing one Redis: a Class 5 call whose steps alternate
+//! between the nodes running as on one, and listed whole by both, each `postCall` run once by one
+//! of them; and Redis with its append-only file killed and restarted under traffic keeping every
+//! count a caller heard. The same across separate processes: `store_redis_nodes` (cxKV `incr`
+//! exact across two nodes, recordings shared, a node killed) and `store_redis_outage`.
 
 use crate::common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,13 +22,14 @@ use crate::recordings_support::{files_under, mp3, sha256, temp_files};
 
 const NOW: &str = "2026-03-01T12:00:00Z";
 
-const RULE: &str = r#"
+pub(crate) const RULE: &str = r#"
 [default]
 module = "tts"
 data = { text = "rule" }
 "#;
 
-const COUNTER: &str = r#"
+/// One cxKV `incr` per call: the caller's count, answered as the tts text.
+pub(crate) const COUNTER: &str = r#"
 import { incr } from 'cxKV';
 export async function main(data) {
   const n = await incr('calls:' + data['Caller-ID-Number'], 1, 600);
@@ -38,13 +38,13 @@ export async function main(data) {
 export function postCall(event) {}
 "#;
 
-const COUNTER_SETTINGS: &str = r#"
+pub(crate) const COUNTER_SETTINGS: &str = r#"
 [fallback]
 module = "tts"
 data = { text = "fallback" }
 "#;
 
-fn tts(text: &str) -> Value {
+pub(crate) fn tts(text: &str) -> Value {
     json!({"module": "tts", "data": {"text": text}})
 }
 
@@ -74,7 +74,8 @@ async fn count(server: &TestServer, caller: &str) -> Value {
     reply.json()
 }
 
-fn upload_path(call: &str) -> String {
+/// An upload's path and query for `call`, as Kazoo's `record_call` sends it.
+pub(crate) fn upload_path(call: &str) -> String {
     format!(
         "/recordings/call_recording_{call}.mp3?call_id={call}&account_id=\
          3a1d5c7e9b2f4a6c8e0d1f3b5a7c9e2d"
@@ -141,69 +142,6 @@ async fn redis_down_makes_the_node_unready_and_it_recovers_without_a_restart() {
     let stored = upload(&server, "up-1", &body).await;
     assert_eq!(stored.status, 201, "{}", stored.text());
     assert_eq!(stored.json()["sha256"], sha256(&body));
-}
-
-#[tokio::test]
-async fn two_nodes_on_one_redis_count_exactly_and_share_recordings() {
-    let _heavy = common::heavy().await;
-    let redis = RedisServer::start();
-    let dir = flows();
-    let shared = tempfile::tempdir().unwrap();
-    let node = || {
-        let mut config = node_config(dir.path(), &redis.url());
-        config.recordings.dir = Some(shared.path().to_path_buf());
-        common::serve_with(config, at(NOW))
-    };
-    let (a, b) = (node(), node());
-
-    let client = common::client();
-    let mut calls = tokio::task::JoinSet::new();
-    for n in 0..200 {
-        let url = if n % 2 == 0 { &a } else { &b }.url("/pivot/counter");
-        let client = client.clone();
-        calls.spawn(async move {
-            let reply = client
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("Caller-ID-Number=%2B14155550100")
-                .send()
-                .await
-                .expect("call");
-            assert_eq!(reply.status(), 200);
-            let tree: Value = reply.json().await.expect("tree");
-            tree["data"]["text"]
-                .as_str()
-                .and_then(|t| t.parse::<u32>().ok())
-                .unwrap_or_else(|| panic!("a count, not {tree}"))
-        });
-    }
-    let mut seen = BTreeSet::new();
-    while let Some(n) = calls.join_next().await {
-        assert!(
-            seen.insert(n.expect("call task")),
-            "a count was given twice"
-        );
-    }
-    assert_eq!(
-        seen,
-        (1..=200).collect::<BTreeSet<u32>>(),
-        "1 to 200, once each"
-    );
-    assert_eq!(count(&b, "%2B14155550100").await, tts("201"));
-
-    // Uploaded through A, listed and downloaded through B.
-    let body = mp3(30_000, 9);
-    let stored = upload(&a, "shared-1", &body).await;
-    assert_eq!(stored.status, 201, "{}", stored.text());
-    let listed = get(&b.url("/recordings?call_id=shared-1")).await;
-    assert_eq!(listed.status, 200, "{}", listed.text());
-    let recordings = listed.json()["recordings"].as_array().unwrap().clone();
-    assert_eq!(recordings.len(), 1, "{recordings:?}");
-    assert_eq!(recordings[0]["id"], stored.json()["id"]);
-    let url = recordings[0]["url"].as_str().unwrap();
-    let audio = get(&b.url(url)).await;
-    assert_eq!(audio.status, 200, "{}", audio.text());
-    assert_eq!(audio.body, body);
 }
 
 #[tokio::test]

@@ -1,11 +1,15 @@
 //! Several nodes as separate processes (issue 14 §3, §4): `pivotforge serve` run twice as child
-//! processes on one `redis-server` of the test's own, and one of them killed with SIGKILL. A
-//! Class 5 call whose first step a killed node answered goes on on the other node from the
+//! processes on one `redis-server` of the test's own. 2 × 100 concurrent cxKV increments through
+//! both make exactly 200, and a recording uploaded through one node (their `[recordings] dir` is
+//! one folder) is listed and downloaded through the other. One node killed with SIGKILL: a
+//! Class 5 call whose first step the killed node answered goes on on the other node from the
 //! journal; a node killed while it runs a `postCall` holds the event until its lease
 //! (`[events] lease_ms`) ends, and then the other node runs it, seeing the same `event_id`.
+//! Redis itself stopped under the nodes is `store_redis_outage`.
 
 use crate::common;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
@@ -16,8 +20,11 @@ use common::{get, kazoo_form, kazoo_params, post_form, post_json, with, PUBLIC_U
 use pivotforge::config::SecretUrl;
 use serde_json::{json, Value};
 
+use crate::recordings_support::mp3;
+use crate::store_redis::{tts, upload_path, COUNTER, COUNTER_SETTINGS};
+
 /// A node's configuration file after its `listen` line: its own data folder, the shared Redis.
-fn node_config(flows: &Path, data: &Path, redis: &RedisServer, extra: &str) -> String {
+pub(crate) fn node_config(flows: &Path, data: &Path, redis: &RedisServer, extra: &str) -> String {
     format!(
         "public_url = '{PUBLIC_URL}'\nflows_dir = '{}'\ndata_dir = '{}'\n{extra}\n[store]\nurl = '{}'\nop_timeout_ms = 2000\n",
         flows.display(),
@@ -27,7 +34,7 @@ fn node_config(flows: &Path, data: &Path, redis: &RedisServer, extra: &str) -> S
 }
 
 /// A store of the test's own on the nodes' Redis, to look at the state they share.
-fn store_on(redis: &RedisServer) -> std::sync::Arc<dyn pivotforge::store::Store> {
+pub(crate) fn store_on(redis: &RedisServer) -> std::sync::Arc<dyn pivotforge::store::Store> {
     let config = pivotforge::store::StoreConfig {
         url: Some(SecretUrl::new(redis.url())),
         ..Default::default()
@@ -189,4 +196,92 @@ async fn a_postcall_killed_mid_run_is_run_by_the_other_node_after_the_lease() {
         "the surviving node logged the event done: {logged:?}"
     );
     drop(hold);
+}
+
+/// The count `/pivot/counter` answered `caller` through `node`.
+async fn count_on(node: &ServeProcess, caller: &str) -> Value {
+    let reply = post_form(
+        &node.url("/pivot/counter"),
+        &format!("Caller-ID-Number={caller}"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+#[tokio::test]
+async fn two_node_processes_count_exactly_and_share_recordings() {
+    let _heavy = common::heavy().await;
+    let redis = RedisServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let flows = common::flows_dir(&[
+        ("counter.js", COUNTER),
+        ("counter.settings.toml", COUNTER_SETTINGS),
+    ]);
+    let shared = work.path().join("shared-recordings");
+    let recordings = format!("\n[recordings]\ndir = '{}'\n", shared.display());
+    let node = |name: &str| {
+        let config = node_config(flows.path(), &work.path().join(name), &redis, &recordings);
+        ServeProcess::start(work.path(), name, &config)
+    };
+    let (a, b) = (node("a"), node("b"));
+
+    let client = common::client();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let url = if n % 2 == 0 { &a } else { &b }.url("/pivot/counter");
+        let client = client.clone();
+        calls.spawn(async move {
+            let reply = client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("Caller-ID-Number=%2B14155550100")
+                .send()
+                .await
+                .expect("call");
+            assert_eq!(reply.status(), 200);
+            let tree: Value = reply.json().await.expect("tree");
+            tree["data"]["text"]
+                .as_str()
+                .and_then(|t| t.parse::<u32>().ok())
+                .unwrap_or_else(|| panic!("a count, not {tree}"))
+        });
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(n) = calls.join_next().await {
+        assert!(
+            seen.insert(n.expect("call task")),
+            "a count was given twice"
+        );
+    }
+    assert_eq!(
+        seen,
+        (1..=200).collect::<BTreeSet<u32>>(),
+        "1 to 200, once each"
+    );
+    let stored = store_on(&redis)
+        .kv_get("flow:counter", "calls:+14155550100", 0)
+        .unwrap();
+    assert_eq!(stored, Some(json!(200)), "exactly 200 read back");
+    assert_eq!(count_on(&b, "%2B14155550100").await, tts("201"));
+
+    // Uploaded through A, listed and downloaded through B.
+    let body = mp3(30_000, 9);
+    let put = common::request(
+        reqwest::Method::PUT,
+        &a.url(&upload_path("shared-1")),
+        Some("audio/mpeg"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+    let listed = get(&b.url("/recordings?call_id=shared-1")).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let recordings = listed.json()["recordings"].as_array().unwrap().clone();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert_eq!(recordings[0]["id"], put.json()["id"]);
+    let url = recordings[0]["url"].as_str().unwrap();
+    let audio = get(&b.url(url)).await;
+    assert_eq!(audio.status, 200, "{}", audio.text());
+    assert_eq!(audio.body, body, "byte-identical through the other node");
 }

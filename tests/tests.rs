@@ -47,6 +47,7 @@ mod shipped_flows;
 mod sim_call;
 mod store_redis;
 mod store_redis_nodes;
+mod store_redis_outage;
 mod templates;
 mod time_rules;
 mod ui_browser;

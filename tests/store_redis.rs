@@ -177,8 +177,8 @@ async fn a_class5_call_alternating_nodes_runs_as_on_one_and_both_list_it_whole()
         "a retried step on the other node"
     );
     // Both nodes list the call with its three steps, numbered once each, the same on both.
-    // (Steps are numbered when each node's log writer stores them, a batch every 200 ms, so
-    // steps served by two nodes within that time list in the order they were stored.)
+    // (The servers' clock is fixed, so the steps' arrival ties and they list in the order
+    // the nodes' log writers stored them; `store_redis_nodes` has real clocks.)
     let mut listings = Vec::new();
     for server in [&node_a, &node_b] {
         let steps = common::poll_until(Duration::from_secs(10), "the call's steps", || async {

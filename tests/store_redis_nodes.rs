@@ -285,3 +285,45 @@ async fn two_node_processes_count_exactly_and_share_recordings() {
     assert_eq!(audio.status, 200, "{}", audio.text());
     assert_eq!(audio.body, body, "byte-identical through the other node");
 }
+
+#[tokio::test]
+async fn steps_of_one_call_on_two_node_processes_list_in_arrival_order() {
+    use crate::store_redis::RULE;
+    const STEPS: usize = 8;
+    let redis = RedisServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let flows = common::flows_dir(&[("rule.toml", RULE)]);
+    let node = |name: &str| {
+        let config = node_config(flows.path(), &work.path().join(name), &redis, "");
+        ServeProcess::start(work.path(), name, &config)
+    };
+    let nodes = [node("a"), node("b")];
+    // The steps alternate between the nodes, a few milliseconds apart: all within one batch of
+    // each node's log writer (every 200 ms), so the nodes store them in their own turns.
+    let call = "order-1@pbx";
+    for n in 0..STEPS {
+        let body = format!("Call-ID={call}&Caller-ID-Number={n}");
+        let step = post_form(&nodes[n % 2].url("/pivot/rule"), &body).await;
+        assert_eq!(step.status, 200, "{}", step.text());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let want: Vec<String> = (0..STEPS).map(|n| n.to_string()).collect();
+    for node in &nodes {
+        let steps = common::poll_until(Duration::from_secs(10), "the call's steps", || async {
+            let reply = get(&node.url(&format!("/calls/{call}"))).await;
+            let steps = reply.json()["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (steps.len() == STEPS).then_some(steps)
+        })
+        .await;
+        let numbers: Vec<u64> = steps.iter().filter_map(|s| s["step"].as_u64()).collect();
+        assert_eq!(numbers, (1..=STEPS as u64).collect::<Vec<_>>(), "{steps:?}");
+        let order: Vec<&str> = steps
+            .iter()
+            .map(|s| s["request"]["Caller-ID-Number"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(order, want, "the steps in the order they arrived");
+    }
+}

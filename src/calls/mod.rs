@@ -7,7 +7,8 @@
 //! every node), serialises and stores them in batches and applies retention. Reads merge the
 //! two: memory has the newest steps at once, the store has everything kept (across restarts
 //! and nodes). A step's number within its call is its place among the call's steps, counted
-//! when they are read: stored steps in sequence order, the ones in memory in arrival order
+//! when they are read: in the order their requests arrived (`at`, to the millisecond), and
+//! within a millisecond stored steps in sequence order, the ones in memory in arrival order
 //! among them (`order_keys`).
 
 pub mod cli;
@@ -230,24 +231,25 @@ impl CallLog {
         let keys = order_keys(&memory);
         let held: HashSet<u64> = memory.iter().filter_map(|s| s.stored_seq()).collect();
         // Memory wins when both have a step: it is the same step, not yet renumbered.
-        let mut all: Vec<((u64, u8, u64), Source<'_>)> = memory
+        let mut all: Vec<(OrderKey, Source<'_>)> = memory
             .iter()
             .zip(&keys)
-            .map(|(s, key)| ((*key, 1, s.local), Source::Memory(s)))
+            .map(|(s, key)| {
+                let at = s.exchange.at.timestamp_millis();
+                ((at, *key, 1, s.local), Source::Memory(s))
+            })
             .collect();
-        all.extend(
-            stored
-                .iter()
-                .filter(|(seq, _)| !held.contains(seq))
-                .map(|(seq, text)| ((*seq, 0, 0), Source::Stored(text))),
-        );
+        for (seq, text) in stored.iter().filter(|(seq, _)| !held.contains(seq)) {
+            let step = step::StoredStep::parse(text)?;
+            all.push(((step.at_ms, *seq, 0, 0), Source::Stored(step)));
+        }
         all.sort_by_key(|(key, _)| *key);
         let mut steps = Vec::with_capacity(all.len());
         for (i, (_, source)) in all.into_iter().enumerate() {
             let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
             steps.push(match source {
                 Source::Memory(step) => step.to_json(number, &self.masker),
-                Source::Stored(text) => step::stored_to_json(text, number, &self.masker)?,
+                Source::Stored(step) => step.into_json(number, &self.masker)?,
             });
         }
         Ok(Some(json!({"call_id": call_id, "steps": steps})))
@@ -335,8 +337,15 @@ fn order_keys(steps: &[Arc<Step>]) -> Vec<u64> {
 /// Where a step of a looked-up call was found.
 enum Source<'a> {
     Memory(&'a Arc<Step>),
-    Stored(&'a str),
+    Stored(step::StoredStep),
 }
+
+/// How a looked-up call's steps sort: by arrival (Unix ms), then by the store's number (or
+/// where `order_keys` places a step not numbered yet), stored before memory, then this
+/// process's arrival order. Arrival first because two nodes' writers number steps when they
+/// store them, each every [`writer::INTERVAL`]: a step served by one node may be numbered
+/// after a later one served by the other.
+type OrderKey = (i64, u64, u8, u64);
 
 #[cfg(test)]
 mod tests {
@@ -455,6 +464,26 @@ mod tests {
         assert_eq!(shown(&a, "moving").last().unwrap(), &(5, "five".to_owned()));
         let listed = a.list(&CallQuery::default()).unwrap();
         assert_eq!((listed[0].steps, listed[0].flow.as_str()), (5, "five"));
+    }
+
+    #[test]
+    fn steps_list_in_arrival_order_whichever_node_stored_them_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a) = open(dir.path(), 16);
+        let b = open_on(&store, 16);
+        // B's writer stores its later step before A's stores the earlier one.
+        let early = exchange_of("race", "early");
+        let late = Exchange {
+            at: early.at + chrono::Duration::milliseconds(10),
+            ..exchange_of("race", "late")
+        };
+        b.record(late);
+        stored(store.as_ref(), "race", 1);
+        a.record(early);
+        stored(store.as_ref(), "race", 2);
+        let want = [(1, "early".to_owned()), (2, "late".to_owned())];
+        assert_eq!(shown(&a, "race"), want);
+        assert_eq!(shown(&b, "race"), want);
     }
 
     #[test]

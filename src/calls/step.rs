@@ -331,21 +331,46 @@ fn prefix(text: &str, max: usize) -> String {
     format!("{}{ELLIPSIS}", &text[..end])
 }
 
-/// A stored view renumbered as step `number`, credentials masked (again: a secret configured
-/// after the step was stored is masked too).
-pub fn stored_to_json(text: &str, number: u32, masker: &Masker) -> Result<Value, StoreError> {
-    let mut value: Value = serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("stored call step: {e}")))?;
-    masker.mask_value(&mut value);
-    match value.as_object_mut() {
-        // Replacing a key keeps its place, so `step` stays first.
-        Some(map) => {
-            map.insert("step".into(), number.into());
-            Ok(value)
+/// A stored view, parsed, with when its request arrived: what orders a call's steps.
+pub struct StoredStep {
+    value: Value,
+    /// The step's `at` (Unix ms); `i64::MIN` when it has none that parses, so such a step
+    /// lists first rather than hiding the call.
+    pub at_ms: i64,
+}
+
+impl StoredStep {
+    /// Parses a stored view.
+    pub fn parse(text: &str) -> Result<StoredStep, StoreError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("stored call step: {e}")))?;
+        if !value.is_object() {
+            return Err(StoreError::Corrupt(
+                "a stored call step is not a JSON object".into(),
+            ));
         }
-        None => Err(StoreError::Corrupt(
-            "a stored call step is not a JSON object".into(),
-        )),
+        let at_ms = value["at"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map_or(i64::MIN, |at| at.timestamp_millis());
+        Ok(StoredStep { value, at_ms })
+    }
+
+    /// The view renumbered as step `number` of its call, credentials masked (again: a secret
+    /// configured after the step was stored is masked too).
+    pub fn into_json(self, number: u32, masker: &Masker) -> Result<Value, StoreError> {
+        let mut value = self.value;
+        masker.mask_value(&mut value);
+        match value.as_object_mut() {
+            // Replacing a key keeps its place, so `step` stays first.
+            Some(map) => {
+                map.insert("step".into(), number.into());
+                Ok(value)
+            }
+            None => Err(StoreError::Corrupt(
+                "a stored call step is not a JSON object".into(),
+            )),
+        }
     }
 }
 
@@ -404,8 +429,13 @@ mod tests {
         }));
         let m = Masker::default();
         let live = s.to_json(3, &m);
-        let stored = stored_to_json(&s.stored_json(&m).unwrap(), 3, &m).unwrap();
+        let stored = StoredStep::parse(&s.stored_json(&m).unwrap())
+            .and_then(|stored| stored.into_json(3, &m))
+            .unwrap();
         assert_eq!(live, stored);
+        let parsed = StoredStep::parse(&s.stored_json(&m).unwrap()).unwrap();
+        assert_eq!(parsed.at_ms, s.exchange.at.timestamp_millis());
+        assert_eq!(StoredStep::parse("{}").unwrap().at_ms, i64::MIN, "no `at`");
         let keys: Vec<&str> = stored
             .as_object()
             .unwrap()
@@ -438,8 +468,8 @@ mod tests {
         assert_eq!(view["outcome"], "refused");
         assert_eq!(view["detail"], "no flow named `x`");
         assert_eq!(view["errors"], json!([]));
-        assert!(stored_to_json("[1]", 1, &m).is_err());
-        assert!(stored_to_json("{", 1, &m).is_err());
+        assert!(StoredStep::parse("[1]").is_err());
+        assert!(StoredStep::parse("{").is_err());
     }
 
     #[test]

@@ -4,103 +4,29 @@
 //! SHA-256. A second process starting on a recordings folder shared with a running one must not
 //! remove the temporary file of the first one's live upload.
 
+use crate::common::serve_process::ServeProcess;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// A `pivotforge serve` process and the lines it logged.
-struct Service {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Service {
-    /// Starts `pivotforge serve` on a free port with `data` and the recordings folder `rec`,
-    /// and waits until `/healthz` answers.
-    fn start(work: &Path, name: &str, data: &Path, rec: &Path) -> Service {
-        let port = free_port();
-        let flows = work.join("callflows");
-        std::fs::create_dir_all(&flows).expect("flows folder");
-        let config = work.join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "listen = '127.0.0.1:{port}'\nflows_dir = '{}'\ndata_dir = '{}'\n\n[recordings]\ndir = '{}'\n",
-                flows.display(),
-                data.display(),
-                rec.display()
-            ),
-        )
-        .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pivotforge"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env_remove("PIVOTFORGE_CONFIG")
-            .env_remove("PIVOTFORGE_FLOWS")
-            .env_remove("PIVOTFORGE_LISTEN")
-            .env_remove("PIVOTFORGE_DATA_DIR")
-            .env_remove("PIVOTFORGE_PUBLIC_URL")
-            .env_remove("PIVOTFORGE_LOG_FORMAT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pivotforge");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().expect("log").push(line);
-            }
-        });
-        let service = Service { child, port, log };
-        wait_for(
-            Duration::from_secs(20),
-            "the service answers /healthz",
-            || {
-                http(
-                    service.port,
-                    "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                    b"",
-                )
-                .is_some_and(|(status, _)| status == 200)
-            },
-        );
-        service
-    }
-
-    fn logged(&self, text: &str) -> Option<String> {
-        let lines = self.log.lock().expect("log");
-        lines.iter().find(|l| l.contains(text)).cloned()
-    }
-
-    /// SIGKILL: nothing of the process runs after this.
-    fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// Starts `pivotforge serve` with `data` and the recordings folder `rec`; it answers
+/// `/healthz` when this returns.
+fn start(work: &Path, name: &str, data: &Path, rec: &Path) -> ServeProcess {
+    let flows = work.join("callflows");
+    std::fs::create_dir_all(&flows).expect("flows folder");
+    let config = format!(
+        "flows_dir = '{}'\ndata_dir = '{}'\n\n[recordings]\ndir = '{}'\n",
+        flows.display(),
+        data.display(),
+        rec.display()
+    );
+    ServeProcess::start(work, name, &config)
 }
 
 fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -218,7 +144,7 @@ fn download(port: u16, id: &str) -> Vec<u8> {
 fn kill_9_during_uploads_then_restart_leaves_no_temporary_file_and_every_recording_intact() {
     let work = tempfile::tempdir().expect("work dir");
     let (data, rec) = (work.path().join("data"), work.path().join("recordings"));
-    let first = Service::start(work.path(), "first", &data, &rec);
+    let mut first = start(work.path(), "first", &data, &rec);
 
     // Complete recordings first: what is listed later must be exactly these, byte for byte.
     let mut uploaded = BTreeMap::new();
@@ -228,7 +154,7 @@ fn kill_9_during_uploads_then_restart_leaves_no_temporary_file_and_every_recordi
     {
         let call = format!("done{i}");
         let body = audio(i as u64 + 1, len);
-        let (status, reply) = http(first.port, &upload_head(&call, len), &body).expect("upload");
+        let (status, reply) = http(first.port(), &upload_head(&call, len), &body).expect("upload");
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&reply));
         uploaded.insert(call, sha256(&body));
     }
@@ -237,7 +163,7 @@ fn kill_9_during_uploads_then_restart_leaves_no_temporary_file_and_every_recordi
     let in_flight: Vec<_> = (0..5)
         .map(|i| {
             partial_upload(
-                first.port,
+                first.port(),
                 &format!("cut{i}"),
                 6_000_000,
                 2_500_000 + i * 100_000,
@@ -257,18 +183,18 @@ fn kill_9_during_uploads_then_restart_leaves_no_temporary_file_and_every_recordi
     );
 
     // At once, on the same folders.
-    let second = Service::start(work.path(), "second", &data, &rec);
+    let second = start(work.path(), "second", &data, &rec);
     wait_for(
         Duration::from_secs(15),
         "no temporary upload file after the restart",
         || temp_files(&rec).is_empty(),
     );
-    let listed = list(second.port);
+    let listed = list(second.port());
     let mut seen = BTreeMap::new();
     for recording in &listed {
         let id = recording["id"].as_str().expect("id");
         let call = recording["call_id"].as_str().expect("call_id").to_owned();
-        let stored = sha256(&download(second.port, id));
+        let stored = sha256(&download(second.port(), id));
         assert_eq!(
             Some(&stored),
             recording["sha256"].as_str().map(str::to_owned).as_ref(),
@@ -283,7 +209,8 @@ fn kill_9_during_uploads_then_restart_leaves_no_temporary_file_and_every_recordi
 
     // The restarted service takes uploads as before.
     let body = audio(99, 500_000);
-    let (status, _) = http(second.port, &upload_head("after", body.len()), &body).expect("upload");
+    let (status, _) =
+        http(second.port(), &upload_head("after", body.len()), &body).expect("upload");
     assert_eq!(status, 201);
     assert!(temp_files(&rec).is_empty());
 }
@@ -292,10 +219,10 @@ fn kill_9_during_uploads_then_restart_leaves_no_temporary_file_and_every_recordi
 fn a_process_starting_on_a_shared_folder_leaves_a_live_upload_alone() {
     let work = tempfile::tempdir().expect("work dir");
     let rec = work.path().join("shared-recordings");
-    let a = Service::start(work.path(), "a", &work.path().join("data-a"), &rec);
+    let a = start(work.path(), "a", &work.path().join("data-a"), &rec);
 
     let total = 3_000_000;
-    let (mut live, body) = partial_upload(a.port, "live", total, 1_500_000);
+    let (mut live, body) = partial_upload(a.port(), "live", total, 1_500_000);
     wait_for(
         Duration::from_secs(20),
         "the live upload's temporary file",
@@ -313,11 +240,15 @@ fn a_process_starting_on_a_shared_folder_leaves_a_live_upload_alone() {
         .with_file_name(".upload-999999-0-00000000deadbeef.part");
     std::fs::write(&dead, b"left by a crash").expect("write a dead temporary file");
 
-    let b = Service::start(work.path(), "b", &work.path().join("data-b"), &rec);
+    let b = start(work.path(), "b", &work.path().join("data-b"), &rec);
     wait_for(Duration::from_secs(15), "b's start-up sweep", || {
-        b.logged("swept unfinished uploads").is_some()
+        !b.logged("swept unfinished uploads").is_empty()
     });
-    let line = b.logged("swept unfinished uploads").unwrap_or_default();
+    let line = b
+        .logged("swept unfinished uploads")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     assert!(
         line.contains("removed=1") && line.contains("in_use=1"),
         "{line}"
@@ -336,10 +267,10 @@ fn a_process_starting_on_a_shared_folder_leaves_a_live_upload_alone() {
         .expect("timeout");
     let (status, reply) = read_reply(&mut live).expect("reply");
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&reply));
-    let listed = list(a.port);
+    let listed = list(a.port());
     assert_eq!(listed.len(), 1);
     let id = listed[0]["id"].as_str().expect("id");
-    assert_eq!(sha256(&download(a.port, id)), sha256(&body));
+    assert_eq!(sha256(&download(a.port(), id)), sha256(&body));
     assert!(temp_files(&rec).is_empty());
     drop(b);
 }

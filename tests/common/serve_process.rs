@@ -96,6 +96,11 @@ impl ServeProcess {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The lines it logged so far that contain `text`.
     pub fn logged(&self, text: &str) -> Vec<String> {
         let lines = self.log.lock().expect("log");

@@ -140,12 +140,12 @@ impl CallLog {
             steps: queue,
             bytes: config.memory_bytes,
         };
-        let writer = writer::Writer::start(store.clone(), clock, limits, masker.clone()).map_err(
-            |source| StoreError::Io {
+        let writer = writer::Writer::start(store.clone(), clock, limits).map_err(|source| {
+            StoreError::Io {
                 context: "starting the call log writer thread".into(),
                 source,
-            },
-        )?;
+            }
+        })?;
         Ok(CallLog {
             ring: ring::Ring::new(config.memory_steps, config.memory_bytes),
             next_local: AtomicU64::new(0),
@@ -202,12 +202,7 @@ impl CallLog {
     /// end-of-call event is matched to a call that ran the flow. Reads the store: call it off
     /// the HTTP worker.
     pub fn ran_flow(&self, call_id: &str, flow: &str) -> Result<bool, StoreError> {
-        if self
-            .ring
-            .of_call(call_id)
-            .iter()
-            .any(|s| s.exchange.flow == flow)
-        {
+        if self.ring.of_call(call_id).iter().any(|s| s.flow == flow) {
             return Ok(true);
         }
         let stored = self.store.calls_summaries(&[call_id])?;
@@ -235,7 +230,7 @@ impl CallLog {
             .iter()
             .zip(&keys)
             .map(|(s, key)| {
-                let at = s.exchange.at.timestamp_millis();
+                let at = s.at_ms;
                 ((at, *key, 1, s.local), Source::Memory(s))
             })
             .collect();
@@ -261,10 +256,7 @@ impl CallLog {
         let snapshot = self.ring.snapshot();
         let mut by_call: HashMap<&str, Vec<&Arc<Step>>> = HashMap::new();
         for step in &snapshot {
-            by_call
-                .entry(step.exchange.call_id.as_str())
-                .or_default()
-                .push(step);
+            by_call.entry(step.call_id.as_str()).or_default().push(step);
         }
         let ids: Vec<&str> = by_call.keys().copied().collect();
         let stored = self.store.calls_summaries(&ids)?;

@@ -69,7 +69,7 @@ impl Ring {
                 }
             }
         }
-        // Freeing an old exchange walks its request and tree: not while others wait.
+        // Freeing old steps: not while others wait.
         drop((first, more));
     }
 
@@ -83,7 +83,7 @@ impl Ring {
         self.lock()
             .steps
             .iter()
-            .filter(|s| s.exchange.call_id == call_id)
+            .filter(|s| s.call_id == call_id)
             .cloned()
             .collect()
     }

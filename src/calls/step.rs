@@ -1,11 +1,15 @@
 //! One recorded call step and its JSON view, the shape `/calls/{call_id}` answers with and the
-//! store keeps. The view borrows from the exchange, so writing it costs one serialisation and no
-//! copy of the request or the tree.
+//! store keeps.
 //!
-//! A step is sized once, when it is built (from sizes its parts already know), and keeps at
-//! most [`MAX_STEP_BYTES`] of request, reply, logs and detail: a part over its share is cut to
-//! a prefix of its JSON text and named in the view's `truncated`, and the original is freed at
-//! once, so neither the memory ring nor the store holds a runaway reply.
+//! A step is frozen when it is recorded: its view is written once, as masked JSON text, and the
+//! exchange it came from (the parsed request, the tree, the console lines: dozens of small
+//! allocations) is freed at once, on the HTTP worker that made it. The memory ring and the
+//! writer queue then hold one string per step, which the writer stores as it is, and no other
+//! thread frees a request's pieces later.
+//!
+//! A step keeps at most [`MAX_STEP_BYTES`] of request, reply, logs and detail: a part over its
+//! share is cut to a prefix of its JSON text and named in the view's `truncated`, so neither
+//! the memory ring nor the store holds a runaway reply.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -30,7 +34,7 @@ const STEP_OVERHEAD: usize = 512;
 /// Ends a cut part's text.
 const ELLIPSIS: &str = "…";
 
-/// An exchange with its place in the log.
+/// A recorded step with its place in the log: what lists and orders it, and its view as text.
 #[derive(Debug)]
 pub struct Step {
     /// Its place in this process's arrival order (what orders the steps in memory).
@@ -38,10 +42,18 @@ pub struct Step {
     /// Its number in the store's sequence, set by the writer just before it stores the step
     /// (unset while it waits, and for a step never stored).
     seq: OnceLock<u64>,
-    /// What was asked and answered (its `call_id` is never empty here).
-    pub exchange: Exchange,
-    /// Parts cut to fit [`MAX_STEP_BYTES`].
-    cut: Cut,
+    /// The PBX's Call-ID (never empty here).
+    pub call_id: String,
+    /// The flow named in the URL.
+    pub flow: String,
+    /// When the request arrived, Unix ms.
+    pub at_ms: i64,
+    /// The outcome's label (`tree`, `fallback`, …).
+    outcome: &'static str,
+    /// The HTTP status sent.
+    status: u16,
+    /// The view as stored: JSON text, credentials masked, numbered 0.
+    json: Box<str>,
     /// Bytes the step holds, about: what the memory ring and the writer queue count.
     pub bytes: usize,
 }
@@ -148,10 +160,10 @@ impl Recorded {
 }
 
 impl Step {
-    /// Places an exchange at `local` in this process's arrival order and keeps it within
-    /// [`MAX_STEP_BYTES`], cutting its largest parts (the rare, slow path: a step that fits
-    /// costs a few additions). A part is masked by `masker` before it is cut, so that a cut
-    /// never leaves half a credential unmasked.
+    /// Places an exchange at `local` in this process's arrival order, keeps it within
+    /// [`MAX_STEP_BYTES`] by cutting its largest parts (the rare, slow path), and freezes it
+    /// into its masked view. A part is masked before it is cut, so that a cut never leaves half
+    /// a credential unmasked.
     pub fn new(local: u64, mut exchange: Exchange, masker: &Masker) -> Step {
         let log_bytes = |logs: &[LogLine]| -> usize {
             logs.iter().map(|l| l.message.len() + LINE_OVERHEAD).sum()
@@ -167,16 +179,17 @@ impl Step {
             let shares = shares(sizes, MAX_STEP_BYTES);
             cut = cut_parts(&mut exchange, sizes, shares, masker);
         }
-        let kept = cut.request.as_ref().map_or(sizes[0], String::len)
-            + cut.reply.as_ref().map_or(sizes[1], String::len)
-            + log_bytes(&exchange.logs)
-            + exchange.result.detail().map_or(0, str::len);
+        let json = frozen(&exchange, &cut, masker);
         Step {
             local,
             seq: OnceLock::new(),
-            exchange,
-            cut,
-            bytes: kept + STEP_OVERHEAD,
+            bytes: json.len() + exchange.call_id.len() + exchange.flow.len() + STEP_OVERHEAD,
+            outcome: exchange.result.label(),
+            status: exchange.status,
+            at_ms: exchange.at.timestamp_millis(),
+            json,
+            call_id: exchange.call_id,
+            flow: exchange.flow,
         }
     }
 
@@ -192,61 +205,78 @@ impl Step {
 
     /// What the call's summary needs of this step, placed at `seq` in the sequence.
     pub fn facts(&self, seq: u64) -> StepFacts<'_> {
-        let e = &self.exchange;
         StepFacts {
             seq,
-            at_ms: e.at.timestamp_millis(),
-            flow: &e.flow,
-            outcome: e.result.label(),
-            status: e.status,
-        }
-    }
-
-    fn view(&self, number: u32) -> View<'_> {
-        let e = &self.exchange;
-        View {
-            step: number,
-            at: rfc3339_ms(e.at.timestamp_millis()),
-            flow: &e.flow,
-            version: &e.version,
-            request: match &self.cut.request {
-                Some(text) => Part::Cut(text),
-                None => Part::Whole(&e.request),
-            },
-            reply: match &self.cut.reply {
-                Some(text) => Some(Part::Cut(text)),
-                None => e.result.reply().map(Part::Whole),
-            },
-            outcome: e.result.label(),
-            status: e.status,
-            rule: e.rule.as_deref(),
-            detail: e.result.detail(),
-            errors: e.result.errors(),
-            logs: &e.logs,
-            timings: TimingsView {
-                parse_us: micros(e.timings.parse),
-                run_us: micros(e.timings.run),
-                validate_us: micros(e.timings.validate),
-                total_us: micros(e.timings.total),
-            },
-            truncated: &self.cut.truncated,
+            at_ms: self.at_ms,
+            flow: &self.flow,
+            outcome: self.outcome,
+            status: self.status,
         }
     }
 
     /// The view as stored, credentials masked: numbered 0, since a step's number is its place
     /// among the call's steps, known only when they are read back together.
-    pub fn stored_json(&self, masker: &Masker) -> Result<String, StoreError> {
-        serde_json::to_string(&self.view(0))
-            .map(|text| masker.mask_json(text))
-            .map_err(|e| StoreError::Invalid(format!("call step can't be serialised: {e}")))
+    pub fn stored_json(&self) -> &str {
+        &self.json
     }
 
     /// The view as step `number` of its call, credentials masked.
     pub fn to_json(&self, number: u32, masker: &Masker) -> Value {
-        let mut value = serde_json::to_value(self.view(number)).unwrap_or(Value::Null);
-        masker.mask_value(&mut value);
-        value
+        StoredStep::parse(&self.json)
+            .and_then(|step| step.into_json(number, masker))
+            .unwrap_or(Value::Null)
     }
+}
+
+/// The view of `exchange`, with the parts in `cut` as cut, as masked JSON text numbered 0.
+fn frozen(exchange: &Exchange, cut: &Cut, masker: &Masker) -> Box<str> {
+    let e = exchange;
+    let view = View {
+        step: 0,
+        at: rfc3339_ms(e.at.timestamp_millis()),
+        flow: &e.flow,
+        version: &e.version,
+        request: match &cut.request {
+            Some(text) => Part::Cut(text),
+            None => Part::Whole(&e.request),
+        },
+        reply: match &cut.reply {
+            Some(text) => Some(Part::Cut(text)),
+            None => e.result.reply().map(Part::Whole),
+        },
+        outcome: e.result.label(),
+        status: e.status,
+        rule: e.rule.as_deref(),
+        detail: e.result.detail(),
+        errors: e.result.errors(),
+        logs: &e.logs,
+        timings: TimingsView {
+            parse_us: micros(e.timings.parse),
+            run_us: micros(e.timings.run),
+            validate_us: micros(e.timings.validate),
+            total_us: micros(e.timings.total),
+        },
+        truncated: &cut.truncated,
+    };
+    // Sized from what the parts are known to take, so the text is written without regrowing.
+    let mut text = Vec::with_capacity(
+        e.request_bytes.min(MAX_STEP_BYTES) + e.reply_bytes.min(MAX_STEP_BYTES) + STEP_OVERHEAD,
+    );
+    let text = match serde_json::to_writer(&mut text, &view) {
+        // serde_json writes only UTF-8.
+        Ok(()) => String::from_utf8(text).unwrap_or_default(),
+        // Only a map with non-text keys fails, which no view has; still, keep the step.
+        Err(e) => serde_json::json!({
+            "step": 0,
+            "at": view.at,
+            "flow": view.flow,
+            "outcome": view.outcome,
+            "status": view.status,
+            "detail": format!("this step's view could not be written: {e}"),
+        })
+        .to_string(),
+    };
+    masker.mask_json(text).into_boxed_str()
 }
 
 /// How `budget` bytes are shared among parts of `sizes`: a part that fits in an equal share of
@@ -385,32 +415,32 @@ mod tests {
     use crate::script::LogLine;
 
     fn step(result: Recorded) -> Step {
-        Step::new(
-            9,
-            Exchange {
-                call_id: "c@h".into(),
-                flow: "greet".into(),
-                version: "v1".into(),
-                at: Utc.with_ymd_and_hms(2026, 11, 17, 15, 0, 0).unwrap(),
-                request: PivotRequest {
-                    call_id: Some("c@h".into()),
-                    ..PivotRequest::default()
-                },
-                request_bytes: 12,
-                reply_bytes: result.reply().map_or(0, crate::engine::json_size),
-                result,
-                status: 200,
-                rule: None,
-                logs: Vec::new(),
-                timings: Timings {
-                    parse: Duration::from_nanos(1),
-                    run: Duration::from_micros(2),
-                    validate: Duration::ZERO,
-                    total: Duration::from_nanos(3500),
-                },
+        Step::new(9, exchange(result), &Masker::default())
+    }
+
+    fn exchange(result: Recorded) -> Exchange {
+        Exchange {
+            call_id: "c@h".into(),
+            flow: "greet".into(),
+            version: "v1".into(),
+            at: Utc.with_ymd_and_hms(2026, 11, 17, 15, 0, 0).unwrap(),
+            request: PivotRequest {
+                call_id: Some("c@h".into()),
+                ..PivotRequest::default()
             },
-            &Masker::default(),
-        )
+            request_bytes: 12,
+            reply_bytes: result.reply().map_or(0, crate::engine::json_size),
+            result,
+            status: 200,
+            rule: None,
+            logs: Vec::new(),
+            timings: Timings {
+                parse: Duration::from_nanos(1),
+                run: Duration::from_micros(2),
+                validate: Duration::ZERO,
+                total: Duration::from_nanos(3500),
+            },
+        }
     }
 
     #[test]
@@ -429,12 +459,18 @@ mod tests {
         }));
         let m = Masker::default();
         let live = s.to_json(3, &m);
-        let stored = StoredStep::parse(&s.stored_json(&m).unwrap())
+        let stored = StoredStep::parse(s.stored_json())
             .and_then(|stored| stored.into_json(3, &m))
             .unwrap();
         assert_eq!(live, stored);
-        let parsed = StoredStep::parse(&s.stored_json(&m).unwrap()).unwrap();
-        assert_eq!(parsed.at_ms, s.exchange.at.timestamp_millis());
+        let parsed = StoredStep::parse(s.stored_json()).unwrap();
+        assert_eq!(parsed.at_ms, s.at_ms);
+        assert_eq!(
+            s.at_ms,
+            Utc.with_ymd_and_hms(2026, 11, 17, 15, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
         assert_eq!(StoredStep::parse("{}").unwrap().at_ms, i64::MIN, "no `at`");
         let keys: Vec<&str> = stored
             .as_object()
@@ -475,12 +511,10 @@ mod tests {
     #[test]
     fn a_step_over_the_bound_keeps_a_marked_prefix_of_its_largest_parts() {
         let tree = json!({"module": "tts", "data": {"text": "é".repeat(100_000)}});
-        let mut s = step(Recorded::Outcome(Outcome::Tree(tree)));
-        assert!(s.bytes < MAX_STEP_BYTES + STEP_OVERHEAD, "{}", s.bytes);
-        assert!(
-            s.exchange.result.reply().unwrap().is_null(),
-            "the tree is freed"
-        );
+        let s = step(Recorded::Outcome(Outcome::Tree(tree)));
+        // The bound is on the parts; the view's own fields and the JSON quoting come on top.
+        assert!(s.bytes < MAX_STEP_BYTES + 2 * STEP_OVERHEAD, "{}", s.bytes);
+        assert!(s.stored_json().len() < MAX_STEP_BYTES + STEP_OVERHEAD);
         let view = s.to_json(1, &Masker::default());
         assert_eq!(view["truncated"], json!(["reply"]));
         let kept = view["reply"].as_str().unwrap();
@@ -497,26 +531,23 @@ mod tests {
             level: "log".into(),
             message: "x".repeat(n),
         };
-        s.exchange.logs = (0..8).map(|_| line(8000)).collect();
-        s.exchange.reply_bytes = 200_000;
-        let mut exchange = s.exchange;
-        exchange.result = Recorded::Outcome(Outcome::Tree(json!("y".repeat(200_000))));
-        let s = Step::new(1, exchange, &Masker::default());
+        let mut big = exchange(Recorded::Outcome(Outcome::Tree(json!("y".repeat(200_000)))));
+        big.logs = (0..8).map(|_| line(8000)).collect();
+        let s = Step::new(1, big, &Masker::default());
         let view = s.to_json(1, &Masker::default());
         assert_eq!(view["truncated"], json!(["reply", "logs"]));
         let logs = view["logs"].as_array().unwrap();
         assert!(!logs.is_empty() && logs.len() < 8, "{}", logs.len());
-        assert!(s.bytes <= MAX_STEP_BYTES + STEP_OVERHEAD, "{}", s.bytes);
+        assert!(s.bytes <= MAX_STEP_BYTES + 2 * STEP_OVERHEAD, "{}", s.bytes);
 
         // Parts are masked before they are cut: wherever a cut falls, no half secret is kept.
         let dense = |n: usize| "s3cr3t-pw ".repeat(n);
-        let mut exchange = s.exchange;
+        let mut exchange = exchange(Recorded::Outcome(Outcome::Tree(json!(dense(20_000)))));
         exchange.logs = (0..8).map(|_| line(0)).collect();
         exchange
             .logs
             .iter_mut()
             .for_each(|l| l.message = dense(800));
-        exchange.result = Recorded::Outcome(Outcome::Tree(json!(dense(20_000))));
         let masker = Masker::new(["s3cr3t-pw"]);
         let view = Step::new(2, exchange, &masker).to_json(1, &masker);
         assert_eq!(view["truncated"], json!(["reply", "logs"]));

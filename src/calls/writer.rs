@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::redact::Masker;
 use super::step::Step;
 use super::StepRecord;
 use crate::clock::Clock;
@@ -77,18 +76,15 @@ struct Context {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     retention: Retention,
-    masker: Arc<Masker>,
     queued_bytes: Arc<AtomicUsize>,
 }
 
 impl Writer {
-    /// Starts the thread, with room for `limits` of steps waiting; steps are stored with
-    /// `masker`'s credentials masked.
+    /// Starts the thread, with room for `limits` of steps waiting (steps come masked).
     pub fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         limits: Limits,
-        masker: Arc<Masker>,
     ) -> std::io::Result<Writer> {
         let (queue, steps) = crossbeam_channel::bounded(limits.steps);
         let (stop, stopped) = mpsc::channel();
@@ -97,7 +93,6 @@ impl Writer {
             store,
             clock,
             retention: limits.retention,
-            masker,
             queued_bytes: queued_bytes.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -191,15 +186,11 @@ fn write(batch: &[Arc<Step>], cx: &Context) -> Result<(), StoreError> {
         // Numbered before it is stored: a reader that finds the step in the store finds its
         // number on the copy in memory too, and counts it once.
         step.number(seq);
-        // One step that can't be serialised must not cost the others their place.
-        match step.stored_json(&cx.masker) {
-            Ok(json) => records.push(StepRecord {
-                call_id: &step.exchange.call_id,
-                facts: step.facts(seq),
-                json,
-            }),
-            Err(e) => tracing::warn!(error = %e, seq, "call step not stored"),
-        }
+        records.push(StepRecord {
+            call_id: &step.call_id,
+            facts: step.facts(seq),
+            json: std::borrow::Cow::Borrowed(step.stored_json()),
+        });
     }
     cx.store.calls_append(&records)
 }

@@ -6,6 +6,7 @@
 //! shape and strict about bytes: a bad escape or invalid UTF-8 is an error, never a guess.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// How many bracket levels a key may have before the rest is kept as literal text.
 const MAX_DEPTH: usize = 8;
@@ -44,7 +45,8 @@ pub fn insert_pair(out: &mut Map<String, Value>, key: &str, value: String) {
 }
 
 /// Calls `f` with each decoded `(key, value)` pair, in order, skipping empty segments and keys.
-pub fn pairs(input: &[u8], mut f: impl FnMut(String, String)) -> Result<(), FormError> {
+/// A key with nothing to decode is lent, not copied: Kazoo's keys never need decoding.
+pub fn pairs(input: &[u8], mut f: impl FnMut(Cow<'_, str>, String)) -> Result<(), FormError> {
     let mut offset = 0;
     for segment in input.split(|&b| b == b'&') {
         let start = offset;
@@ -56,27 +58,32 @@ pub fn pairs(input: &[u8], mut f: impl FnMut(String, String)) -> Result<(), Form
             Some(eq) => (&segment[..eq], &segment[eq + 1..]),
             None => (segment, &b""[..]),
         };
-        let key = decode(raw_key, start)?;
-        let Ok(key) = String::from_utf8(key) else {
-            return Err(FormError::BadUtf8 {
-                key: String::from_utf8_lossy(raw_key).into_owned(),
-            });
+        let bad_key = || FormError::BadUtf8 {
+            key: String::from_utf8_lossy(raw_key).into_owned(),
+        };
+        let key = match decode(raw_key, start)? {
+            Cow::Borrowed(bytes) => {
+                Cow::Borrowed(std::str::from_utf8(bytes).map_err(|_| bad_key())?)
+            }
+            Cow::Owned(bytes) => Cow::Owned(String::from_utf8(bytes).map_err(|_| bad_key())?),
         };
         if key.is_empty() {
             continue;
         }
-        let value = decode(raw_value, start + raw_key.len() + 1)?;
-        let value =
-            String::from_utf8(value).map_err(|_| FormError::BadUtf8 { key: key.clone() })?;
+        let value = decode(raw_value, start + raw_key.len() + 1)?.into_owned();
+        let value = String::from_utf8(value).map_err(|_| FormError::BadUtf8 {
+            key: key.clone().into_owned(),
+        })?;
         f(key, value);
     }
     Ok(())
 }
 
-/// Decodes `+` and `%XX`; `offset` places errors in the whole input.
-fn decode(raw: &[u8], offset: usize) -> Result<Vec<u8>, FormError> {
+/// Decodes `+` and `%XX`; `offset` places errors in the whole input. Input with neither is
+/// given back as it is.
+fn decode(raw: &[u8], offset: usize) -> Result<Cow<'_, [u8]>, FormError> {
     if !raw.iter().any(|&b| b == b'+' || b == b'%') {
-        return Ok(raw.to_vec());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -96,7 +103,7 @@ fn decode(raw: &[u8], offset: usize) -> Result<Vec<u8>, FormError> {
         }
         i += 1;
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -169,7 +169,7 @@ impl PivotRequest {
 
     /// Takes one decoded form pair: a known plain key straight into its field (the common case,
     /// with no map in between), anything else into `rest`.
-    fn absorb(&mut self, rest: &mut Map<String, Value>, key: String, value: String) {
+    fn absorb(&mut self, rest: &mut Map<String, Value>, key: Cow<'_, str>, value: String) {
         match params::text_slot(self, &key) {
             Some((_, slot)) => *slot = Some(value),
             None => form::insert_pair(rest, &key, value),

@@ -165,37 +165,23 @@ fn log(
     started: Instant,
 ) {
     let duration_us = started.elapsed().as_micros() as u64;
-    let masker = state.calls.masker();
-    match result {
-        Ok(outcome) => {
-            let reason = outcome.failure().map(|f| f.detail.as_str()).unwrap_or("");
-            let masked = masker.mask(reason);
-            let reason = masked.as_deref().unwrap_or(reason);
-            tracing::info!(
-                flow,
-                call_id,
-                outcome = outcome.label(),
-                rule,
-                status,
-                duration_us,
-                reason,
-                "pivot"
-            );
-        }
-        Err(reason) => {
-            let masked = masker.mask(reason);
-            let reason = masked.as_deref().unwrap_or(reason);
-            tracing::info!(
-                flow,
-                call_id,
-                outcome = "refused",
-                status,
-                duration_us,
-                reason,
-                "pivot"
-            )
-        }
-    }
+    let (outcome, reason) = match result {
+        Ok(outcome) => (
+            outcome.label(),
+            outcome.failure().map(|f| f.detail.as_str()).unwrap_or(""),
+        ),
+        Err(reason) => ("refused", reason),
+    };
+    let masked = state.calls.masker().mask(reason);
+    crate::logging::step(&crate::logging::StepLine {
+        flow,
+        call_id,
+        outcome,
+        rule: if result.is_ok() { rule } else { None },
+        status,
+        duration_us,
+        reason: masked.as_deref().unwrap_or(reason),
+    });
 }
 
 /// Reads the query string and, for POST, the body within `max_body_bytes` and the deadline;

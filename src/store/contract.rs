@@ -741,7 +741,7 @@ fn step(call_id: &'static str, seq: u64, at_ms: i64, flow: &'static str) -> Step
             outcome: "tree",
             status: 200,
         },
-        json: format!("{{\"step\":0,\"seq\":{seq}}}"),
+        json: format!("{{\"step\":0,\"seq\":{seq}}}").into(),
     }
 }
 

@@ -32,8 +32,8 @@ pub struct StepRecord<'a> {
     pub call_id: &'a str,
     /// Time, flow, outcome and status.
     pub facts: StepFacts<'a>,
-    /// The step as `/calls/{call_id}` shows it.
-    pub json: String,
+    /// The step as `/calls/{call_id}` shows it (borrowed from the step kept in memory).
+    pub json: std::borrow::Cow<'a, str>,
 }
 
 /// A call as `/calls` lists it, with what the filters need.

@@ -87,7 +87,7 @@ pub(super) fn append(txn: &WriteTransaction, steps: &[StepRecord<'_>]) -> Result
     let mut next = 0;
     for step in steps {
         table
-            .insert((step.call_id, step.facts.seq), step.json.as_str())
+            .insert((step.call_id, step.facts.seq), step.json.as_ref())
             .map_err(db_error)?;
         next = next.max(step.facts.seq + 1);
         if let Some((_, summary)) = touched.get_mut(step.call_id) {

@@ -772,7 +772,7 @@ mod tests {
                 outcome: "tree",
                 status: 200,
             },
-            json: format!("{{\"step\":0,\"seq\":{seq}}}"),
+            json: format!("{{\"step\":0,\"seq\":{seq}}}").into(),
         }
     }
 

@@ -124,7 +124,7 @@ fn attempt(
     pipe.atomic();
     for st in steps {
         let seq = format!("{:020}", st.facts.seq);
-        pipe.hset(s.key(&["calls:s:", st.call_id]), seq, &st.json)
+        pipe.hset(s.key(&["calls:s:", st.call_id]), seq, st.json.as_ref())
             .ignore();
     }
     let by_last = s.key(&["calls:by_last"]);
@@ -286,7 +286,7 @@ mod tests {
                                 outcome: "tree",
                                 status: 200,
                             },
-                            json: format!("{{\"seq\":{seq}}}"),
+                            json: format!("{{\"seq\":{seq}}}").into(),
                         };
                         node.calls_append(&[step]).unwrap();
                     }

@@ -135,7 +135,7 @@ static DIRECT: OnceLock<Direct> = OnceLock::new();
 
 thread_local! {
     /// The line being formatted, and the timestamp text up to the second it was for.
-    static LINE: RefCell<(String, i64, String)> = RefCell::new((String::new(), i64::MIN, String::new()));
+    static LINE: RefCell<(String, i64, String)> = const { RefCell::new((String::new(), i64::MIN, String::new())) };
 }
 
 /// Logs a call step's line at INFO, as `tracing` would, without its per-field formatting when

@@ -44,8 +44,10 @@ class Pivot:
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
+        started = time.perf_counter()
         try:
             status, head, data = request(self.port, method, path, form, headers, conn=self.conn)
+            self.stats.took(kind, (time.perf_counter() - started) * 1000)
         except (OSError, http.client.HTTPException) as e:
             self.conn.close()
             self.conn = None
@@ -107,10 +109,9 @@ class Pivot:
 def soak(args, service, uploads, expect):
     stats = Stats()
     stop = threading.Event()
-    bad = args.bad_share * 100
-    # Requests per action: a Class 5 call is two, so its weight is half its share of requests.
-    actions = ["rule", "script", "c5", "timeout", "memory"]
-    weights = [(100 - bad) * 0.45, (100 - bad) * 0.30, (100 - bad) * 0.25 / 2, bad / 2, bad / 2]
+    # A Class 5 call is two requests, so its weight is half its share of requests.
+    actions, weights = ["rule", "script", "c5"], [0.45, 0.30, 0.25 / 2]
+    good, hostile = [0], [0]  # requests sent of each, to keep the hostile ones at their share
 
     def traffic(seed):
         rnd = random.Random(seed)
@@ -121,14 +122,29 @@ def soak(args, service, uploads, expect):
                 p.flow("rule main_number_tod", "main_number_tod", expect["rule"])
             elif a == "script":
                 p.flow("script business_hours", "business_hours", expect["script"])
-            elif a == "c5":
+            else:
                 p.class5(rnd)
-            elif a == "timeout":
+                good[0] += 1
+            good[0] += 1
+
+    def hostile_traffic(seed):
+        # Connections of their own, as distinct calls from a PBX are: a hostile call that holds
+        # its connection for its time limit does not slow the other callers' requests down.
+        rnd = random.Random(seed)
+        p = Pivot(args.port, stats, expect)
+        while not stop.is_set():
+            if hostile[0] >= good[0] * args.bad_share / (1 - args.bad_share):
+                stop.wait(0.005)
+                continue
+            hostile[0] += 1
+            if rnd.random() < 0.5:
                 p.flow("soak_timeout (fallback)", "soak_timeout", expect["timeout"])
             else:
                 p.flow("soak_memory (fallback)", "soak_memory", expect["memory"])
 
-    threads = [threading.Thread(target=traffic, args=(i,), daemon=True) for i in range(args.connections)]
+    threads = [threading.Thread(target=hostile_traffic, args=(100 + i,), daemon=True)
+               for i in range(4 if args.bad_share > 0 else 0)]
+    threads += [threading.Thread(target=traffic, args=(i,), daemon=True) for i in range(args.connections)]
     threads += [threading.Thread(target=uploader, daemon=True,
                                  args=(args.port, stats, uploads, "soak", f"u{i}", stop, args, random.Random(1000 + i)))
                 for i in range(args.uploaders)]
@@ -137,7 +153,8 @@ def soak(args, service, uploads, expect):
         t.start()
     print(f"warm-up {args.warmup:.0f} s, then {args.duration:.0f} s of traffic: {args.connections} pivot "
           f"connections, {args.uploaders} uploaders ({args.upload_min_kb}-{args.upload_max_kb} KiB, "
-          f"{args.upload_pause} s apart), {args.bad_share:.0%} of pivot requests to soak_timeout/soak_memory",
+          f"{args.upload_pause} s apart), {args.bad_share:.0%} of pivot requests to soak_timeout/soak_memory "
+          f"(on 4 connections of their own)",
           flush=True)
     time.sleep(args.warmup)
     stats.take_interval()
@@ -168,6 +185,7 @@ def soak(args, service, uploads, expect):
     print("errors by kind: " + ("none" if not stats.errors else ""))
     for k, v in sorted(stats.errors.items(), key=lambda kv: -kv[1]):
         print(f"  {v:7d}  {k}")
+    print(stats.latency_line())
     rates = [r[1] for r in rows]
     print(f"throughput: mean {sum(rates) / len(rates):.0f} req/s, min {min(rates):.0f}, max {max(rates):.0f} "
           f"(per {args.interval:.0f} s interval)")

@@ -22,6 +22,7 @@
 # Usage: bash benches/soak.sh [all|soak|faults]     (all by default: the soak, then the faults)
 #   DURATION=10m CONNECTIONS=8 UPLOADERS=4 UPLOAD_MIN_KB=4 UPLOAD_MAX_KB=1024 UPLOAD_PAUSE=0.5
 #   BAD_SHARE=0.05 BREAKER=off PORT=18090 WORK=/tmp KEEP=0 (KEEP=1 keeps the data dir and log)
+#   EXTRA_CONFIG='[calls]\nretention_days = 0' adds lines to the service's config file (printf %b)
 #   BIN=path runs that binary instead of building the release one (to try the script itself)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,7 @@ sed -i "s|@HOLD_URL@|http://127.0.0.1:$HOLD_PORT/hold|" "$work/flows/soak_c5.set
   # see for leaks) instead of the breaker answering most of them at once; BREAKER=on keeps the
   # shipped trip_after.
   [ "$BREAKER" = on ] || printf '[scripts]\ntrip_after = 1000000\n'
+  printf '%b\n' "${EXTRA_CONFIG:-}"
 } >"$work/pivotforge.toml"
 
 # The replies each flow may give, from the binary itself at instants that cover them: open

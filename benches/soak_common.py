@@ -128,6 +128,19 @@ class Stats:
         self.totals = {}
         self.errors = {}
         self.interval_errors = 0
+        self.latency = {}  # kind → milliseconds of every pivot request
+
+    def took(self, kind, ms):
+        with self.lock:
+            self.latency.setdefault(kind, []).append(ms)
+
+    def latency_line(self):
+        parts = []
+        for kind, times in sorted(self.latency.items()):
+            times = sorted(times)
+            pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
+            parts.append(f"{kind} p50 {pick(0.5):.1f} / p99 {pick(0.99):.1f}")
+        return "latency (ms): " + ", ".join(parts)
 
     def done(self, kind, error=None):
         with self.lock:

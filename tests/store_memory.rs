@@ -49,7 +49,12 @@ async fn storing_many_steps_does_not_grow_the_process_with_the_store_file() {
         async move { post_json(&url, &json!({"Call-ID": format!("store-memory-{n}")})).await }
     };
     let first = call(0).await;
-    assert_eq!(first.status, 200, "{}", &first.text()[..200.min(first.text().len())]);
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        &first.text()[..200.min(first.text().len())]
+    );
     // The first steps fill the ring in memory and warm the store; growth counts from here.
     for n in 1..=40 {
         call(n).await;
@@ -78,7 +83,11 @@ async fn storing_many_steps_does_not_grow_the_process_with_the_store_file() {
         mb(before),
         mb(after)
     );
-    assert!(file >= MIN_FILE, "the steps reached the store: {:.1} MB", mb(file));
+    assert!(
+        file >= MIN_FILE,
+        "the steps reached the store: {:.1} MB",
+        mb(file)
+    );
     let growth = after.saturating_sub(before);
     assert!(
         growth < MAX_GROWTH,

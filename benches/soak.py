@@ -4,8 +4,9 @@
 Python's standard library on purpose: the soak must check every reply (walk a Class 5 call,
 compare a fallback, hash a recording both ways) and kill and restart the service, which wrk and
 oha can't; a Rust driver would add a build to a busy 2-core machine. Threads with keep-alive
-connections give a few thousand requests a second, enough to keep the service busy for ten
-minutes; the soak measures whether it stays healthy, not how fast it can go (benches/load.sh).
+connections give hundreds to thousands of checked requests a second, enough to keep the service
+busy for ten minutes: the soak measures whether it stays healthy, not how fast it can go
+(benches/load.sh does).
 
 It starts the service itself (the command after `--`), so the faults phase can `kill -9` it and
 start it again on the same data dir. Every figure goes to stdout; the exit status is 1 when a

@@ -262,6 +262,13 @@ def main():
     finally:
         service.stop()
     failed = [r for r in results if not r[1]]
+    if failed:
+        # What the service said about it: its warnings, errors and refused uploads.
+        with open(args.log, errors="replace") as f:
+            said = [l.rstrip() for l in f if " WARN " in l or " ERROR " in l or "recording refused" in l]
+        print(f"\nthe service's log ({len(said)} warnings, errors and refusals; the last 20):")
+        for line in said[-20:]:
+            print("  " + line[:300])
     print(f"\n{len(results) - len(failed)} PASS, {len(failed)} FAIL")
     return 1 if failed else 0
 

@@ -37,7 +37,9 @@ command -v python3 >/dev/null || { echo "python3 is needed for the driver: apt-g
 if [ -n "${BIN:-}" ]; then bin=$(realpath "$BIN"); else cargo build --release --quiet; bin=$PWD/target/release/pivotforge; fi
 
 work=$(mktemp -d "${WORK:-/tmp}/pf-soak.XXXXXX")
-cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi; }
+status=0
+# A failed run keeps its data dir and the service's log, for what went wrong.
+cleanup() { if [ "${KEEP:-0}" = 1 ] || [ "$status" != 0 ]; then echo "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 mkdir -p "$work/flows" "$work/data" "$work/expect" "$work/scratch"
 cp -r callflows/. "$work/flows/"
@@ -73,4 +75,5 @@ PIVOTFORGE_LOG=${PIVOTFORGE_LOG:-info} python3 benches/soak.py --phase "$PHASE" 
   --upload-min-kb "${UPLOAD_MIN_KB:-4}" --upload-max-kb "${UPLOAD_MAX_KB:-1024}" \
   --upload-pause "${UPLOAD_PAUSE:-0.5}" --bad-share "${BAD_SHARE:-0.05}" "${expect[@]}" -- \
   "$bin" serve --config "$work/pivotforge.toml" --listen "127.0.0.1:$PORT" --flows "$work/flows" \
-  --data-dir "$work/data"
+  --data-dir "$work/data" || status=$?
+exit "$status"

@@ -69,7 +69,7 @@ offline timeout soak_timeout && expect+=(--expect "timeout=$work/expect/timeout.
 offline memory soak_memory && expect+=(--expect "memory=$work/expect/memory.json")
 
 echo "pivotforge soak ($PHASE): $(nproc) cores, $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null || echo '?'), breaker $BREAKER"
-PIVOTFORGE_LOG=${PIVOTFORGE_LOG:-info} python3 benches/soak.py --phase "$PHASE" --port "$PORT" \
+PYTHONDONTWRITEBYTECODE=1 PIVOTFORGE_LOG=${PIVOTFORGE_LOG:-info} python3 benches/soak.py --phase "$PHASE" --port "$PORT" \
   --hold-port "$HOLD_PORT" --recordings "$work/data/recordings" --log "$work/service.log" \
   --duration "$DURATION" --connections "${CONNECTIONS:-8}" --uploaders "${UPLOADERS:-4}" \
   --upload-min-kb "${UPLOAD_MIN_KB:-4}" --upload-max-kb "${UPLOAD_MAX_KB:-1024}" \

@@ -45,6 +45,7 @@ mod script_shipped;
 mod script_state;
 mod shipped_flows;
 mod sim_call;
+mod store_memory;
 mod store_redis;
 mod store_redis_nodes;
 mod store_redis_outage;

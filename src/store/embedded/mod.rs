@@ -45,6 +45,11 @@ mod userspace;
 
 /// The database file's name under the data directory.
 const FILE_NAME: &str = "pivotforge.redb";
+/// Memory redb may hold for its page cache and write buffer. Its default, 1 GiB, fills as the
+/// file grows (the exchange log stores every step), so the service's RSS followed the file up
+/// to it (found by `benches/soak.sh`). What a running service reads back — the newest steps,
+/// live calls' journals, cxKV — fits in this; older pages are read from the OS's page cache.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Longest time a non-durable cxKV write waits to reach the disk.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -130,7 +135,10 @@ impl EmbeddedStore {
             source,
         })?;
         let path = data_dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| open_error(&path, e))?;
         // Create every table up front, so read transactions never meet a missing one.
         let mut txn = db.begin_write().map_err(db_error)?;
         if !sync {

@@ -368,15 +368,21 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function done(summary, latency, requests)
-  local bad, exhausted = 0, 0
+  local bad, exhausted, first, last = 0, 0, nil, nil
   for _, t in ipairs(threads) do
     bad = bad + (t:get("bad") or 0)
     exhausted = exhausted + (t:get("exhausted") or 0)
+    local a, b = t:get("started_us"), t:get("stopped_us")
+    if a and (not first or a < first) then first = a end
+    if b and (not last or b > last) then last = b end
   end
+  -- wrk's own duration is the whole -d even when every thread stopped early.
+  local duration = summary.duration
+  if exhausted == #threads and first and last then duration = last - first end
   local e = summary.errors
   io.write(string.format(
     'WRKRESULT {"requests":%d,"duration_us":%d,"errors":%d,"status":%d,"bad":%d,"exhausted":%d,"p50_us":%d,"p99_us":%d}\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    summary.requests, duration, e.connect + e.read + e.write + e.timeout, e.status,
     bad, exhausted, latency:percentile(50), latency:percentile(99)))
 end
 """
@@ -412,13 +418,26 @@ end
 -- path), and `exhausted` says so in the result.
 local body = "{C5_BODY}"
 local headers = {{["Content-Type"] = "{FORM}"}}
+-- A microsecond clock (LuaJIT's ffi), for the rate of a run that stopped early.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_usec; }} pf_timeval;
+int gettimeofday(pf_timeval *tv, void *tz);
+]]
+local tv = ffi.new("pf_timeval")
+local function now_us()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1e6 + tonumber(tv.tv_usec)
+end
 bad, exhausted = 0, 0
 function init(args)
   calls, nthreads, width = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
   k = tid
+  started_us = now_us()
 end
 function request()
   if k >= calls then
+    if exhausted == 0 then stopped_us = now_us() end
     exhausted = 1
     wrk.thread:stop()
     return wrk.format("GET", "/healthz")
@@ -489,13 +508,15 @@ end
         errors += sum(v for k, v in r["errorDistribution"].items() if "deadline" not in k)
         secs = r["summary"]["total"]
         p = r["latencyPercentiles"]
-        note = ""
+        notes = []
+        if served < 0.95 * rate * secs:
+            notes.append(f"fell behind the {rate}/s asked")
         if t.key == "class5" and served:
             n = self.c5_calls
             distinct = n * (1 - (1 - 1 / n) ** served)
-            note = f"~{100 * (1 - distinct / served):.0f}% of draws repeat a call"
+            notes.append(f"~{100 * (1 - distinct / served):.0f}% of draws repeat a call")
         return {"served": served, "rps": served / secs, "p50": (p.get("p50") or 0) * 1000,
-                "p99": (p.get("p99") or 0) * 1000, "errors": errors, "note": note}
+                "p99": (p.get("p99") or 0) * 1000, "errors": errors, "note": "; ".join(notes)}
 
     # --- one measured run
 
@@ -513,6 +534,8 @@ end
             r["rss"] = peak_rss_mib(s.roots)
         finally:
             s.stop()
+            # The run's log and data (up to hundreds of MB at saturation) go with it.
+            shutil.rmtree(s.workdir, ignore_errors=True)
         return r
 
 

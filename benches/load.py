@@ -19,7 +19,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 from http.client import HTTPConnection
+
+from load_procs import Server, cpu_seconds, peak_rss_mib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("PIVOTFORGE_BIN") or os.path.join(ROOT, "target", "release", "pivotforge")
@@ -55,7 +56,6 @@ C5_CALLS = int(os.environ.get("C5_CALLS", "20000"))
 PORT = int(os.environ.get("PORT", "18080"))
 LOG = os.environ.get("PIVOTFORGE_LOG", "info")
 CORES = os.cpu_count() or 1
-TICK = os.sysconf("SC_CLK_TCK")
 
 for t in TARGETS:
     if t not in ALL_TARGETS:
@@ -88,114 +88,6 @@ def c5_width(calls):
 
 def c5_id(i, width):
     return f"c5-{i:0{width}d}%40bench"
-
-
-# ----------------------------------------------------------------------------- processes
-
-
-def tree_pids(roots):
-    """Every live process under the root pids (the roots included), from /proc's parent links."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], list(roots)
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def cpu_seconds(roots):
-    """utime + stime of the whole tree, in seconds (threads included: /proc/PID/stat sums them)."""
-    total = 0
-    for pid in tree_pids(roots):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError):
-            pass
-    return total / TICK
-
-
-def peak_rss_mib(roots):
-    """VmHWM summed over the tree (pages shared between forked workers count once per process)."""
-    kb = 0
-    for pid in tree_pids(roots):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        kb += int(line.split()[1])
-        except OSError:
-            pass
-    return kb / 1024
-
-
-class Server:
-    """One or more processes started together (nginx + php-fpm are one target), stopped together."""
-
-    def __init__(self, name, port, commands, workdir, env=None):
-        self.name, self.port, self.workdir = name, port, workdir
-        self.procs = []
-        log = open(os.path.join(workdir, f"{name}.log"), "ab")
-        for cmd in commands:
-            self.procs.append(
-                subprocess.Popen(
-                    cmd, cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                    env={**os.environ, **(env or {})}, start_new_session=True,
-                )
-            )
-        log.close()
-
-    @property
-    def roots(self):
-        return [p.pid for p in self.procs]
-
-    def wait_ready(self, path="/healthz", seconds=30):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            for p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited ({p.returncode}): see {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not answer {path} in {seconds} s: {self.log_tail()}")
-
-    def log_tail(self):
-        try:
-            with open(os.path.join(self.workdir, f"{self.name}.log"), errors="replace") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        # Each target runs in its own session (start_new_session), so its group id is its pid.
-        for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
 
 
 # ----------------------------------------------------------------------------- targets
@@ -241,11 +133,11 @@ class Bench:
         os.makedirs(run_dir)
         if key == "node":
             s = Server(key, PORT + 10, [["node", os.path.join(PEERS, "node", "server.js")]], run_dir,
-                       {"PORT": str(PORT + 10)})
+                       ROOT, {"PORT": str(PORT + 10)})
             s.wait_ready("/")
             return s
         if key == "php":
-            s = Server(key, PORT + 11, self.php_commands(run_dir), run_dir)
+            s = Server(key, PORT + 11, self.php_commands(run_dir), run_dir, ROOT)
             s.wait_ready("/")
             return s
         data_dir = os.path.join(run_dir, "data")
@@ -257,7 +149,7 @@ class Bench:
         open(cfg, "w").close()
         cmd = [BIN, "serve", "--config", cfg, "--listen", f"127.0.0.1:{PORT}",
                "--flows", os.path.join(ROOT, "callflows"), "--data-dir", data_dir]
-        s = Server(key, PORT, [cmd], run_dir, {"PIVOTFORGE_LOG": LOG})
+        s = Server(key, PORT, [cmd], run_dir, ROOT, {"PIVOTFORGE_LOG": LOG})
         s.wait_ready("/healthz")
         return s
 

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,7 @@ REPEATS = int(os.environ.get("REPEATS", "2"))
 ALL_TARGETS = ["healthz", "rule", "script", "class5", "upload", "node", "php"]
 TARGETS = os.environ.get("TARGETS", " ".join(ALL_TARGETS)).replace(",", " ").split()
 C5_CALLS = int(os.environ.get("C5_CALLS", "20000"))
-PORT = int(os.environ.get("PORT", "18080"))
+PORT = int(os.environ.get("PORT", "27180"))
 LOG = os.environ.get("PIVOTFORGE_LOG", "info")
 CORES = os.cpu_count() or 1
 
@@ -126,30 +127,41 @@ class Bench:
 
     # --- servers
 
-    def start(self, key, data=None):
-        """A fresh server for target `key`, ready to answer; `data` seeds its data folder."""
+    def start(self, key, data=None, quiet=False):
+        """A fresh server for target `key`, ready to answer; `data` seeds its data folder;
+        `quiet` sends its output to /dev/null (see Server)."""
         self.runs += 1
+        port = {"node": PORT + 10, "php": PORT + 11}.get(key, PORT)
+        if not port_free(port):
+            raise SystemExit(f"port {port} on 127.0.0.1 is taken by another process: "
+                             f"choose other ports with PORT=N (uses N, N+10 and N+11)")
         run_dir = os.path.join(self.work, f"run{self.runs}-{key}")
         os.makedirs(run_dir)
         if key == "node":
             s = Server(key, PORT + 10, [["node", os.path.join(PEERS, "node", "server.js")]], run_dir,
-                       ROOT, {"PORT": str(PORT + 10)})
+                       ROOT, {"PORT": str(PORT + 10)}, quiet)
             s.wait_ready("/")
             return s
         if key == "php":
-            s = Server(key, PORT + 11, self.php_commands(run_dir), run_dir, ROOT)
+            s = Server(key, PORT + 11, self.php_commands(run_dir), run_dir, ROOT, quiet=quiet)
             s.wait_ready("/")
             return s
         data_dir = os.path.join(run_dir, "data")
         if data:
             shutil.copytree(data, data_dir)
+            # On disk before the run: else the copy's writeback lands on the run's first fsync.
+            for folder, _, files in os.walk(data_dir):
+                for name in files:
+                    fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+                    os.fsync(fd)
+                    os.close(fd)
         else:
             os.makedirs(data_dir)
         cfg = os.path.join(run_dir, "pivotforge.toml")
         open(cfg, "w").close()
         cmd = [BIN, "serve", "--config", cfg, "--listen", f"127.0.0.1:{PORT}",
                "--flows", os.path.join(ROOT, "callflows"), "--data-dir", data_dir]
-        s = Server(key, PORT, [cmd], run_dir, ROOT, {"PIVOTFORGE_LOG": LOG})
+        s = Server(key, PORT, [cmd], run_dir, ROOT, {"PIVOTFORGE_LOG": LOG}, quiet)
         s.wait_ready("/healthz")
         return s
 
@@ -373,7 +385,7 @@ end
         return {
             "served": r["requests"], "rps": r["requests"] / secs, "p50": r["p50_us"] / 1000,
             "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["status"] + r["bad"],
-            "note": f"seeded calls ran out after {secs:.1f} s" if r["exhausted"] else "",
+            "ran_out": secs if r["exhausted"] else None,
         }
 
     def oha(self, t, port, rate, seconds):
@@ -400,21 +412,19 @@ end
         errors += sum(v for k, v in r["errorDistribution"].items() if "deadline" not in k)
         secs = r["summary"]["total"]
         p = r["latencyPercentiles"]
-        notes = []
-        if served < 0.95 * rate * secs:
-            notes.append(f"fell behind the {rate}/s asked")
+        out = {"behind": served < 0.95 * rate * secs}
         if t.key == "class5" and served:
             n = self.c5_calls
             distinct = n * (1 - (1 - 1 / n) ** served)
-            notes.append(f"~{100 * (1 - distinct / served):.0f}% of draws repeat a call")
-        return {"served": served, "rps": served / secs, "p50": (p.get("p50") or 0) * 1000,
-                "p99": (p.get("p99") or 0) * 1000, "errors": errors, "note": "; ".join(notes)}
+            out["repeat"] = 100 * (1 - distinct / served)
+        return {**out, "served": served, "rps": served / secs, "p50": (p.get("p50") or 0) * 1000,
+                "p99": (p.get("p99") or 0) * 1000, "errors": errors}
 
     # --- one measured run
 
     def measure(self, key, load):
         t = TARGET_DEFS[key]
-        s = self.start(key, self.c5_template if key == "class5" else None)
+        s = self.start(key, self.c5_template if key == "class5" else None, quiet=True)
         try:
             if WARMUP > 0:
                 warm = self.lua["class5_warm"] if key == "class5" else None
@@ -429,6 +439,17 @@ end
             # The run's log and data (up to hundreds of MB at saturation) go with it.
             shutil.rmtree(s.workdir, ignore_errors=True)
         return r
+
+
+def port_free(port):
+    """No one listens on the port (connections of earlier runs waiting to close don't count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def span(seconds):
@@ -554,10 +575,25 @@ def main():
                     name = "wrk" if load == "wrk" else f"oha {load}/s"
                     print(f"  run {rep + 1} {key:8} {name:12} {r['rps']:10.0f} req/s  p50 {r['p50']:8.2f} ms"
                           f"  p99 {r['p99']:8.2f} ms  {r['cpu_us']:8.1f} µs CPU/req  {r['rss']:7.1f} MiB"
-                          f"  errors {r['errors']}  {r['note']}", file=sys.stderr, flush=True)
+                          f"  errors {r['errors']}  {note([r])}", file=sys.stderr, flush=True)
         print_table(results, loads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def note(rs):
+    """What the table should say besides the figures of these runs of one cell."""
+    out = []
+    ran_out = [r["ran_out"] for r in rs if r.get("ran_out")]
+    if ran_out:
+        out.append(f"seeded calls ran out after {mean(ran_out):.1f} s in {len(ran_out)} of {len(rs)} runs")
+    behind = sum(1 for r in rs if r.get("behind"))
+    if behind:
+        out.append(f"fell behind the rate asked in {behind} of {len(rs)} runs")
+    repeat = [r["repeat"] for r in rs if "repeat" in r]
+    if repeat:
+        out.append(f"~{mean(repeat):.0f}% of oha's draws repeat a call")
+    return "; ".join(out)
 
 
 def print_table(results, loads):
@@ -576,7 +612,7 @@ def print_table(results, loads):
             row = {f: mean([r[f] for r in rs]) for f in ("rps", "p50", "p99", "cpu_us", "rss")}
             row["errors"] = sum(r["errors"] for r in rs)
             m[(key, load)] = row
-            notes = "; ".join(sorted({r["note"] for r in rs if r["note"]}))
+            notes = note(rs)
             name = "wrk -c%d" % CONNECTIONS if load == "wrk" else f"oha {load}/s"
             label = TARGET_DEFS[key].label if load == loads[0] else ""
             print(f"{label:34} {name:13} {row['rps']:9.0f} {row['p50']:8.2f} {row['p99']:8.2f} "

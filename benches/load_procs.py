@@ -62,10 +62,13 @@ def peak_rss_mib(roots):
 class Server:
     """One or more processes started together (nginx + php-fpm are one target), stopped together."""
 
-    def __init__(self, name, port, commands, workdir, cwd, env=None):
+    def __init__(self, name, port, commands, workdir, cwd, env=None, quiet=False):
+        """`quiet`: output to /dev/null instead of a log file, so that a measured run's log lines
+        (one a request, hundreds of MB at saturation) don't queue writeback ahead of the fsyncs
+        of the targets that make their writes durable."""
         self.name, self.port, self.workdir = name, port, workdir
         self.procs = []
-        log = open(os.path.join(workdir, f"{name}.log"), "ab")
+        log = open(os.devnull if quiet else os.path.join(workdir, f"{name}.log"), "ab")
         for cmd in commands:
             self.procs.append(
                 subprocess.Popen(
@@ -95,6 +98,8 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer {path} in {seconds} s: {self.log_tail()}")
 
     def log_tail(self):
+        if not os.path.exists(os.path.join(self.workdir, f"{self.name}.log")):
+            return "(no log: a measured run's output goes to /dev/null)"
         try:
             with open(os.path.join(self.workdir, f"{self.name}.log"), errors="replace") as f:
                 return f.read()[-2000:]

@@ -92,6 +92,65 @@ async fn upload(server: &TestServer, call: &str, body: &[u8]) -> common::Reply {
     .await
 }
 
+/// A Class 5 step reads and writes its journal off the HTTP worker: while Redis stalls under
+/// three Class 5 requests, a rule flow on the same one-worker node still answers at once.
+#[tokio::test]
+async fn a_stalled_store_holds_class5_steps_but_not_the_worker() {
+    use crate::class5::{IVR, MEDIA};
+    use std::io::{Read, Write};
+    let redis = RedisServer::start();
+    let dir = flows_dir(&[
+        ("rule.toml", RULE),
+        ("ivr.js", IVR),
+        ("ivr.settings.toml", MEDIA),
+    ]);
+    let mut config = node_config(dir.path(), &redis.url());
+    config.store.op_timeout_ms = Some(5_000);
+    assert_eq!(
+        config.workers,
+        Some(1),
+        "one worker: a blocked worker holds every request"
+    );
+    let server = common::serve_with(config, at(NOW));
+    assert_tree(
+        &get(&server.url("/pivot/rule")).await,
+        &tts("rule"),
+        "before",
+    );
+    redis.pause();
+    // Written before the rule request is sent, so the worker meets them first.
+    let steps: Vec<_> = (0..3)
+        .map(|i| {
+            let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+            let request = format!(
+                "GET /pivot/ivr?Call-ID=stall-{i} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).unwrap();
+            std::thread::spawn(move || {
+                let mut reply = Vec::new();
+                let _ = stream.read_to_end(&mut reply);
+                reply
+            })
+        })
+        .collect();
+    let rule = get(&server.url("/pivot/rule")).await;
+    let waiting = steps.iter().filter(|s| !s.is_finished()).count();
+    redis.resume();
+    assert_tree(&rule, &tts("rule"), "while Redis stalls");
+    assert_eq!(
+        waiting, 3,
+        "the rule flow answered only after a Class 5 step gave up on the stalled store: the \
+         journal was read on the HTTP worker"
+    );
+    for step in steps {
+        let reply = String::from_utf8_lossy(&step.join().unwrap()).into_owned();
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "once Redis runs again: {reply}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn redis_down_makes_the_node_unready_and_it_recovers_without_a_restart() {
     let mut redis = RedisServer::start();

@@ -67,6 +67,24 @@ impl RedisServer {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections stay open and every command waits, as behind a stalled
+    /// network or disk, until [`RedisServer::resume`].
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused one run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        // SAFETY: kill only reads its two integer arguments.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "signal {signal} to redis-server");
+    }
+
     /// Starts it again on the same port and folder.
     pub fn restart(&mut self) {
         self.stop();

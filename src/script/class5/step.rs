@@ -19,6 +19,7 @@ use crate::ctx_map::{self, calls};
 use crate::outcome::{Failure, FailureKind};
 use crate::request::PivotRequest;
 use crate::script::{JsPool, LogLine, Overloaded, ScriptErrorKind, ScriptFailure, ScriptFlow};
+use crate::store::Store;
 
 /// Checks a reply tree (the schemas and the size limit), giving its size in bytes.
 pub type Verify<'a> = &'a (dyn Fn(&Value) -> Result<usize, Failure> + Send + Sync);
@@ -145,7 +146,14 @@ pub async fn answer(
     };
     let store = cx.pool.services().store.clone();
     let key = journal::key(&flow.name, call_id);
-    let (mut journal, read_version) = match journal::load(store.as_ref(), &key, now_ms) {
+    let loaded = {
+        let key = key.clone();
+        off_worker(store.clone(), move |store| {
+            journal::load(store, &key, now_ms)
+        })
+        .await
+    };
+    let (mut journal, read_version) = match loaded.and_then(|loaded| loaded) {
         Ok(Some(loaded)) => (loaded.journal, loaded.version),
         Ok(None) => (Journal::default(), 0),
         Err(e) => return Ok(journal_failure(e)),
@@ -170,7 +178,7 @@ pub async fn answer(
     let mut script = flow.clone();
     let mut pinned_version = None;
     if n == 0 {
-        sweep(store.as_ref(), now_ms);
+        sweep(store.clone(), now_ms).await;
         journal.version = crate::digest::short(flow.version);
         journal.data = first_data(req);
         journal.script = Some(journal::Pinned {
@@ -226,7 +234,7 @@ pub async fn answer(
                         pending: Some(Pending::Ivr(again)),
                         position: journal.entries.len(),
                     };
-                    return Ok(save(cx, &key, journal, read_version, step, now_ms));
+                    return Ok(save(cx, &key, journal, read_version, step, now_ms).await);
                 }
                 let result = json!({"status": status, "value": value});
                 journal.entries.push(Entry::new("ctx.ivr", result));
@@ -278,7 +286,7 @@ pub async fn answer(
             let note = describe(n, replayed, resolved.as_deref(), &recorded, done);
             journal.entries.extend(recorded);
             journal.done = done;
-            let mut saved = save(cx, &key, journal, read_version, step, now_ms);
+            let mut saved = save(cx, &key, journal, read_version, step, now_ms).await;
             if saved.tree.is_ok() {
                 saved.logs.push(position_line(now_ms, note));
             }
@@ -301,14 +309,33 @@ pub async fn answer(
 
 /// Removes expired journals now and then: every 32nd new call removes up to 256, so the store
 /// stays in proportion to the calls of the last `journal_hours` with no sweeper thread.
-fn sweep(store: &dyn crate::store::Store, now_ms: i64) {
+async fn sweep(store: Arc<dyn Store>, now_ms: i64) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEW_CALLS: AtomicU64 = AtomicU64::new(0);
     if NEW_CALLS.fetch_add(1, Ordering::Relaxed) % 32 == 0 {
-        if let Err(e) = store.journal_expire(now_ms, 256) {
+        let expired = off_worker(store, move |store| {
+            store.journal_expire(now_ms, 256).map_err(|e| e.to_string())
+        })
+        .await;
+        if let Err(e) = expired.and_then(|removed| removed.map(drop)) {
             tracing::warn!(error = %e, "could not remove expired Class 5 journals");
         }
     }
+}
+
+/// Runs `f` on the store off the async worker (Tokio's blocking threads), so that a slow disk
+/// or a Redis round trip holds no other request that worker serves; runs it in place where
+/// there is no runtime. A panic in `f` comes back as an error, not a dropped call.
+async fn off_worker<T: Send + 'static>(
+    store: Arc<dyn Store>,
+    f: impl FnOnce(&dyn Store) -> T + Send + 'static,
+) -> Result<T, String> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(f(store.as_ref()));
+    }
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| format!("the call's journal could not be read or written: {e}"))
 }
 
 /// The exchange log's note of a step: where it stands in the journal and what it resolved.
@@ -469,7 +496,7 @@ fn bridge(
 
 /// Appends `step` and writes the journal (compare-and-set on `expected`) before the reply
 /// leaves; a lost race with a retry of the same step gives that retry's stored reply.
-fn save(
+async fn save(
     cx: &StepContext<'_>,
     key: &str,
     mut journal: Journal,
@@ -490,16 +517,31 @@ fn save(
         ));
     }
     let store = cx.pool.services().store.clone();
-    match journal::save(
-        store.as_ref(),
-        key,
-        &journal,
-        expected,
-        cx.config.ttl_ms(),
-        now_ms,
-    ) {
+    let key = key.to_owned();
+    let ttl_ms = cx.config.ttl_ms();
+    let saved = off_worker(store, move |store| {
+        saved_reply(store, &key, &journal, expected, ttl_ms, now_ms, n, reply)
+    })
+    .await;
+    saved.unwrap_or_else(journal_failure)
+}
+
+/// Saves `journal` if it is still at version `expected`, giving this step's `reply`; else the
+/// reply of step `n` that the journal now holds (a concurrent request of the same step won).
+#[allow(clippy::too_many_arguments)]
+fn saved_reply(
+    store: &dyn Store,
+    key: &str,
+    journal: &Journal,
+    expected: u64,
+    ttl_ms: u64,
+    now_ms: i64,
+    n: usize,
+    reply: Value,
+) -> StepAnswer {
+    match journal::save(store, key, journal, expected, ttl_ms, now_ms) {
         Ok(true) => StepAnswer::tree(reply),
-        Ok(false) => match journal::load(store.as_ref(), key, now_ms) {
+        Ok(false) => match journal::load(store, key, now_ms) {
             Ok(Some(now)) => match now.journal.steps.get(n) {
                 Some(theirs) => StepAnswer::tree(theirs.reply.clone()),
                 None => journal_failure(
@@ -540,8 +582,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_write_that_lost_the_race_sends_the_winners_reply() {
+    #[tokio::test]
+    async fn a_write_that_lost_the_race_sends_the_winners_reply() {
         let (_dir, pool) = pool();
         let (link, config) = (PivotLink::plain("http://pf"), Class5Config::default());
         let verify = |_: &Value| Ok(0);
@@ -558,14 +600,14 @@ mod tests {
             ..Journal::default()
         };
         assert!(journal::save(store.as_ref(), "k", &theirs, 0, 60_000, 0).unwrap());
-        let answer = save(&cx, "k", Journal::default(), 0, step("tts"), 0);
+        let answer = save(&cx, "k", Journal::default(), 0, step("tts"), 0).await;
         assert_eq!(answer.tree.unwrap()["module"], "hangup");
         // A lost write whose step the winner does not hold is refused, not sent.
         let ahead = Journal {
             steps: vec![step("tts")],
             ..Journal::default()
         };
-        let answer = save(&cx, "k", ahead, 0, step("play"), 0);
+        let answer = save(&cx, "k", ahead, 0, step("play"), 0).await;
         assert!(answer.tree.unwrap_err().detail.contains("changed while"));
     }
 }

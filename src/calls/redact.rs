@@ -58,7 +58,7 @@ impl Masker {
         let mut out: Option<String> = None;
         for needle in &self.needles {
             let current = out.as_deref().unwrap_or(text);
-            if current.contains(needle.as_str()) {
+            if memchr::memmem::find(current.as_bytes(), needle.as_bytes()).is_some() {
                 out = Some(current.replace(needle.as_str(), MASK));
             }
         }
@@ -133,7 +133,7 @@ fn mask_urls(s: &str) -> Option<String> {
 fn password_spans(s: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = s[from..].find("://") {
+    while let Some(found) = memchr::memmem::find(&s.as_bytes()[from..], b"://") {
         let start = from + found + 3;
         let end = s[start..].find(ends_value).map_or(s.len(), |e| start + e);
         from = end.max(start);
@@ -155,7 +155,7 @@ fn password_spans(s: &str) -> Vec<(usize, usize)> {
 fn token_spans(s: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = s[from..].find("auth_token=") {
+    while let Some(found) = memchr::memmem::find(&s.as_bytes()[from..], b"auth_token=") {
         let at = from + found;
         let start = at + "auth_token=".len();
         from = start;
@@ -189,7 +189,7 @@ fn path_token_spans(s: &str) -> Vec<(usize, usize)> {
     let prefix = crate::auth::url_token::PREFIX;
     let mut spans = Vec::new();
     let mut from = 0;
-    while let Some(found) = s[from..].find(prefix) {
+    while let Some(found) = memchr::memmem::find(&s.as_bytes()[from..], prefix.as_bytes()) {
         let start = from + found + prefix.len();
         from = start;
         let Some(len) = s[start..].find('/') else {

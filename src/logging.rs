@@ -182,19 +182,39 @@ pub fn step(line: &StepLine<'_>) {
 
 /// `2026-12-02T03:51:12.345678Z  INFO target: pivot flow="…" …`, as tracing's full format.
 fn text_line(out: &mut String, stamp: &str, micros: u32, l: &StepLine<'_>) -> std::fmt::Result {
+    write!(out, "{stamp}.{micros:06}Z  INFO {STEP_TARGET}: pivot flow=")?;
+    quoted(out, l.flow)?;
+    out.push_str(" call_id=");
+    quoted(out, l.call_id)?;
+    out.push_str(" outcome=");
+    quoted(out, l.outcome)?;
+    if let Some(rule) = l.rule {
+        out.push_str(" rule=");
+        quoted(out, rule)?;
+    }
     write!(
         out,
-        "{stamp}.{micros:06}Z  INFO {STEP_TARGET}: pivot flow={:?} call_id={:?} outcome={:?}",
-        l.flow, l.call_id, l.outcome
+        " status={} duration_us={} reason=",
+        l.status, l.duration_us
     )?;
-    if let Some(rule) = l.rule {
-        write!(out, " rule={rule:?}")?;
+    quoted(out, l.reason)?;
+    out.push('\n');
+    Ok(())
+}
+
+/// `s` quoted as `{:?}` quotes it; text that needs no escape (flow names, most Call-IDs) is
+/// copied as it is, without the formatter's character-by-character walk.
+fn quoted(out: &mut String, s: &str) -> std::fmt::Result {
+    if s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        Ok(())
+    } else {
+        write!(out, "{s:?}")
     }
-    writeln!(
-        out,
-        " status={} duration_us={} reason={:?}",
-        l.status, l.duration_us, l.reason
-    )
 }
 
 /// The same line as tracing's JSON format writes it.
@@ -226,6 +246,23 @@ mod tests {
             status: 200,
             duration_us: 42,
             reason: "script timeout",
+        }
+    }
+
+    #[test]
+    fn quoting_is_debug_quoting() {
+        for s in [
+            "",
+            "plain-id@10.0.0.1",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "é",
+            "\u{7f}",
+        ] {
+            let mut out = String::new();
+            quoted(&mut out, s).unwrap();
+            assert_eq!(out, format!("{s:?}"));
         }
     }
 

@@ -193,21 +193,7 @@ async fn incr_is_atomic_across_50_concurrent_calls() {
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let (client, url) = (client.clone(), server.url("/pivot/counter"));
-        calls.spawn(async move {
-            let reply = client
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("Caller-ID-Number=%2B14155550100")
-                .send()
-                .await
-                .expect("call");
-            assert_eq!(reply.status(), 200);
-            let tree: Value = reply.json().await.expect("tree");
-            tree["data"]["text"]
-                .as_str()
-                .and_then(|t| t.parse::<u32>().ok())
-                .expect("a count")
-        });
+        calls.spawn(common::counted(client, url));
     }
     let mut seen = BTreeSet::new();
     while let Some(n) = calls.join_next().await {

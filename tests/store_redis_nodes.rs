@@ -231,21 +231,7 @@ async fn two_node_processes_count_exactly_and_share_recordings() {
     for n in 0..200 {
         let url = if n % 2 == 0 { &a } else { &b }.url("/pivot/counter");
         let client = client.clone();
-        calls.spawn(async move {
-            let reply = client
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("Caller-ID-Number=%2B14155550100")
-                .send()
-                .await
-                .expect("call");
-            assert_eq!(reply.status(), 200);
-            let tree: Value = reply.json().await.expect("tree");
-            tree["data"]["text"]
-                .as_str()
-                .and_then(|t| t.parse::<u32>().ok())
-                .unwrap_or_else(|| panic!("a count, not {tree}"))
-        });
+        calls.spawn(common::counted(client, url));
     }
     let mut seen = BTreeSet::new();
     while let Some(n) = calls.join_next().await {

@@ -192,6 +192,24 @@ pub async fn post(url: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Re
 }
 
 /// `POST url` with a form body, as Kazoo sends it.
+/// One call to a counter flow (a tts whose text is a number) for the same caller: the count it
+/// answered. Panics on any other reply, so a test of many concurrent calls can just collect them.
+pub async fn counted(client: reqwest::Client, url: String) -> u32 {
+    let reply = client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Caller-ID-Number=%2B14155550100")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(reply.status(), 200);
+    let tree: Value = reply.json().await.expect("tree");
+    tree["data"]["text"]
+        .as_str()
+        .and_then(|t| t.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("a count, not {tree}"))
+}
+
 pub async fn post_form(url: &str, body: &str) -> Reply {
     post(
         url,

@@ -224,16 +224,13 @@ fn sweep(steps: &Receiver<Arc<Step>>, cx: &Context) {
     }
 }
 
-/// Lets this thread run only when a core would otherwise idle (SCHED_IDLE), so that writing the
-/// log never takes a time slice from an HTTP worker; falls back to nice 19.
+/// Lowers this thread to nice 19, so that writing the log takes little CPU from the HTTP
+/// workers on a busy box. Not `SCHED_IDLE`: a thread of that class can wait seconds for a core
+/// on a saturated box, and while it waits it may hold what the workers need too (the
+/// allocator's locks, the kernel's lock on the process's memory map); at nice 19 it still gets
+/// a slice every few milliseconds.
 #[cfg(target_os = "linux")]
 fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; `param` lives across the call.
-    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    if idle == 0 {
-        return;
-    }
     // SAFETY: gettid and setpriority only read their integer arguments.
     let result = unsafe {
         let tid = libc::gettid();

@@ -14,6 +14,16 @@ pub struct Pos {
     pub node: usize,
 }
 
+/// Every node the call ran, in order, with where it sits.
+pub fn positioned(transcript: &Transcript) -> impl Iterator<Item = (Pos, &NodeLine)> {
+    transcript.steps.iter().enumerate().flat_map(|(s, step)| {
+        step.nodes
+            .iter()
+            .enumerate()
+            .map(move |(n, node)| (Pos { step: s, node: n }, node))
+    })
+}
+
 /// What became of one expected node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
@@ -110,17 +120,7 @@ pub fn check(expect: &Expectations, transcript: &Transcript) -> Verdict {
 /// Matches the expected nodes in order; a missing one does not move the cursor, so the ones
 /// after it are still looked for after the last match.
 fn match_nodes(expected: &[NodeExpect], transcript: &Transcript) -> Vec<Found> {
-    let all: Vec<(Pos, &NodeLine)> = transcript
-        .steps
-        .iter()
-        .enumerate()
-        .flat_map(|(s, step)| {
-            step.nodes
-                .iter()
-                .enumerate()
-                .map(move |(n, node)| (Pos { step: s, node: n }, node))
-        })
-        .collect();
+    let all: Vec<(Pos, &NodeLine)> = positioned(transcript).collect();
     let mut next = 0;
     let mut last: Option<Pos> = None;
     expected

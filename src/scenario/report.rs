@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::expect::{describe_end, describe_outcome, Found, Pos, Verdict};
+use super::expect::{describe_end, describe_outcome, positioned, Found, Pos, Verdict};
 use super::{NodeExpect, Scenario, TextMatch};
 use crate::sim::{StepOutcome, Transcript};
 
@@ -121,17 +121,9 @@ pub fn diff(scenario: &Scenario, transcript: &Transcript, verdict: &Verdict) -> 
 
 /// Where a node of the expected module is, to tell a wrong text from a missing node.
 fn hint(transcript: &Transcript, want: &NodeExpect, after: Option<Pos>) -> String {
-    let same: Vec<(Pos, &str)> = transcript
-        .steps
-        .iter()
-        .enumerate()
-        .flat_map(|(s, step)| {
-            step.nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.module == want.module)
-                .map(move |(n, node)| (Pos { step: s, node: n }, node.main.as_str()))
-        })
+    let same: Vec<(Pos, &str)> = positioned(transcript)
+        .filter(|(_, node)| node.module == want.module)
+        .map(|(pos, node)| (pos, node.main.as_str()))
         .collect();
     let later = same.iter().find(|(pos, _)| after.is_none_or(|a| *pos > a));
     match (later, same.first()) {

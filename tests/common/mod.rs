@@ -210,6 +210,24 @@ pub async fn counted(client: reqwest::Client, url: String) -> u32 {
         .unwrap_or_else(|| panic!("a count, not {tree}"))
 }
 
+/// Awaits every call of `calls` (each a [`counted`]) and asserts that together they were given
+/// each count from 1 to their number exactly once.
+pub async fn assert_counts_once_each(mut calls: tokio::task::JoinSet<u32>) {
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(n) = calls.join_next().await {
+        assert!(
+            seen.insert(n.expect("call task")),
+            "a count was given twice"
+        );
+    }
+    let all = u32::try_from(seen.len()).expect("fewer than 2^32 calls");
+    assert_eq!(
+        seen,
+        (1..=all).collect::<std::collections::BTreeSet<u32>>(),
+        "every count from 1 to {all}, once each"
+    );
+}
+
 pub async fn post_form(url: &str, body: &str) -> Reply {
     post(
         url,

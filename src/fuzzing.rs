@@ -147,7 +147,11 @@ pub fn journal_text(data: &[u8]) {
     let Ok(decoded) = journal::decode(data) else {
         return;
     };
-    let _ = journal::size(&decoded);
+    let encoded = journal::encode(&decoded);
+    assert!(
+        journal::decode(encoded.as_bytes()).is_ok(),
+        "a journal that decoded does not decode once written again: {encoded}"
+    );
     for n in 0..decoded.steps.len() + 2 {
         for stored in [false, true] {
             let _ = journal::place(&decoded, stored, n, 256, "fuzz");

@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod bytecode;
 pub mod class5;
 pub mod config;
 pub mod fetch;

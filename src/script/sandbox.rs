@@ -16,13 +16,17 @@ use rquickjs::module::Declared;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Context, Ctx, Function, Module, Object, Promise, Runtime, Value};
 
+use super::bytecode::HostScript;
 use super::class5::{Effects, Replayed, CTX_JS};
 use super::fetch::Completion;
 use super::host::{self, CallState, HostServices, LogLine};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
 use crate::callflow::registry;
 
-const PRELUDE: &str = include_str!("prelude.js");
+/// The prelude every sandbox runs before the flow's script.
+static PRELUDE: HostScript = HostScript::new("pivotforge:prelude", include_str!("prelude.js"));
+/// The `ctx` of a Class 5 step.
+static CLASS5_CTX: HostScript = HostScript::new("pivotforge:class5", CTX_JS);
 
 /// Whether a call's argument gets the flow's `vars` (one frozen object per sandbox).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,20 +137,10 @@ impl Sandbox {
                 env.set(k.as_str(), v.as_str()).map_err(|e| fail(&ctx, e))?;
             }
             let vars_json = serde_json::Value::Object(settings.vars.clone()).to_string();
-            let mut options = EvalOptions::default();
-            options.filename = Some("pivotforge:prelude".into());
-            let prelude: Function = ctx
-                .eval_with_options(PRELUDE, options)
-                .map_err(|e| fail(&ctx, e))?;
-            let make_ctx: Option<Function> = if class_five {
-                let mut options = EvalOptions::default();
-                options.filename = Some("pivotforge:class5".into());
-                Some(
-                    ctx.eval_with_options(CTX_JS, options)
-                        .map_err(|e| fail(&ctx, e))?,
-                )
-            } else {
-                None
+            let prelude = PRELUDE.load(&ctx).map_err(|e| fail(&ctx, e))?;
+            let make_ctx = match class_five {
+                true => Some(CLASS5_CTX.load(&ctx).map_err(|e| fail(&ctx, e))?),
+                false => None,
             };
             prelude
                 .call::<_, ()>((

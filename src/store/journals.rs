@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::validate::{check_key, encode_value};
+use super::validate::{check_key, check_value_size, decode_value, encode_value};
 use super::StoreError;
 
 /// A journal as stored.
@@ -14,6 +14,18 @@ pub struct JournalEntry {
     pub version: u64,
     /// The document.
     pub value: Value,
+    /// When it expires (Unix ms), if ever.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// A journal as stored, its document still as JSON text (what a caller that decodes it into
+/// its own type reads: no detour through a [`Value`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalText {
+    /// Its version: 1 when created, one more with every write.
+    pub version: u64,
+    /// The document's JSON.
+    pub text: String,
     /// When it expires (Unix ms), if ever.
     pub expires_at_ms: Option<i64>,
 }
@@ -38,6 +50,17 @@ pub enum JournalWrite {
 pub trait Journals: Send + Sync {
     /// The live journal under `key` (an expired one reads as absent).
     fn journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalEntry>, StoreError> {
+        let Some(found) = self.journal_get_text(key, now_ms)? else {
+            return Ok(None);
+        };
+        Ok(Some(JournalEntry {
+            version: found.version,
+            value: decode_value(&found.text)?,
+            expires_at_ms: found.expires_at_ms,
+        }))
+    }
+    /// [`Journals::journal_get`] with the document as its JSON text.
+    fn journal_get_text(&self, key: &str, now_ms: i64) -> Result<Option<JournalText>, StoreError> {
         check_key("journal key", key)?;
         self.raw_journal_get(key, now_ms)
     }
@@ -51,17 +74,30 @@ pub trait Journals: Send + Sync {
         ttl_ms: Option<u64>,
         now_ms: i64,
     ) -> Result<JournalWrite, StoreError> {
-        check_key("journal key", key)?;
         let text = encode_value(value)?;
+        self.journal_put_text(key, &text, expected, ttl_ms, now_ms)
+    }
+    /// [`Journals::journal_put`] of a document already written as JSON `text` (a caller that
+    /// serialises its own type writes it once, with no [`Value`] in between).
+    fn journal_put_text(
+        &self,
+        key: &str,
+        text: &str,
+        expected: u64,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<JournalWrite, StoreError> {
+        check_key("journal key", key)?;
+        check_value_size(text)?;
         let expires = match ttl_ms {
             None | Some(0) => None,
             Some(ttl) => Some(now_ms.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))),
         };
-        self.raw_journal_put(key, &text, expected, expires, now_ms)
+        self.raw_journal_put(key, text, expected, expires, now_ms)
     }
 
     /// Backend side of [`Journals::journal_get`].
-    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalEntry>, StoreError>;
+    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalText>, StoreError>;
     /// Backend side of [`Journals::journal_put`]: the version check and the write are one
     /// atomic step; `text` is the value's JSON, `expires_at_ms` its expiry.
     fn raw_journal_put(

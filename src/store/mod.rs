@@ -33,7 +33,7 @@ pub use config::{open, open_scratch, Backend, StoreConfig};
 pub use embedded::{EmbeddedError, EmbeddedStore};
 pub use error::StoreError;
 pub use exchange::{CallSummary, ExchangeLog, StepFacts, StepRecord};
-pub use journals::{JournalEntry, JournalWrite, Journals};
+pub use journals::{JournalEntry, JournalText, JournalWrite, Journals};
 pub use kv::{Kv, KvUsage};
 pub use lists::load_lists;
 pub use queue::{EventQueue, QueuedEvent};

@@ -52,13 +52,19 @@ pub(crate) fn check_area(area: &str) -> Result<(), StoreError> {
 pub(crate) fn encode_value(value: &Value) -> Result<String, StoreError> {
     let text = serde_json::to_string(value)
         .map_err(|e| StoreError::Invalid(format!("value cannot be serialised as JSON: {e}")))?;
+    check_value_size(&text)?;
+    Ok(text)
+}
+
+/// Refuses a value's JSON `text` over [`MAX_VALUE_BYTES`].
+pub(crate) fn check_value_size(text: &str) -> Result<(), StoreError> {
     if text.len() > MAX_VALUE_BYTES {
         return Err(StoreError::Invalid(format!(
             "value is {} bytes as JSON; values must be at most {MAX_VALUE_BYTES} bytes (1 MiB)",
             text.len()
         )));
     }
-    Ok(text)
+    Ok(())
 }
 
 /// Parses a stored value; text that is not JSON means the stored record was damaged.

@@ -154,11 +154,11 @@ pub struct Loaded {
 /// fresh call.
 pub fn load(store: &dyn Journals, key: &str, now_ms: i64) -> Result<Option<Loaded>, String> {
     let found = store
-        .journal_get(key, now_ms)
+        .journal_get_text(key, now_ms)
         .map_err(|e| format!("the call's journal could not be read: {e}"))?;
     found
         .map(|entry| {
-            serde_json::from_value(entry.value)
+            serde_json::from_str(&entry.text)
                 .map(|journal| Loaded {
                     journal,
                     version: entry.version,
@@ -166,6 +166,12 @@ pub fn load(store: &dyn Journals, key: &str, now_ms: i64) -> Result<Option<Loade
                 .map_err(|e| format!("the call's journal is unreadable: {e}"))
         })
         .transpose()
+}
+
+/// The journal as the store keeps it: its JSON text.
+pub fn encode(journal: &Journal) -> String {
+    // Strings, numbers and maps with string keys only: writing it out cannot fail.
+    serde_json::to_string(journal).unwrap_or_default()
 }
 
 /// Decodes a journal from its stored JSON text (the store's, or a `run --journal` file's).
@@ -229,24 +235,18 @@ pub fn place<'a>(
     }
 }
 
-/// Writes `journal` if the stored one is still at `expected`; `Ok(false)` when another
-/// request moved it on first.
+/// Writes the journal `encoded` (by [`encode`]) if the stored one is still at `expected`;
+/// `Ok(false)` when another request moved it on first.
 pub fn save(
     store: &dyn Journals,
     key: &str,
-    journal: &Journal,
+    encoded: &str,
     expected: u64,
     ttl_ms: u64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let value = serde_json::to_value(journal).unwrap_or(Value::Null);
-    match store.journal_put(key, &value, expected, Some(ttl_ms), now_ms)? {
+    match store.journal_put_text(key, encoded, expected, Some(ttl_ms), now_ms)? {
         JournalWrite::Written { .. } => Ok(true),
         JournalWrite::Stale { .. } => Ok(false),
     }
-}
-
-/// Bytes of the journal as stored.
-pub fn size(journal: &Journal) -> usize {
-    serde_json::to_vec(journal).map_or(usize::MAX, |v| v.len())
 }

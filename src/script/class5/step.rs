@@ -508,7 +508,8 @@ async fn save(
     step.position = journal.entries.len();
     let reply = step.reply.clone();
     journal.steps.push(step);
-    let bytes = journal::size(&journal);
+    let encoded = journal::encode(&journal);
+    let bytes = encoded.len();
     if bytes > cx.config.max_journal_bytes {
         return journal_failure(format!(
             "the call's journal would be {bytes} bytes, over the limit of {} \
@@ -520,26 +521,26 @@ async fn save(
     let key = key.to_owned();
     let ttl_ms = cx.config.ttl_ms();
     let saved = off_worker(store, move |store| {
-        saved_reply(store, &key, &journal, expected, ttl_ms, now_ms, n, reply)
+        saved_reply(store, &key, &encoded, expected, ttl_ms, now_ms, n, reply)
     })
     .await;
     saved.unwrap_or_else(journal_failure)
 }
 
-/// Saves `journal` if it is still at version `expected`, giving this step's `reply`; else the
+/// Saves the journal `encoded` if it is still at version `expected`, giving this step's `reply`; else the
 /// reply of step `n` that the journal now holds (a concurrent request of the same step won).
 #[allow(clippy::too_many_arguments)]
 fn saved_reply(
     store: &dyn Store,
     key: &str,
-    journal: &Journal,
+    encoded: &str,
     expected: u64,
     ttl_ms: u64,
     now_ms: i64,
     n: usize,
     reply: Value,
 ) -> StepAnswer {
-    match journal::save(store, key, journal, expected, ttl_ms, now_ms) {
+    match journal::save(store, key, encoded, expected, ttl_ms, now_ms) {
         Ok(true) => StepAnswer::tree(reply),
         Ok(false) => match journal::load(store, key, now_ms) {
             Ok(Some(now)) => match now.journal.steps.get(n) {
@@ -599,6 +600,7 @@ mod tests {
             steps: vec![step("hangup")],
             ..Journal::default()
         };
+        let theirs = journal::encode(&theirs);
         assert!(journal::save(store.as_ref(), "k", &theirs, 0, 60_000, 0).unwrap());
         let answer = save(&cx, "k", Journal::default(), 0, step("tts"), 0).await;
         assert_eq!(answer.tree.unwrap()["module"], "hangup");

@@ -5,8 +5,7 @@
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::db_error;
-use crate::store::validate::decode_value;
-use crate::store::{JournalEntry, JournalWrite, StoreError};
+use crate::store::{JournalText, JournalWrite, StoreError};
 
 /// key → (version, expiry in Unix ms or None, the value as JSON text).
 const JOURNALS: TableDefinition<&str, (u64, Option<i64>, &str)> = TableDefinition::new("journals");
@@ -30,7 +29,7 @@ pub(super) fn get(
     txn: &ReadTransaction,
     key: &str,
     now_ms: i64,
-) -> Result<Option<JournalEntry>, StoreError> {
+) -> Result<Option<JournalText>, StoreError> {
     let table = txn.open_table(JOURNALS).map_err(db_error)?;
     let Some(guard) = table.get(key).map_err(db_error)? else {
         return Ok(None);
@@ -39,22 +38,38 @@ pub(super) fn get(
     if !live(expires_at_ms, now_ms) {
         return Ok(None);
     }
-    Ok(Some(JournalEntry {
+    Ok(Some(JournalText {
         version,
-        value: decode_value(text)?,
+        text: text.to_owned(),
         expires_at_ms,
     }))
 }
 
-/// Writes `text` under `key` when the live journal is at `expected` (0: none).
-pub(super) fn put(
-    txn: &WriteTransaction,
-    key: &str,
-    text: &str,
-    expected: u64,
-    expires_at_ms: Option<i64>,
-    now_ms: i64,
-) -> Result<JournalWrite, StoreError> {
+/// One compare-and-set write of a journal.
+pub(super) struct Put {
+    /// The journal's key.
+    pub key: String,
+    /// Its document's JSON.
+    pub text: String,
+    /// The version it must be at (0: none).
+    pub expected: u64,
+    /// When the written journal expires.
+    pub expires_at_ms: Option<i64>,
+    /// Now, for what counts as live.
+    pub now_ms: i64,
+}
+
+/// Writes `put.text` under `put.key` when the live journal is at `put.expected` (0: none).
+pub(super) fn put(txn: &WriteTransaction, put: &Put) -> Result<JournalWrite, StoreError> {
+    let Put {
+        key,
+        text,
+        expected,
+        expires_at_ms,
+        now_ms,
+    } = put;
+    let (key, text, expected, expires_at_ms, now_ms) =
+        (key.as_str(), text.as_str(), *expected, *expires_at_ms, *now_ms);
     let mut table = txn.open_table(JOURNALS).map_err(db_error)?;
     let old = table.get(key).map_err(db_error)?.map(|g| {
         let (version, expires, _) = g.value();

@@ -31,12 +31,13 @@ use redb::{
 use serde_json::Value;
 
 use super::{
-    CallSummary, EventQueue, ExchangeLog, JournalEntry, JournalWrite, Journals, Kv, KvUsage,
+    CallSummary, EventQueue, ExchangeLog, JournalText, JournalWrite, Journals, Kv, KvUsage,
     QueuedEvent, Recording, RecordingIndex, RecordingQuery, StepRecord, Store, StoreError,
     Userspace,
 };
 
 mod calls;
+mod group;
 mod journals;
 mod kv;
 mod queue;
@@ -66,6 +67,8 @@ struct Shared {
     dirty: AtomicBool,
     /// False for a scratch store: no commit waits for the disk.
     sync: bool,
+    /// Journal writes waiting to share a commit.
+    journal_puts: group::Group<journals::Put, Result<JournalWrite, StoreError>>,
 }
 
 /// The flusher thread; dropping `stop` tells it to finish.
@@ -156,6 +159,7 @@ impl EmbeddedStore {
             db,
             dirty: AtomicBool::new(false),
             sync,
+            journal_puts: group::Group::new(),
         });
         let legacy = shared
             .db
@@ -500,7 +504,7 @@ impl ExchangeLog for EmbeddedStore {
 }
 
 impl Journals for EmbeddedStore {
-    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalEntry>, StoreError> {
+    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalText>, StoreError> {
         self.read(|txn| journals::get(txn, key, now_ms))
     }
 
@@ -512,14 +516,51 @@ impl Journals for EmbeddedStore {
         expires_at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<JournalWrite, StoreError> {
-        // One write transaction at a time: the version check and the write are atomic.
-        self.write(true, |txn| {
-            journals::put(txn, key, text, expected, expires_at_ms, now_ms)
+        let put = journals::Put {
+            key: key.to_owned(),
+            text: text.to_owned(),
+            expected,
+            expires_at_ms,
+            now_ms,
+        };
+        // A write transaction holds the version check and the write together; puts waiting
+        // for the writer share the next one (and its fsync), each still checked on its own,
+        // in order, so a second put of one key in a batch sees the first.
+        let written = self
+            .shared
+            .journal_puts
+            .submit(put, |puts| self.commit_journal_puts(&puts));
+        written.unwrap_or_else(|| {
+            Err(EmbeddedError::Database("the journal write's commit failed".into()).into())
         })
     }
 
     fn journal_expire(&self, now_ms: i64, max: usize) -> Result<usize, StoreError> {
         self.write(true, |txn| journals::expire(txn, now_ms, max))
+    }
+}
+
+impl EmbeddedStore {
+    /// Commits `puts` in one durable transaction, each checked in order; one result per put.
+    fn commit_journal_puts(
+        &self,
+        puts: &[journals::Put],
+    ) -> Vec<Result<JournalWrite, StoreError>> {
+        let all = self.write(true, |txn| {
+            puts.iter()
+                .map(|put| journals::put(txn, put))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match all {
+            Ok(done) => done.into_iter().map(Ok).collect(),
+            // Nothing of the batch landed: each put again on its own, so that one bad put
+            // fails alone.
+            Err(_) if puts.len() > 1 => puts
+                .iter()
+                .map(|put| self.write(true, |txn| journals::put(txn, put)))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        }
     }
 }
 
@@ -829,6 +870,41 @@ mod tests {
         drop(s);
         let s = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(s.calls_reserve(0).unwrap(), 13);
+    }
+
+    #[test]
+    fn puts_committed_together_are_each_checked_in_order_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |key: &str, text: &str, expected| journals::Put {
+            key: key.into(),
+            text: text.into(),
+            expected,
+            expires_at_ms: None,
+            now_ms: 0,
+        };
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            let got = s.commit_journal_puts(&[
+                put("a", "1", 0),
+                put("a", "2", 0),
+                put("b", "3", 0),
+                put("a", "4", 1),
+            ]);
+            let got: Vec<JournalWrite> = got.into_iter().map(Result::unwrap).collect();
+            assert_eq!(
+                got,
+                [
+                    JournalWrite::Written { version: 1 },
+                    JournalWrite::Stale { current: 1 },
+                    JournalWrite::Written { version: 1 },
+                    JournalWrite::Written { version: 2 },
+                ]
+            );
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        let a = s.journal_get_text("a", 0).unwrap().unwrap();
+        assert_eq!((a.version, a.text.as_str()), (2, "4"));
+        assert_eq!(s.journal_get_text("b", 0).unwrap().unwrap().text, "3");
     }
 
     #[test]

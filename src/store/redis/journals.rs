@@ -4,8 +4,7 @@
 //! node's write (compare-and-set).
 
 use super::{count, int, lua, shape, text, Lua, RedisStore};
-use crate::store::validate::decode_value;
-use crate::store::{JournalEntry, JournalWrite, StoreError};
+use crate::store::{JournalText, JournalWrite, StoreError};
 
 /// ARGV: P, key, text, expected, expiry or "", now. Returns {1, version} or {0, current}.
 static PUT: Lua = Lua::new(|| {
@@ -52,7 +51,7 @@ pub(super) fn get(
     s: &RedisStore,
     key: &str,
     now_ms: i64,
-) -> Result<Option<JournalEntry>, StoreError> {
+) -> Result<Option<JournalText>, StoreError> {
     let hash = s.key(&["j:", key]);
     let fields: Vec<redis::Value> = s.pool.run(|c| {
         redis::cmd("HMGET")
@@ -72,9 +71,9 @@ pub(super) fn get(
     if expires_at_ms.is_some_and(|at| at <= now_ms) {
         return Ok(None);
     }
-    Ok(Some(JournalEntry {
+    Ok(Some(JournalText {
         version: u64::try_from(version).map_err(|_| shape("a journal's version"))?,
-        value: decode_value(&doc)?,
+        text: doc,
         expires_at_ms,
     }))
 }

@@ -27,7 +27,7 @@ use redis::Script;
 use serde_json::Value;
 
 use super::{
-    CallSummary, EventQueue, ExchangeLog, JournalEntry, JournalWrite, Journals, Kv, KvUsage,
+    CallSummary, EventQueue, ExchangeLog, JournalText, JournalWrite, Journals, Kv, KvUsage,
     QueuedEvent, Recording, RecordingIndex, RecordingQuery, StepRecord, Store, StoreError,
     Userspace,
 };
@@ -392,7 +392,7 @@ impl ExchangeLog for RedisStore {
 }
 
 impl Journals for RedisStore {
-    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalEntry>, StoreError> {
+    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalText>, StoreError> {
         journals::get(self, key, now_ms)
     }
 

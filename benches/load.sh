@@ -12,7 +12,7 @@
 #
 # Usage: bash benches/load.sh
 #   DURATION=10 (s per run)  WARMUP=1  CONNECTIONS=64  THREADS=1 (wrk)  RATES="1000 5000"
-#   REPEATS=2  TARGETS="healthz rule script class5 upload node php"  C5_CALLS=10000 (seeded
+#   REPEATS=2  TARGETS="healthz rule script class5 upload node php"  C5_CALLS=30000 (seeded
 #   Class 5 calls, rounded down to d × 10^k)  PORT=27180 (Node +10, PHP +11)
 # The defaults take about 10 minutes (plus the build).
 set -euo pipefail

@@ -77,9 +77,7 @@ mod tests {
         for _ in 0..2 {
             let runtime = Runtime::new().unwrap();
             let context = Context::full(&runtime).unwrap();
-            let got: i32 = context
-                .with(|ctx| DOUBLE.load(&ctx)?.call((21,)))
-                .unwrap();
+            let got: i32 = context.with(|ctx| DOUBLE.load(&ctx)?.call((21,))).unwrap();
             assert_eq!(got, 42);
         }
     }

@@ -113,7 +113,11 @@ mod tests {
         }
         let mut all = lock(&committed).clone();
         all.sort_unstable();
-        assert_eq!(all, (0..threads as u32).collect::<Vec<_>>(), "each job once");
+        assert_eq!(
+            all,
+            (0..threads as u32).collect::<Vec<_>>(),
+            "each job once"
+        );
         assert!(group.commits() <= 2, "{} commits", group.commits());
     }
 
@@ -121,6 +125,10 @@ mod tests {
     fn a_commit_that_gives_too_few_results_leaves_the_rest_unwritten() {
         let group: Group<u32, u32> = Group::new();
         assert_eq!(group.submit(1, |_| Vec::new()), None);
-        assert_eq!(group.submit(2, |jobs| jobs), Some(2), "the next commit is unaffected");
+        assert_eq!(
+            group.submit(2, |jobs| jobs),
+            Some(2),
+            "the next commit is unaffected"
+        );
     }
 }

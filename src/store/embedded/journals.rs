@@ -68,8 +68,13 @@ pub(super) fn put(txn: &WriteTransaction, put: &Put) -> Result<JournalWrite, Sto
         expires_at_ms,
         now_ms,
     } = put;
-    let (key, text, expected, expires_at_ms, now_ms) =
-        (key.as_str(), text.as_str(), *expected, *expires_at_ms, *now_ms);
+    let (key, text, expected, expires_at_ms, now_ms) = (
+        key.as_str(),
+        text.as_str(),
+        *expected,
+        *expires_at_ms,
+        *now_ms,
+    );
     let mut table = txn.open_table(JOURNALS).map_err(db_error)?;
     let old = table.get(key).map_err(db_error)?.map(|g| {
         let (version, expires, _) = g.value();

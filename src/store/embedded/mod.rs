@@ -542,10 +542,7 @@ impl Journals for EmbeddedStore {
 
 impl EmbeddedStore {
     /// Commits `puts` in one durable transaction, each checked in order; one result per put.
-    fn commit_journal_puts(
-        &self,
-        puts: &[journals::Put],
-    ) -> Vec<Result<JournalWrite, StoreError>> {
+    fn commit_journal_puts(&self, puts: &[journals::Put]) -> Vec<Result<JournalWrite, StoreError>> {
         let all = self.write(true, |txn| {
             puts.iter()
                 .map(|put| journals::put(txn, put))

@@ -58,7 +58,7 @@ fn encode(summary: &CallSummary) -> Result<String, StoreError> {
 pub(super) fn reserve(s: &RedisStore, n: u64) -> Result<u64, StoreError> {
     let key = s.key(&["calls:seq"]);
     if n == 0 {
-        let next: Option<u64> = s.pool.run(|c| redis::cmd("GET").arg(&key).query(c))?;
+        let next: Option<u64> = s.pool.read(|c| redis::cmd("GET").arg(&key).query(c))?;
         return Ok(next.unwrap_or(0));
     }
     let by = i64::try_from(n)
@@ -186,7 +186,7 @@ fn plan<'a>(
 /// A call's steps as (seq, JSON), in sequence order.
 pub(super) fn steps(s: &RedisStore, call_id: &str) -> Result<Vec<(u64, String)>, StoreError> {
     let key = s.key(&["calls:s:", call_id]);
-    let all: HashMap<String, String> = s.pool.run(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
+    let all: HashMap<String, String> = s.pool.read(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
     let mut out = all
         .into_iter()
         .map(|(seq, json)| Ok((seq.parse().map_err(|_| shape("a step number"))?, json)))
@@ -204,7 +204,7 @@ pub(super) fn summaries(
         return Ok(Vec::new());
     }
     let keys: Vec<String> = call_ids.iter().map(|c| s.key(&["calls:c:", c])).collect();
-    let texts: Vec<Option<String>> = s.pool.run(|c| redis::cmd("MGET").arg(&keys).query(c))?;
+    let texts: Vec<Option<String>> = s.pool.read(|c| redis::cmd("MGET").arg(&keys).query(c))?;
     texts
         .into_iter()
         .map(|t| t.as_deref().map(decode).transpose())
@@ -220,7 +220,7 @@ pub(super) fn scan(
     let index = s.key(&["calls:by_last"]);
     let mut offset = 0;
     loop {
-        let members: Vec<String> = s.pool.run(|c| {
+        let members: Vec<String> = s.pool.read(|c| {
             redis::cmd("ZREVRANGEBYSCORE")
                 .arg(&index)
                 .arg("+inf")

@@ -53,7 +53,7 @@ pub(super) fn get(
     now_ms: i64,
 ) -> Result<Option<JournalText>, StoreError> {
     let hash = s.key(&["j:", key]);
-    let fields: Vec<redis::Value> = s.pool.run(|c| {
+    let fields: Vec<redis::Value> = s.pool.read(|c| {
         redis::cmd("HMGET")
             .arg(&hash)
             .arg("v")

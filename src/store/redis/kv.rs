@@ -127,7 +127,7 @@ pub(super) fn get(
     let (v, x) = (s.key(&["kv:v:", ns]), s.key(&["kv:x:", ns]));
     let (text, at): (Option<String>, Option<String>) = s
         .pool
-        .run(|c| redis::pipe().atomic().hget(&v, key).hget(&x, key).query(c))?;
+        .read(|c| redis::pipe().atomic().hget(&v, key).hget(&x, key).query(c))?;
     match text {
         Some(text) if live(at.as_ref(), now_ms) => decode_value(&text).map(Some),
         _ => Ok(None),

@@ -206,7 +206,7 @@ fn before(ms: i64) -> String {
 impl Store for RedisStore {
     fn ping(&self) -> Result<(), StoreError> {
         self.pool
-            .run(|c| redis::cmd("PING").query::<String>(c))
+            .read(|c| redis::cmd("PING").query::<String>(c))
             .map(drop)
     }
 }
@@ -487,6 +487,29 @@ mod tests {
             );
         }
         drop(silent);
+    }
+
+    #[test]
+    fn reads_after_a_redis_restart_succeed_on_the_first_try() {
+        use crate::store::Kv;
+        let mut redis = test_server::RedisServer::start_durable();
+        let store = RedisStore::open(&RedisSettings {
+            url: redis.url(),
+            prefix: DEFAULT_PREFIX.into(),
+            op_timeout: Duration::from_secs(2),
+            pool_size: 2,
+        })
+        .unwrap();
+        store
+            .kv_set("flow:a", "k", &serde_json::json!(7), None, 0)
+            .unwrap();
+        store.journal_put_text("j", "{}", 0, None, 0).unwrap();
+        // Every operation left its connection idle in the pool; the restart drops them.
+        redis.restart();
+        let got = store.kv_get("flow:a", "k", 0);
+        assert_eq!(got.unwrap(), Some(serde_json::json!(7)));
+        assert_eq!(store.journal_get_text("j", 0).unwrap().unwrap().version, 1);
+        store.ping().unwrap();
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!
 //! Reconnecting. A connection that failed at the socket (refused, dropped, timed out) is thrown
 //! away with every idle one (they point at the same server, which most likely restarted), and
-//! the next operation connects anew. A failed connect starts a backoff, doubling from
+//! the next operation connects anew; a read that met such a connection runs again on the new
+//! one, so only a write can fail on what a restart left in the pool. A failed connect starts a backoff, doubling from
 //! [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]: until it ends, operations fail at once instead of each
 //! waiting for a connect to time out, so a node whose Redis is down answers quickly (503, a
 //! script's fallback) and recovers within [`MAX_BACKOFF`] once Redis is back, without a restart.
@@ -79,7 +80,38 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.checkout()?;
+        self.run_on(self.checkout()?.0, f)
+    }
+
+    /// [`Pool::run`] for a command that changes nothing (a read, `PING`): when the idle
+    /// connection it was given turns out dropped — the server restarted or closed it while it
+    /// sat in the pool — it runs once more on a new connection, so the first read after a Redis
+    /// restart does not fail. A write is never sent twice: it may have been applied.
+    pub(super) fn read<T>(
+        &self,
+        f: impl Fn(&mut Connection) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
+        let (conn, reused) = self.checkout()?;
+        let mut dropped = false;
+        let first = self.run_on(conn, |c| {
+            let result = f(c);
+            dropped = result
+                .as_ref()
+                .is_err_and(RedisError::is_connection_dropped);
+            result
+        });
+        if first.is_ok() || !(reused && dropped) {
+            return first;
+        }
+        // The failure emptied the pool: this checkout connects anew.
+        self.run_on(self.checkout()?.0, f)
+    }
+
+    fn run_on<T>(
+        &self,
+        mut conn: Connection,
+        f: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
         let result = f(&mut conn);
         let broken = match &result {
             Err(e) => is_broken(e),
@@ -98,14 +130,15 @@ impl Pool {
         result.map_err(|e| self.error(&e))
     }
 
-    /// A connection: an idle one, else a new one while fewer than `size` are out.
-    fn checkout(&self) -> Result<Connection, StoreError> {
+    /// A connection: an idle one (true: it was), else a new one while fewer than `size` are
+    /// out.
+    fn checkout(&self) -> Result<(Connection, bool), StoreError> {
         let deadline = Instant::now() + self.timeout;
         let mut state = self.lock();
         loop {
             if let Some(conn) = state.idle.pop() {
                 state.busy += 1;
-                return Ok(conn);
+                return Ok((conn, true));
             }
             if state.busy < self.size {
                 break;
@@ -141,7 +174,7 @@ impl Pool {
                 let mut state = self.lock();
                 state.retry_at = None;
                 state.backoff = FIRST_BACKOFF;
-                Ok(conn)
+                Ok((conn, false))
             }
             Err(e) => {
                 let mut state = self.lock();

@@ -415,14 +415,14 @@ pub(super) fn expire_taken(
 /// Bytes of the pending events.
 pub(super) fn pending_bytes(s: &RedisStore) -> Result<u64, StoreError> {
     let key = s.key(&["q:bytes"]);
-    let bytes: Option<i64> = s.pool.run(|c| redis::cmd("GET").arg(&key).query(c))?;
+    let bytes: Option<i64> = s.pool.read(|c| redis::cmd("GET").arg(&key).query(c))?;
     Ok(bytes.map_or(0, |b| u64::try_from(b).unwrap_or(0)))
 }
 
 /// Number of pending events.
 pub(super) fn pending(s: &RedisStore) -> Result<u64, StoreError> {
     let key = s.key(&["q:due"]);
-    s.pool.run(|c| redis::cmd("ZCARD").arg(&key).query(c))
+    s.pool.read(|c| redis::cmd("ZCARD").arg(&key).query(c))
 }
 
 /// The longest prefix of `text` within `max` bytes that ends on a character boundary.

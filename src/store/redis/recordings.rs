@@ -77,7 +77,7 @@ pub(super) fn get(s: &RedisStore, id: &str) -> Result<Option<Recording>, StoreEr
     let all = s.key(&["rec:all"]);
     let text: Option<String> = s
         .pool
-        .run(|c| redis::cmd("HGET").arg(&all).arg(id).query(c))?;
+        .read(|c| redis::cmd("HGET").arg(&all).arg(id).query(c))?;
     text.as_deref().map(decode).transpose()
 }
 
@@ -109,7 +109,7 @@ pub(super) fn list(s: &RedisStore, query: &RecordingQuery) -> Result<Vec<Recordi
     let all = s.key(&["rec:all"]);
     let mut offset = 0;
     loop {
-        let ids: Vec<String> = s.pool.run(|c| {
+        let ids: Vec<String> = s.pool.read(|c| {
             redis::cmd("ZREVRANGEBYSCORE")
                 .arg(&index)
                 .arg(&max)
@@ -124,7 +124,7 @@ pub(super) fn list(s: &RedisStore, query: &RecordingQuery) -> Result<Vec<Recordi
         }
         let texts: Vec<Option<String>> = s
             .pool
-            .run(|c| redis::cmd("HMGET").arg(&all).arg(&ids).query(c))?;
+            .read(|c| redis::cmd("HMGET").arg(&all).arg(&ids).query(c))?;
         for text in texts.into_iter().flatten() {
             let rec = decode(&text)?;
             if query.matches(&rec) {

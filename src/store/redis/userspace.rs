@@ -57,7 +57,8 @@ pub(super) fn list(
         return Ok(Vec::new());
     }
     let hash = s.key(&["us:", area]);
-    let all: HashMap<String, String> = s.pool.run(|c| redis::cmd("HGETALL").arg(&hash).query(c))?;
+    let all: HashMap<String, String> =
+        s.pool.read(|c| redis::cmd("HGETALL").arg(&hash).query(c))?;
     let mut keys: Vec<&String> = all.keys().collect();
     keys.sort_unstable();
     keys.into_iter()

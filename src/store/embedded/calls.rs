@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::db_error;
-use crate::store::{CallSummary, StepRecord, StoreError};
+use super::{db_error, EmbeddedStore};
+use crate::store::{CallSummary, ExchangeLog, StepRecord, StoreError};
 
 /// (call_id, seq) → the step's JSON view.
 const STEPS: TableDefinition<(&str, u64), &str> = TableDefinition::new("call_steps");
@@ -231,4 +231,39 @@ pub(super) fn expire(
         }
     }
     Ok(old.len())
+}
+
+impl ExchangeLog for EmbeddedStore {
+    fn calls_reserve(&self, count: u64) -> Result<u64, StoreError> {
+        if count == 0 {
+            return self.read(next_seq);
+        }
+        // Not durable, like the steps: a crash may hand a number out again only together with
+        // the steps that carried it, which the crash lost as well.
+        self.write(false, |txn| reserve(txn, count))
+    }
+
+    fn calls_append(&self, steps: &[StepRecord<'_>]) -> Result<(), StoreError> {
+        self.write(false, |txn| append(txn, steps))
+    }
+
+    fn calls_steps(&self, call_id: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        self.read(|txn| steps(txn, call_id))
+    }
+
+    fn calls_summaries(&self, call_ids: &[&str]) -> Result<Vec<Option<CallSummary>>, StoreError> {
+        self.read(|txn| summaries(txn, call_ids))
+    }
+
+    fn calls_scan(
+        &self,
+        since_ms: i64,
+        visit: &mut dyn FnMut(CallSummary) -> bool,
+    ) -> Result<(), StoreError> {
+        self.read(|txn| scan(txn, since_ms, visit))
+    }
+
+    fn calls_expire(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(false, |txn| expire(txn, before_ms, max))
+    }
 }

@@ -4,8 +4,8 @@
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::db_error;
-use crate::store::{JournalText, JournalWrite, StoreError};
+use super::{db_error, EmbeddedError, EmbeddedStore};
+use crate::store::{JournalText, JournalWrite, Journals, StoreError};
 
 /// key → (version, expiry in Unix ms or None, the value as JSON text).
 const JOURNALS: TableDefinition<&str, (u64, Option<i64>, &str)> = TableDefinition::new("journals");
@@ -120,4 +120,65 @@ pub(super) fn expire(txn: &WriteTransaction, now_ms: i64, max: usize) -> Result<
         table.remove(key.as_str()).map_err(db_error)?;
     }
     Ok(due.len())
+}
+
+impl Journals for EmbeddedStore {
+    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalText>, StoreError> {
+        self.read(|txn| get(txn, key, now_ms))
+    }
+
+    fn raw_journal_put(
+        &self,
+        key: &str,
+        text: &str,
+        expected: u64,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<JournalWrite, StoreError> {
+        let put = Put {
+            key: key.to_owned(),
+            text: text.to_owned(),
+            expected,
+            expires_at_ms,
+            now_ms,
+        };
+        // A write transaction holds the version check and the write together; puts waiting
+        // for the writer share the next one (and its fsync), each still checked on its own,
+        // in order, so a second put of one key in a batch sees the first.
+        let written = self
+            .shared
+            .journal_puts
+            .submit(put, |puts| self.commit_journal_puts(&puts));
+        written.unwrap_or_else(|| {
+            Err(EmbeddedError::Database("the journal write's commit failed".into()).into())
+        })
+    }
+
+    fn journal_expire(&self, now_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(true, |txn| expire(txn, now_ms, max))
+    }
+}
+
+impl EmbeddedStore {
+    /// Commits `puts` in one durable transaction, each checked in order; one result per put.
+    pub(super) fn commit_journal_puts(
+        &self,
+        puts: &[Put],
+    ) -> Vec<Result<JournalWrite, StoreError>> {
+        let all = self.write(true, |txn| {
+            puts.iter()
+                .map(|one| put(txn, one))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match all {
+            Ok(done) => done.into_iter().map(Ok).collect(),
+            // Nothing of the batch landed: each put again on its own, so that one bad put
+            // fails alone.
+            Err(_) if puts.len() > 1 => puts
+                .iter()
+                .map(|one| self.write(true, |txn| put(txn, one)))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        }
+    }
 }

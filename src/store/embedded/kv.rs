@@ -15,9 +15,9 @@ use redb::{
 };
 use serde_json::Value;
 
-use super::db_error;
+use super::{db_error, EmbeddedStore};
 use crate::store::validate::decode_value;
-use crate::store::{KvUsage, StoreError};
+use crate::store::{Kv, KvUsage, StoreError};
 
 /// Expired keys removed per write, so no write pays for a large backlog at once.
 const SWEEP_BATCH: usize = 64;
@@ -262,4 +262,45 @@ fn stored_integer(key: &str, text: &str) -> Result<i64, StoreError> {
              (delete the key first, or use another key)"
         ))
     })
+}
+
+impl Kv for EmbeddedStore {
+    fn raw_kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
+        self.read(|txn| get(txn, ns, key, now_ms))
+    }
+
+    fn raw_kv_set(
+        &self,
+        ns: &str,
+        key: &str,
+        text: &str,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(false, |txn| set(txn, ns, key, text, ttl_ms, now_ms))
+    }
+
+    fn raw_kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+        self.write(false, |txn| delete(txn, ns, key))
+    }
+
+    fn raw_kv_incr(
+        &self,
+        ns: &str,
+        key: &str,
+        by: i64,
+        ttl_ms: Option<u64>,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        // redb runs one write transaction at a time, so the read-add-write inside is atomic.
+        self.write(false, |txn| incr(txn, ns, key, by, ttl_ms, now_ms))
+    }
+
+    fn raw_kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.read(|txn| keys(txn, ns, now_ms, limit))
+    }
+
+    fn raw_kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
+        self.read(|txn| usage(txn, ns, now_ms))
+    }
 }

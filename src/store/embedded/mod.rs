@@ -1,9 +1,10 @@
 //! The embedded backend: one redb file, `DATA_DIR/pivotforge.redb`, no server to run.
 //!
 //! This file owns the database: opening it, transactions, durability, and the backend's own
-//! errors ([`EmbeddedError`], which name the file to restore or free). The tables and what is
-//! done with them live in `kv`, `userspace`, `queue`, `recordings`, `calls` and `journals`;
-//! input reaches them checked by the domain traits.
+//! errors ([`EmbeddedError`], which name the file to restore or free). Each domain — `kv`,
+//! `userspace`, `queue`, `recordings`, `calls` and `journals` — has its tables, what is done with
+//! them and its trait's implementation in its own file; input reaches them checked by the
+//! domain traits. `group` lets durable journal writes share commits.
 //!
 //! Durability. redb 4.x offers two levels: `Immediate` (fsync before `commit` returns) and
 //! `None` (the commit is visible at once and reaches the disk with the next `Immediate` commit).
@@ -28,13 +29,8 @@ use redb::{
     Database, DatabaseError, Durability, ReadTransaction, ReadableDatabase, StorageError,
     WriteTransaction,
 };
-use serde_json::Value;
 
-use super::{
-    CallSummary, EventQueue, ExchangeLog, JournalText, JournalWrite, Journals, Kv, KvUsage,
-    QueuedEvent, Recording, RecordingIndex, RecordingQuery, StepRecord, Store, StoreError,
-    Userspace,
-};
+use super::{JournalWrite, Store, StoreError};
 
 mod calls;
 mod group;
@@ -310,262 +306,14 @@ impl Store for EmbeddedStore {
     }
 }
 
-impl Kv for EmbeddedStore {
-    fn raw_kv_get(&self, ns: &str, key: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
-        self.read(|txn| kv::get(txn, ns, key, now_ms))
-    }
-
-    fn raw_kv_set(
-        &self,
-        ns: &str,
-        key: &str,
-        text: &str,
-        ttl_ms: Option<u64>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.write(false, |txn| kv::set(txn, ns, key, text, ttl_ms, now_ms))
-    }
-
-    fn raw_kv_delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
-        self.write(false, |txn| kv::delete(txn, ns, key))
-    }
-
-    fn raw_kv_incr(
-        &self,
-        ns: &str,
-        key: &str,
-        by: i64,
-        ttl_ms: Option<u64>,
-        now_ms: i64,
-    ) -> Result<i64, StoreError> {
-        // redb runs one write transaction at a time, so the read-add-write inside is atomic.
-        self.write(false, |txn| kv::incr(txn, ns, key, by, ttl_ms, now_ms))
-    }
-
-    fn raw_kv_keys(&self, ns: &str, now_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.read(|txn| kv::keys(txn, ns, now_ms, limit))
-    }
-
-    fn raw_kv_usage(&self, ns: &str, now_ms: i64) -> Result<KvUsage, StoreError> {
-        self.read(|txn| kv::usage(txn, ns, now_ms))
-    }
-}
-
-impl Userspace for EmbeddedStore {
-    fn raw_us_get(&self, area: &str, key: &str) -> Result<Option<Value>, StoreError> {
-        self.read(|txn| userspace::get(txn, area, key))
-    }
-
-    fn raw_us_put_many(&self, area: &str, entries: &[(&str, String)]) -> Result<usize, StoreError> {
-        self.write(true, |txn| {
-            userspace::put_many(txn, area, entries.iter().map(|(k, t)| (*k, t.as_str())))
-        })
-    }
-
-    fn raw_us_delete(&self, area: &str, key: &str) -> Result<bool, StoreError> {
-        self.write(true, |txn| userspace::delete(txn, area, key))
-    }
-
-    fn raw_us_list(&self, area: &str, limit: usize) -> Result<Vec<(String, Value)>, StoreError> {
-        self.read(|txn| userspace::list(txn, area, limit))
-    }
-}
-
-impl EventQueue for EmbeddedStore {
-    fn raw_event_push(
-        &self,
-        flow: &str,
-        event: &Value,
-        now_ms: i64,
-        max_pending_bytes: u64,
-    ) -> Result<u64, StoreError> {
-        self.write(true, |txn| {
-            queue::push(txn, flow, event, now_ms, max_pending_bytes)
-        })
-    }
-
-    fn raw_event_push_once(
-        &self,
-        flow: &str,
-        call_id: &str,
-        event: &Value,
-        now_ms: i64,
-        max_pending_bytes: u64,
-    ) -> Result<Option<u64>, StoreError> {
-        self.write(true, |txn| {
-            queue::push_once(txn, flow, call_id, event, now_ms, max_pending_bytes)
-        })
-    }
-
-    fn raw_events_claim(
-        &self,
-        worker: &str,
-        now_ms: i64,
-        until_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.write(true, |txn| {
-            queue::claim(txn, worker, now_ms, until_ms, limit)
-        })
-    }
-
-    fn event_release(&self, id: u64) -> Result<(), StoreError> {
-        self.write(true, |txn| queue::release(txn, id))
-    }
-
-    fn events_expire_taken(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.write(true, |txn| queue::expire_taken(txn, before_ms, max))
-    }
-
-    fn events_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.read(|txn| queue::due(txn, now_ms, limit))
-    }
-
-    fn event_done(&self, id: u64) -> Result<(), StoreError> {
-        self.write(true, |txn| queue::done(txn, id))
-    }
-
-    fn event_retry(&self, id: u64, next_at_ms: i64, error: &str) -> Result<(), StoreError> {
-        self.write(true, |txn| queue::retry(txn, id, next_at_ms, error))
-    }
-
-    fn event_dead(&self, id: u64, error: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.write(true, |txn| queue::dead(txn, id, error, now_ms))
-    }
-
-    fn events_expire_dead(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.write(true, |txn| queue::expire_dead(txn, before_ms, max))
-    }
-
-    fn events_pending_bytes(&self) -> Result<u64, StoreError> {
-        self.read(queue::pending_bytes)
-    }
-
-    fn events_dead(&self, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.read(|txn| queue::dead_list(txn, limit))
-    }
-
-    fn events_pending(&self) -> Result<u64, StoreError> {
-        self.read(queue::pending)
-    }
-}
-
-impl RecordingIndex for EmbeddedStore {
-    fn raw_rec_put(&self, rec: &Recording) -> Result<Option<Recording>, StoreError> {
-        self.write(true, |txn| recordings::put(txn, rec))
-    }
-
-    fn raw_rec_get(&self, id: &str) -> Result<Option<Recording>, StoreError> {
-        self.read(|txn| recordings::get(txn, id))
-    }
-
-    fn raw_rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError> {
-        self.write(true, |txn| recordings::delete(txn, id))
-    }
-
-    fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError> {
-        self.read(|txn| recordings::list(txn, query))
-    }
-}
-
-impl ExchangeLog for EmbeddedStore {
-    fn calls_reserve(&self, count: u64) -> Result<u64, StoreError> {
-        if count == 0 {
-            return self.read(calls::next_seq);
-        }
-        // Not durable, like the steps: a crash may hand a number out again only together with
-        // the steps that carried it, which the crash lost as well.
-        self.write(false, |txn| calls::reserve(txn, count))
-    }
-
-    fn calls_append(&self, steps: &[StepRecord<'_>]) -> Result<(), StoreError> {
-        self.write(false, |txn| calls::append(txn, steps))
-    }
-
-    fn calls_steps(&self, call_id: &str) -> Result<Vec<(u64, String)>, StoreError> {
-        self.read(|txn| calls::steps(txn, call_id))
-    }
-
-    fn calls_summaries(&self, call_ids: &[&str]) -> Result<Vec<Option<CallSummary>>, StoreError> {
-        self.read(|txn| calls::summaries(txn, call_ids))
-    }
-
-    fn calls_scan(
-        &self,
-        since_ms: i64,
-        visit: &mut dyn FnMut(CallSummary) -> bool,
-    ) -> Result<(), StoreError> {
-        self.read(|txn| calls::scan(txn, since_ms, visit))
-    }
-
-    fn calls_expire(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.write(false, |txn| calls::expire(txn, before_ms, max))
-    }
-}
-
-impl Journals for EmbeddedStore {
-    fn raw_journal_get(&self, key: &str, now_ms: i64) -> Result<Option<JournalText>, StoreError> {
-        self.read(|txn| journals::get(txn, key, now_ms))
-    }
-
-    fn raw_journal_put(
-        &self,
-        key: &str,
-        text: &str,
-        expected: u64,
-        expires_at_ms: Option<i64>,
-        now_ms: i64,
-    ) -> Result<JournalWrite, StoreError> {
-        let put = journals::Put {
-            key: key.to_owned(),
-            text: text.to_owned(),
-            expected,
-            expires_at_ms,
-            now_ms,
-        };
-        // A write transaction holds the version check and the write together; puts waiting
-        // for the writer share the next one (and its fsync), each still checked on its own,
-        // in order, so a second put of one key in a batch sees the first.
-        let written = self
-            .shared
-            .journal_puts
-            .submit(put, |puts| self.commit_journal_puts(&puts));
-        written.unwrap_or_else(|| {
-            Err(EmbeddedError::Database("the journal write's commit failed".into()).into())
-        })
-    }
-
-    fn journal_expire(&self, now_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.write(true, |txn| journals::expire(txn, now_ms, max))
-    }
-}
-
-impl EmbeddedStore {
-    /// Commits `puts` in one durable transaction, each checked in order; one result per put.
-    fn commit_journal_puts(&self, puts: &[journals::Put]) -> Vec<Result<JournalWrite, StoreError>> {
-        let all = self.write(true, |txn| {
-            puts.iter()
-                .map(|put| journals::put(txn, put))
-                .collect::<Result<Vec<_>, _>>()
-        });
-        match all {
-            Ok(done) => done.into_iter().map(Ok).collect(),
-            // Nothing of the batch landed: each put again on its own, so that one bad put
-            // fails alone.
-            Err(_) if puts.len() > 1 => puts
-                .iter()
-                .map(|put| self.write(true, |txn| journals::put(txn, put)))
-                .collect(),
-            Err(e) => vec![Err(e)],
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::{
+        EventQueue, ExchangeLog, Journals, Kv, Recording, RecordingIndex, StepRecord, Userspace,
+    };
 
     #[test]
     fn open_creates_the_directory_and_pings() {

@@ -23,8 +23,8 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::db_error;
-use crate::store::{QueuedEvent, StoreError};
+use super::{db_error, EmbeddedStore};
+use crate::store::{EventQueue, QueuedEvent, StoreError};
 
 /// Pending events: id → [`Record`] as JSON.
 const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
@@ -429,6 +429,83 @@ fn truncate(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+impl EventQueue for EmbeddedStore {
+    fn raw_event_push(
+        &self,
+        flow: &str,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<u64, StoreError> {
+        self.write(true, |txn| {
+            push(txn, flow, event, now_ms, max_pending_bytes)
+        })
+    }
+
+    fn raw_event_push_once(
+        &self,
+        flow: &str,
+        call_id: &str,
+        event: &Value,
+        now_ms: i64,
+        max_pending_bytes: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(true, |txn| {
+            push_once(txn, flow, call_id, event, now_ms, max_pending_bytes)
+        })
+    }
+
+    fn raw_events_claim(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.write(true, |txn| claim(txn, worker, now_ms, until_ms, limit))
+    }
+
+    fn event_release(&self, id: u64) -> Result<(), StoreError> {
+        self.write(true, |txn| release(txn, id))
+    }
+
+    fn events_expire_taken(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(true, |txn| expire_taken(txn, before_ms, max))
+    }
+
+    fn events_due(&self, now_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.read(|txn| due(txn, now_ms, limit))
+    }
+
+    fn event_done(&self, id: u64) -> Result<(), StoreError> {
+        self.write(true, |txn| done(txn, id))
+    }
+
+    fn event_retry(&self, id: u64, next_at_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.write(true, |txn| retry(txn, id, next_at_ms, error))
+    }
+
+    fn event_dead(&self, id: u64, error: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.write(true, |txn| dead(txn, id, error, now_ms))
+    }
+
+    fn events_expire_dead(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.write(true, |txn| expire_dead(txn, before_ms, max))
+    }
+
+    fn events_pending_bytes(&self) -> Result<u64, StoreError> {
+        self.read(pending_bytes)
+    }
+
+    fn events_dead(&self, limit: usize) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.read(|txn| dead_list(txn, limit))
+    }
+
+    fn events_pending(&self) -> Result<u64, StoreError> {
+        self.read(pending)
+    }
 }
 
 #[cfg(test)]

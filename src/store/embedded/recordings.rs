@@ -8,8 +8,8 @@
 
 use redb::{ReadTransaction, TableDefinition, WriteTransaction};
 
-use super::db_error;
-use crate::store::{Recording, RecordingQuery, StoreError};
+use super::{db_error, EmbeddedStore};
+use crate::store::{Recording, RecordingIndex, RecordingQuery, StoreError};
 
 /// id → [`Recording`] as JSON.
 const RECORDINGS: TableDefinition<&str, &str> = TableDefinition::new("recordings");
@@ -160,4 +160,22 @@ pub(super) fn list(
         }
     }
     Ok(out)
+}
+
+impl RecordingIndex for EmbeddedStore {
+    fn raw_rec_put(&self, rec: &Recording) -> Result<Option<Recording>, StoreError> {
+        self.write(true, |txn| put(txn, rec))
+    }
+
+    fn raw_rec_get(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        self.read(|txn| get(txn, id))
+    }
+
+    fn raw_rec_delete(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        self.write(true, |txn| delete(txn, id))
+    }
+
+    fn rec_list(&self, query: &RecordingQuery) -> Result<Vec<Recording>, StoreError> {
+        self.read(|txn| list(txn, query))
+    }
 }

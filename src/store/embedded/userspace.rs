@@ -6,9 +6,9 @@
 use redb::{ReadTransaction, TableDefinition, WriteTransaction};
 use serde_json::Value;
 
-use super::db_error;
+use super::{db_error, EmbeddedStore};
 use crate::store::validate::decode_value;
-use crate::store::StoreError;
+use crate::store::{StoreError, Userspace};
 
 /// (area, key) → value as JSON text.
 const USERSPACE: TableDefinition<(&str, &str), &str> = TableDefinition::new("userspace");
@@ -80,4 +80,24 @@ pub(super) fn list(
         }
     }
     Ok(out)
+}
+
+impl Userspace for EmbeddedStore {
+    fn raw_us_get(&self, area: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        self.read(|txn| get(txn, area, key))
+    }
+
+    fn raw_us_put_many(&self, area: &str, entries: &[(&str, String)]) -> Result<usize, StoreError> {
+        self.write(true, |txn| {
+            put_many(txn, area, entries.iter().map(|(k, t)| (*k, t.as_str())))
+        })
+    }
+
+    fn raw_us_delete(&self, area: &str, key: &str) -> Result<bool, StoreError> {
+        self.write(true, |txn| delete(txn, area, key))
+    }
+
+    fn raw_us_list(&self, area: &str, limit: usize) -> Result<Vec<(String, Value)>, StoreError> {
+        self.read(|txn| list(txn, area, limit))
+    }
 }

@@ -506,9 +506,14 @@ async fn save(
 ) -> StepAnswer {
     let n = journal.steps.len();
     step.position = journal.entries.len();
-    let reply = step.reply.clone();
     journal.steps.push(step);
     let encoded = journal::encode(&journal);
+    // The journal is dropped here: its last step gives up its reply rather than copy it.
+    let reply = journal
+        .steps
+        .pop()
+        .map(|step| step.reply)
+        .unwrap_or_default();
     let bytes = encoded.len();
     if bytes > cx.config.max_journal_bytes {
         return journal_failure(format!(

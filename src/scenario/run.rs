@@ -58,6 +58,10 @@ pub fn run_with(
     };
     let mut files = Vec::new();
     for root in &roots {
+        if let Some(e) = flows_folder_given(root, config) {
+            let _ = writeln!(err, "pivotforge test: {e}");
+            return 2;
+        }
         if let Err(e) = scenario_files(root, true, &mut files) {
             let _ = writeln!(err, "pivotforge test: {e}");
             return 2;
@@ -259,6 +263,24 @@ pub fn check_folder(
     Some((ok, problems))
 }
 
+/// Why `root` can't be a tests folder when it is the flows folder: read as scenarios, every flow
+/// and settings file there would be a file error that hides the one mistake.
+fn flows_folder_given(root: &Path, config: &Config) -> Option<String> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same(root, &config.flows_dir) {
+        return None;
+    }
+    Some(format!(
+        "{} is the flows folder, not a tests folder: its scenarios are in {} (`pivotforge test` \
+         alone runs them)",
+        root.display(),
+        config.tests_dir().display()
+    ))
+}
+
 /// The scenario files of `path`: the file itself, or every `*.toml` below a folder (sorted,
 /// hidden entries left out).
 fn scenario_files(path: &Path, top: bool, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -372,6 +394,48 @@ mod tests {
         let xml = std::fs::read_to_string(junit).unwrap();
         assert_eq!(xml.matches("<testcase ").count(), 2);
         assert_eq!(xml.matches("<failure ").count(), 1);
+    }
+
+    #[test]
+    fn the_flows_folder_given_as_the_tests_folder_is_one_error_naming_the_tests_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = dir.path().join("flows");
+        write(&flows.join("menu.toml"), FLOW);
+        write(
+            &flows.join("tests/menu.toml"),
+            "[[scenario]]\nname = \"x\"\nflow = \"menu\"\nexpect = [{ device = \"3f1c\" }]\n",
+        );
+        let config = config_with(&flows);
+        let play = |_: &CallSpec, _: &Setup| Ok(menu_call());
+        // The same folder spelled another way is still the flows folder.
+        let given = dir.path().join("flows/tests/..");
+        let args = TestArgs {
+            paths: vec![given.clone()],
+            ..TestArgs::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(&config, &args, &play, &mut out, &mut err);
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "{} is the flows folder, not a tests folder: its scenarios are in {}",
+                given.display(),
+                config.tests_dir().display()
+            )),
+            "{err}"
+        );
+        // Its tests folder, given by name, runs.
+        let args = TestArgs {
+            paths: vec![flows.join("tests")],
+            ..TestArgs::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(&config, &args, &play, &mut out, &mut err);
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(code, 0, "{out}{}", String::from_utf8_lossy(&err));
+        assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
     }
 
     #[test]

@@ -270,7 +270,8 @@ fn flows_folder_given(root: &Path, config: &Config) -> Option<String> {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    if !same(root, &config.flows_dir) {
+    // A config whose tests folder is the flows folder itself keeps its word.
+    if !same(root, &config.flows_dir) || same(root, &config.tests_dir()) {
         return None;
     }
     Some(format!(

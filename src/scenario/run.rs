@@ -266,19 +266,19 @@ pub fn check_folder(
 /// Why `root` can't be a tests folder when it is the flows folder: read as scenarios, every flow
 /// and settings file there would be a file error that hides the one mistake.
 fn flows_folder_given(root: &Path, config: &Config) -> Option<String> {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
+    // A root that does not resolve is not compared: `scenario_files` says what is wrong with it.
+    let resolved = root.canonicalize().ok()?;
+    let is = |folder: &Path| folder.canonicalize().ok().as_ref() == Some(&resolved);
+    let tests = config.tests_dir();
     // A config whose tests folder is the flows folder itself keeps its word.
-    if !same(root, &config.flows_dir) || same(root, &config.tests_dir()) {
+    if !is(&config.flows_dir) || is(&tests) {
         return None;
     }
     Some(format!(
         "{} is the flows folder, not a tests folder: its scenarios are in {} (`pivotforge test` \
          alone runs them)",
         root.display(),
-        config.tests_dir().display()
+        tests.display()
     ))
 }
 
@@ -343,6 +343,18 @@ mod tests {
     }
 
     const FLOW: &str = "[default]\nmodule = \"tts\"\ndata = { text = \"Hi.\" }\n";
+
+    /// `pivotforge test PATHS…` (the tests folder when none), with its exit code and output.
+    fn run_paths(config: &Config, paths: Vec<PathBuf>, play: &Player<'_>) -> (i32, String, String) {
+        let args = TestArgs {
+            paths,
+            ..TestArgs::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(config, &args, play, &mut out, &mut err);
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        (code, text(out), text(err))
+    }
 
     #[test]
     fn runs_each_scenario_with_its_seeds_and_reports_a_summary_and_junit() {
@@ -410,13 +422,7 @@ mod tests {
         let play = |_: &CallSpec, _: &Setup| Ok(menu_call());
         // The same folder spelled another way is still the flows folder.
         let given = dir.path().join("flows/tests/..");
-        let args = TestArgs {
-            paths: vec![given.clone()],
-            ..TestArgs::default()
-        };
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run_with(&config, &args, &play, &mut out, &mut err);
-        let err = String::from_utf8(err).unwrap();
+        let (code, _, err) = run_paths(&config, vec![given.clone()], &play);
         assert_eq!(code, 2, "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
@@ -428,15 +434,15 @@ mod tests {
             "{err}"
         );
         // Its tests folder, given by name, runs.
-        let args = TestArgs {
-            paths: vec![flows.join("tests")],
-            ..TestArgs::default()
-        };
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run_with(&config, &args, &play, &mut out, &mut err);
-        let out = String::from_utf8(out).unwrap();
-        assert_eq!(code, 0, "{out}{}", String::from_utf8_lossy(&err));
+        let (code, out, err) = run_paths(&config, vec![flows.join("tests")], &play);
+        assert_eq!(code, 0, "{out}{err}");
         assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
+        // A config that names the flows folder as its tests folder is read as it says.
+        let mut same = config.clone();
+        same.tests_dir = Some(flows.clone());
+        let (_, _, err) = run_paths(&same, vec![flows.clone()], &play);
+        assert!(!err.contains("is the flows folder"), "{err}");
+        assert!(err.contains("menu.toml"), "{err}");
     }
 
     #[test]
@@ -458,12 +464,7 @@ mod tests {
         );
         let config = config_with(&flows);
         let play = |_: &CallSpec, _: &Setup| Ok(menu_call());
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run_with(&config, &TestArgs::default(), &play, &mut out, &mut err);
-        let (out, err) = (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        );
+        let (code, out, err) = run_paths(&config, Vec::new(), &play);
         assert_eq!(code, 2, "{out}{err}");
         let a = flows.join("tests/a.toml");
         assert!(

@@ -508,7 +508,7 @@ async fn save(
     step.position = journal.entries.len();
     journal.steps.push(step);
     let encoded = journal::encode(&journal);
-    // The journal is dropped here: its last step gives up its reply rather than copy it.
+    // Only the encoding is needed from here on: the last step gives up its reply, not a copy.
     let reply = journal
         .steps
         .pop()

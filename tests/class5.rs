@@ -1003,3 +1003,66 @@ async fn a_call_whose_pivots_send_json_bodies() {
         "a retried JSON step gets the same reply"
     );
 }
+
+/// A server whose JS pool has one thread, so that every step of every call runs in the same
+/// realm unless it is dropped.
+fn serve_one_thread(flows: &std::path::Path) -> TestServer {
+    let mut config = config(flows);
+    config.js_threads = 1;
+    serve_with(config, at(NOW))
+}
+
+#[tokio::test]
+async fn calls_on_one_thread_never_see_what_another_step_left() {
+    // A top-level binding, an undeclared global and a built-in changed by a sloppy script:
+    // none of them may carry from one step (or call) to the next.
+    let flow = r#"
+let visits = 0;
+async function main(data, ctx) {
+  visits += 1;
+  leaked = (typeof leaked === 'number' ? leaked : 0) + 1;
+  await ctx.ivr('a.wav', 5, 1, 1);
+  await ctx.tts(`visits ${visits}, leaked ${leaked}`);
+}
+"#;
+    let flows = flows_dir(&[("state.js", flow), ("state.settings.toml", MEDIA)]);
+    let server = serve_one_thread(flows.path());
+    for call in ["s-1", "s-2", "s-3", "s-4", "s-5"] {
+        let step0 = first(&server, "state", call).await;
+        assert_eq!(step0.status, 200, "{}", step0.text());
+        let name = collection(&step0.json());
+        let step1 = follow(&server, &step0, call, &json!({ name: "1" })).await;
+        assert_eq!(
+            step1.json(),
+            json!({"module": "tts", "data": {"text": "visits 1, leaked 1"}}),
+            "{call}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_script_that_changes_a_built_in_still_runs() {
+    // The realm's built-ins are frozen, so this top level throws there; the step runs again in
+    // a context of its own, as every later one does.
+    let flow = r#"
+'use strict';
+Array.prototype.last = function () { return this[this.length - 1]; };
+async function main(data, ctx) {
+  const { value } = await ctx.ivr('a.wav', 5, 1, 3);
+  await ctx.tts(`last ${value.split('').last()}`);
+}
+"#;
+    let flows = flows_dir(&[("polyfill.js", flow), ("polyfill.settings.toml", MEDIA)]);
+    let server = serve_one_thread(flows.path());
+    for call in ["p-1", "p-2"] {
+        let step0 = first(&server, "polyfill", call).await;
+        assert_eq!(step0.status, 200, "{}", step0.text());
+        let name = collection(&step0.json());
+        let step1 = follow(&server, &step0, call, &json!({ name: "123" })).await;
+        assert_eq!(
+            step1.json(),
+            json!({"module": "tts", "data": {"text": "last 3"}}),
+            "{call}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The host's own scripts (the prelude every sandbox runs, the `ctx` of a Class 5 step) compiled
 //! to QuickJS bytecode once per process, so that a fresh sandbox loads them instead of parsing
-//! 26 KB of source: a Class 5 step builds a fresh sandbox every time, and parsing the prelude
-//! was two fifths of its CPU.
+//! 26 KB of source: a module Class 5 flow builds a fresh sandbox for every step (as every
+//! classic one did before its realms), and parsing the prelude was two fifths of its CPU.
 
 use std::sync::OnceLock;
 

@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod host;
 pub mod isolation;
 pub mod pool;
+pub mod realms;
 pub mod sandbox;
 pub mod settings;
 

@@ -20,6 +20,7 @@ use super::class5::{Effects, StepOutput};
 use super::host::{HostServices, LogLine};
 use super::isolation::{Core, Slot};
 pub use super::isolation::{FlowIsolation, Isolation};
+use super::realms::{RealmKey, Realms};
 use super::sandbox::{Sandbox, Vars};
 use super::{ScriptErrorKind, ScriptFailure, ScriptFlow};
 
@@ -154,7 +155,8 @@ struct Job {
     vars: Vars,
     deadline: Instant,
     now_ms: Option<i64>,
-    /// A Class 5 step's effects: it runs in a fresh sandbox, never a warm one.
+    /// A Class 5 step's effects: it runs in its flow's realm or a fresh sandbox, never in a
+    /// plain flow's warm one.
     class5: Option<Box<Effects>>,
     ticket: Ticket,
     reply: tokio::sync::oneshot::Sender<Result<RunResult, Overloaded>>,
@@ -329,8 +331,8 @@ impl JsPool {
         self.submit(flow, function, arg, now_ms, None).await
     }
 
-    /// Runs one step of a Class 5 flow: `main(data, ctx)` in a fresh sandbox whose effects go
-    /// through `effects`, within the flow's time limit (replay included).
+    /// Runs one step of a Class 5 flow: `main(data, ctx)`, from the script's top level, with
+    /// its effects going through `effects`, within the flow's time limit (replay included).
     pub async fn run_class5(
         &self,
         flow: Arc<ScriptFlow>,
@@ -451,6 +453,7 @@ fn worker(
         slot.clock.set_to_current_thread();
     }
     let mut warm: Warm = HashMap::new();
+    let mut realms = Realms::default();
     let mut uses = 0u64;
     let retired = 'jobs: loop {
         let Ok(job) = rx.recv() else {
@@ -461,7 +464,11 @@ fn worker(
         while let Some(job) = next.take() {
             let guard = job.ticket.guard.clone();
             uses += 1;
-            overran |= serve(job, &mut warm, uses, &services, &stats, &core, slot);
+            let kept = Kept {
+                warm: &mut warm,
+                realms: &mut realms,
+            };
+            overran |= serve(job, kept, uses, &services, &stats, &core, slot);
             // This thread was one of the flow's: the flow's next parked call takes it, so a
             // confined flow never holds more threads than its share.
             next = guard.bulkhead.next_parked(core.share);
@@ -490,11 +497,17 @@ fn worker(
     }
 }
 
+/// What a JS thread keeps between jobs.
+struct Kept<'a> {
+    warm: &'a mut Warm,
+    realms: &'a mut Realms,
+}
+
 /// Runs one job and answers it; true when it ran so far past its deadline that its caller gave
 /// up on it.
 fn serve(
     mut job: Job,
-    warm: &mut Warm,
+    Kept { warm, realms }: Kept<'_>,
     uses: u64,
     services: &Arc<HostServices>,
     stats: &PoolStats,
@@ -515,7 +528,7 @@ fn serve(
     }
     let class5 = job.class5.take();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match class5 {
-        Some(effects) => run_step(&job, services, *effects),
+        Some(effects) => run_step(&job, realms, uses, services, *effects),
         None => {
             let (result, logs) = run_job(warm, uses, &job, services);
             (result, logs, None)
@@ -527,6 +540,7 @@ fn serve(
     let (result, logs, class5) = outcome.unwrap_or_else(|_| {
         // A panic may have left the flow's sandbox half-way: never reuse it.
         warm.remove(&job.flow.name);
+        realms.forget(&job.flow.name);
         (
             Err(ScriptFailure::error(
                 ScriptErrorKind::Internal,
@@ -569,6 +583,7 @@ fn serve(
     if overran {
         // The sandbox may be mid-way through anything.
         warm.remove(&job.flow.name);
+        realms.forget(&job.flow.name);
     }
     let Job { ticket, reply, .. } = job;
     // The place is given back before the answer, so the caller's next call finds it free.
@@ -585,17 +600,23 @@ fn serve(
 
 type Warm = HashMap<String, (u64, Sandbox, u64)>;
 
-/// One Class 5 step: a fresh sandbox (a replay must start from the script's top level, never
-/// from state an earlier call left), dropped when the step is done.
-fn run_step(
-    job: &Job,
-    services: &Arc<HostServices>,
-    effects: Effects,
-) -> (
+/// What a Class 5 step gave: the result, the console lines and what the step recorded.
+type StepRun = (
     Result<Value, ScriptFailure>,
     Vec<LogLine>,
     Option<StepOutput>,
-) {
+);
+
+/// One Class 5 step. A replay must start from the script's top level, never from state an
+/// earlier step left: a classic flow's step runs its top level anew in the flow's realm on this
+/// thread (see [`Realms`]); a module flow's, in a fresh context.
+fn run_step(
+    job: &Job,
+    realms: &mut Realms,
+    uses: u64,
+    services: &Arc<HostServices>,
+    effects: Effects,
+) -> StepRun {
     if Instant::now() >= job.deadline {
         let e = ScriptFailure::error(
             ScriptErrorKind::Timeout,
@@ -603,6 +624,60 @@ fn run_step(
         );
         return (Err(e), Vec::new(), None);
     }
+    let key = RealmKey::of(&job.flow);
+    if job.flow.module || realms.fresh_only(&key) {
+        return fresh_step(job, services, effects);
+    }
+    let again = effects.clone();
+    let sandbox = match realms.get(&key, &job.flow, services, job.deadline, uses) {
+        Ok(sandbox) => sandbox,
+        Err(e) => return (Err(e), Vec::new(), None),
+    };
+    sandbox.set_effects(effects);
+    let out = sandbox.call(&job.function, &job.arg, job.vars, job.deadline, job.now_ms);
+    let fx = sandbox.take_effects();
+    let wrote = fx.as_ref().is_some_and(Effects::wrote);
+    let output = fx.map(StepOutput::of);
+    let failed = out.result.is_err() || output.as_ref().is_some_and(|o| o.diverged.is_some());
+    let clean = !failed && !out.discard && sandbox.clean();
+    if failed || out.discard {
+        realms.discard(&key, false);
+    } else if !clean {
+        realms.discard(&key, true);
+    }
+    // A step that failed in the realm runs once more in a context of its own, unless it did
+    // something a second run would do again: a script that changes a built-in (which the
+    // realm refuses) still works there, and the flow's steps run that way from then on.
+    // A deliberate rejection or a limit would be the same there.
+    let erred = match &out.result {
+        Err(ScriptFailure::Error { kind, .. }) => !matches!(
+            kind,
+            ScriptErrorKind::Timeout
+                | ScriptErrorKind::MemoryLimit
+                | ScriptErrorKind::StackOverflow
+        ),
+        Err(_) => false,
+        Ok(_) => failed,
+    };
+    let redo = erred && !wrote;
+    if redo && Instant::now() < job.deadline {
+        let fresh = fresh_step(job, services, again);
+        let diverged = fresh.2.as_ref().is_some_and(|o| o.diverged.is_some());
+        if fresh.0.is_ok() && !diverged {
+            tracing::info!(
+                flow = %job.flow.name,
+                "a Class 5 step failed in the flow's realm and worked in a fresh context (does the \
+                 script change a built-in?): its steps run in fresh contexts on this thread"
+            );
+            realms.make_fresh_only(&key);
+        }
+        return fresh;
+    }
+    (out.result, out.logs, output)
+}
+
+/// One Class 5 step in a fresh context, dropped when the step is done.
+fn fresh_step(job: &Job, services: &Arc<HostServices>, effects: Effects) -> StepRun {
     let mut sandbox = match Sandbox::with_effects(&job.flow, services, job.deadline, Some(effects))
     {
         Ok(sandbox) => sandbox,

@@ -298,7 +298,7 @@
     }
     return jsonStringify(classify(r.fail));
   };
-  const moduleObject = { exports: {} };
+  let moduleObject = { exports: {} };
   let builtinNames = new Set();
   const ownProperty = Object.prototype.hasOwnProperty;
   const hasOwn = (o, k) => o !== null && (typeof o === 'object' || typeof o === 'function')
@@ -312,6 +312,7 @@
     const ns = G.__pf_namespace;
     const ex = moduleObject.exports;
     const candidates = [
+      name === 'main' && stepMain,
       own(ns, name),
       own(ns && ns.default, name),
       name === 'main' && ns && ns.default,
@@ -347,7 +348,7 @@
     add(moduleObject.exports);
     add(moduleObject.export);
     if (ns && typeof ns.default === 'function') addName('main');
-    if (typeof moduleObject.exports === 'function') addName('main');
+    if (typeof moduleObject.exports === 'function' || typeof stepMain === 'function') addName('main');
     const globalNames = getOwnPropertyNames(G);
     for (let i = 0; i < globalNames.length; i += 1) {
       const k = globalNames[i];
@@ -365,8 +366,13 @@
     return v;
   };
   const flowVars = deepFreeze(jsonParse(varsJson));
-  // The ctx of a Class 5 step (one per context: a Class 5 step runs in a fresh one).
-  const classFive = makeCtx ? makeCtx(host, () => call.settle({ suspend: true }), logger('log')) : undefined;
+  // The ctx of a Class 5 step. A fresh context makes one; a Class 5 realm (`__pf_class5`)
+  // makes one for every step, so nothing of a step's ctx (an unawaited call) reaches the next.
+  const newCtx = () => makeCtx(host, () => call.settle({ suspend: true }), logger('log'));
+  let classFive = makeCtx ? newCtx() : undefined;
+  // A Class 5 realm's script: its top level as a function, run anew by every step.
+  let topLevel = null;
+  let stepMain;
   const hasVars = objectKeys(flowVars).length > 0;
   const isObject = (v) => v !== null && typeof v === 'object' && !isArray(v);
   // varsMode: 0 leaves the argument alone, 1 sets `vars` (a call step, which must give a tree),
@@ -388,6 +394,13 @@
     call.settle = (r) => { if (early === null) early = r; };
     let out, threw = false, thrown;
     let f;
+    if (topLevel !== null) {
+      // A Class 5 realm: the step runs the script's top level anew, as a fresh context would.
+      moduleObject = { exports: {} };
+      classFive = newCtx();
+      try { stepMain = topLevel(); } catch (e) { return settle(early !== null ? early : { fail: e }, needValue); }
+      if (early !== null) return settle(early, needValue);
+    }
     try { f = entry(name); } catch (e) { return settle({ fail: e }, needValue); }
     if (!f) return jsonStringify({ type: 'missing', name: String(name), functions: functionNames() });
     try {
@@ -441,6 +454,101 @@
     if (ok) op.resolve(jsonParse(payload)); else op.reject(new Error(payload));
   };
 
+  // ---- a Class 5 realm: one context a flow's steps share, each running the script anew -----
+  // A step must see what the call's first step saw, so nothing a step does may outlive it. The
+  // script's top level runs inside a function (`topLevel`) on every step, so its bindings are
+  // the step's own; the standard built-ins are frozen, as in a hardened JavaScript realm; the
+  // global object's own properties are fixed, and `clean` tells the host whether a step added
+  // one (an undeclared assignment), or made a FinalizationRegistry whose callback could run in
+  // a later step: either way the host drops the realm.
+  let dirty = false;
+  let globalCount = -1;
+  let globalProto = null;
+  // Built-in members that scripts commonly assign on their own objects (`this.name = …` in an
+  // Error subclass, `Foo.prototype.toString = …`): frozen as data, such an assignment would fail
+  // as the inherited member is read-only, so each is an accessor whose setter gives the object
+  // its own property. The built-in itself still can't be changed.
+  const overridable = (proto, names) => {
+    for (let i = 0; i < names.length; i += 1) {
+      const name = names[i];
+      const d = Reflect.getOwnPropertyDescriptor(proto, name);
+      if (!d || !('value' in d) || !d.configurable) continue;
+      const value = d.value;
+      defineProperty(proto, name, {
+        get: { [name]() { return value; } }[name],
+        set: { [name](v) {
+          if (this === proto) throw new TypeError(`${String(name)} of a built-in can't be changed: a Class 5 flow's built-ins are frozen`);
+          defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+        } }[name],
+        enumerable: d.enumerable,
+        configurable: false,
+      });
+    }
+  };
+  const hardenRealm = () => {
+    const errors = ['Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError', 'URIError', 'AggregateError', 'InternalError'];
+    overridable(Object.prototype, ['constructor', 'toString', 'valueOf', 'toLocaleString', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable']);
+    overridable(Function.prototype, ['constructor', 'toString']);
+    overridable(Array.prototype, ['constructor', 'toString', 'push']);
+    overridable(Promise.prototype, ['constructor']);
+    for (let i = 0; i < errors.length; i += 1) {
+      const E = G[errors[i]];
+      if (typeof E === 'function') overridable(E.prototype, ['constructor', 'name', 'message', 'toString']);
+    }
+    const FR = G.FinalizationRegistry;
+    if (typeof FR === 'function') {
+      const tripped = new Proxy(FR, { construct: (target, args, newTarget) => { dirty = true; return construct(target, args, newTarget === tripped ? target : newTarget); } });
+      defineProperty(FR.prototype, 'constructor', { value: tripped });
+      defineProperty(G, 'FinalizationRegistry', { value: tripped });
+    }
+    // Intrinsics no global names: reached from instances.
+    const hidden = [
+      function* () {}, async function () {}, async function* () {}, [][Symbol.iterator](),
+      new Map()[Symbol.iterator](), new Set()[Symbol.iterator](), ''[Symbol.iterator](),
+      /a/[Symbol.matchAll]('a'),
+    ];
+    const queue = [];
+    const seen = new WeakSet();
+    const visit = (v) => {
+      if (v === null || (typeof v !== 'object' && typeof v !== 'function') || seen.has(v)) return;
+      seen.add(v);
+      queue.push(v);
+    };
+    for (let i = 0; i < hidden.length; i += 1) visit(Object.getPrototypeOf(hidden[i]));
+    seen.add(G);
+    for (const key of Reflect.ownKeys(G)) {
+      const d = Reflect.getOwnPropertyDescriptor(G, key);
+      if ('value' in d) {
+        visit(d.value);
+        if (d.configurable || d.writable) defineProperty(G, key, { writable: false, configurable: false });
+      } else {
+        visit(d.get);
+        visit(d.set);
+        if (d.configurable) defineProperty(G, key, { configurable: false });
+      }
+    }
+    visit(Object.getPrototypeOf(G));
+    while (queue.length > 0) {
+      const o = queue.pop();
+      freeze(o);
+      visit(Object.getPrototypeOf(o));
+      for (const key of Reflect.ownKeys(o)) {
+        const d = Reflect.getOwnPropertyDescriptor(o, key);
+        if ('value' in d) visit(d.value); else { visit(d.get); visit(d.set); }
+      }
+    }
+    globalCount = Reflect.ownKeys(G).length;
+    globalProto = Object.getPrototypeOf(G);
+  };
+  // Once, before the first step: the script's top level as a function, then the realm frozen.
+  const class5Realm = (script) => {
+    if (topLevel !== null || typeof script !== 'function') throw new TypeError('__pf_class5: once, with the top level');
+    topLevel = script;
+    hardenRealm();
+  };
+  // After a step: whether the next step may run in this realm.
+  const clean = () => !dirty && Reflect.ownKeys(G).length === globalCount && Object.getPrototypeOf(G) === globalProto;
+
   // ---- install: the host's objects are frozen and its globals fixed; built-ins stay as they are
   // Deep, but through own properties only: the prototypes are the language's built-ins.
   const guarded = new WeakSet();
@@ -458,8 +566,9 @@
   const process = { env: Object.assign({}, env) };
   const globals = { console, require, api, fetch, setTimeout, clearTimeout, setInterval, vars, exit, err, process,
     __pf_run: run, __pf_fire: fire, __pf_complete: complete, __pf_idle: idle, __pf_modules: modules };
+  if (makeCtx) Object.assign(globals, { __pf_class5: class5Realm, __pf_clean: clean });
   for (const name of objectKeys(globals)) define(name, globals[name]);
-  defineProperty(G, 'module', { value: moduleObject, writable: false, enumerable: false, configurable: false });
+  defineProperty(G, 'module', { get: () => moduleObject, enumerable: false, configurable: false });
   defineProperty(G, 'exports', { get: () => moduleObject.exports, set: (v) => { moduleObject.exports = v; }, enumerable: false, configurable: false });
   builtinNames = new Set(Reflect.ownKeys(G));
 })

@@ -44,6 +44,16 @@ const JS_STACK: usize = 1024 * 1024;
 /// Modules a script can import or require by name.
 const BUILTIN_MODULES: [&str; 3] = ["cxKV", "cxUserspace", "pivotforge"];
 
+/// What a sandbox is built for.
+enum Start {
+    /// A plain flow: its top level runs once, its functions are called many times.
+    Plain,
+    /// One Class 5 step, in a context of its own.
+    Step(Box<Effects>),
+    /// The steps of a classic Class 5 flow, one after another.
+    Realm,
+}
+
 /// What one call gave.
 pub struct CallOutcome {
     /// The returned JSON value, or why there is none.
@@ -91,6 +101,56 @@ impl Sandbox {
         deadline: Instant,
         class5: Option<Effects>,
     ) -> Result<Sandbox, ScriptFailure> {
+        let start = match class5 {
+            Some(effects) => Start::Step(Box::new(effects)),
+            None => Start::Plain,
+        };
+        Sandbox::build(flow, services, deadline, start)
+    }
+
+    /// A Class 5 realm for the steps of a classic (non-module) Class 5 flow: the prelude and
+    /// `ctx` set up once, the script compiled once as a function of its top level, which every
+    /// step runs anew ([`Sandbox::set_effects`], then [`Sandbox::call`]), and the realm's
+    /// built-ins frozen, so that no step leaves anything behind for the next; [`Sandbox::clean`]
+    /// tells whether one did anyway.
+    pub fn class5_realm(
+        flow: &ScriptFlow,
+        services: &Arc<HostServices>,
+        deadline: Instant,
+    ) -> Result<Sandbox, ScriptFailure> {
+        debug_assert!(
+            !flow.module,
+            "a module's imports are instantiated once per context"
+        );
+        Sandbox::build(flow, services, deadline, Start::Realm)
+    }
+
+    /// Gives the next step's effects boundary to a Class 5 realm.
+    pub fn set_effects(&mut self, effects: Effects) {
+        self.state.borrow_mut().class5 = Some(effects);
+    }
+
+    /// True when the last step of a Class 5 realm left the realm as it found it.
+    pub fn clean(&self) -> bool {
+        self.context.with(|ctx| {
+            ctx.globals()
+                .get::<_, Function>("__pf_clean")
+                .and_then(|clean| clean.call::<_, bool>(()))
+                .unwrap_or(false)
+        })
+    }
+
+    fn build(
+        flow: &ScriptFlow,
+        services: &Arc<HostServices>,
+        deadline: Instant,
+        start: Start,
+    ) -> Result<Sandbox, ScriptFailure> {
+        let (class5, realm) = match start {
+            Start::Plain => (None, false),
+            Start::Step(effects) => (Some(*effects), false),
+            Start::Realm => (None, true),
+        };
         let internal = |e: rquickjs::Error| {
             ScriptFailure::error(
                 ScriptErrorKind::Internal,
@@ -121,7 +181,7 @@ impl Sandbox {
         let (tx, completions) = channel();
         let state = Rc::new(RefCell::new(CallState::default()));
         state.borrow_mut().reset(deadline, None);
-        let class_five = class5.is_some();
+        let class_five = class5.is_some() || realm;
         state.borrow_mut().class5 = class5;
         let settings = Arc::new(flow.settings.clone());
         limit.store(ticks(deadline), Ordering::Relaxed);
@@ -152,7 +212,24 @@ impl Sandbox {
                     make_ctx,
                 ))
                 .map_err(|e| fail(&ctx, e))?;
-            if flow.module {
+            if realm {
+                // The top level as a function: every step calls it for bindings of its own.
+                // Prefixed on the first line, so the script's line numbers stay its own.
+                let mut options = EvalOptions::default();
+                options.strict = false;
+                options.filename = Some(flow.module_name.clone());
+                let wrapped = format!(
+                    "(function () {{{}\n;return typeof main === 'function' ? main : undefined;\n}})",
+                    flow.source
+                );
+                let top_level: Function = ctx
+                    .eval_with_options(wrapped.into_bytes(), options)
+                    .map_err(|e| fail(&ctx, e))?;
+                ctx.globals()
+                    .get::<_, Function>("__pf_class5")
+                    .and_then(|setup| setup.call::<_, ()>((top_level,)))
+                    .map_err(|e| fail(&ctx, e))?;
+            } else if flow.module {
                 let module = Module::declare(
                     ctx.clone(),
                     flow.module_name.as_str(),

@@ -60,8 +60,12 @@ pub enum Replayed {
     No,
 }
 
+/// Host calls that change something outside the call: a second run of the step would do them
+/// again.
+const WRITES: [&str; 5] = ["kv.set", "kv.delete", "kv.incr", "us.put", "us.delete"];
+
 /// The state of one Class 5 step inside the sandbox.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Effects {
     replay: Vec<Entry>,
     cursor: usize,
@@ -98,6 +102,12 @@ impl Effects {
         } else {
             Mode::Recording
         }
+    }
+
+    /// True when the step did something a second run would do again: a cxKV or userspace
+    /// write, or a fetch.
+    pub fn wrote(&self) -> bool {
+        self.fetches > 0 || self.recorded.iter().any(|e| WRITES.contains(&e.k.as_str()))
     }
 
     /// Entries of the journal not given back yet.

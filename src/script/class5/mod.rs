@@ -1,8 +1,9 @@
 //! Class 5 flows: ScriptForge voice apps (`async function main(data, ctx)`) run over pivot by
-//! deterministic replay. Every request re-runs the script from the top in a fresh context,
-//! giving back the call's journal of earlier results until the script awaits a ctx call the
-//! journal does not hold; that step's nodes, what the call needs and a pivot back with the next
-//! step token are the reply, and the journal is saved (compare-and-set) before it leaves.
+//! deterministic replay. Every request re-runs the script from the top (in the flow's realm on
+//! its JS thread, see `script::realms`, or in a fresh context), giving back the call's journal
+//! of earlier results until the script awaits a ctx call the journal does not hold; that step's
+//! nodes, what the call needs and a pivot back with the next step token are the reply, and the
+//! journal is saved (compare-and-set) before it leaves.
 //!
 //! - [`detect`]: which flows are Class 5 (a second parameter of `main`);
 //! - [`journal`]: the journal's shape and its place in the Store;

@@ -406,9 +406,14 @@ impl Engine {
             verify: &verify,
         };
         let step = class5_step::answer(&cx, script, req, now.timestamp_millis()).await?;
-        let answer = match step.tree {
-            Ok(tree) => Answer::measured(classify(tree)),
-            Err(failure) => Answer::measured(with_fallback(failure, flow.fallback())),
+        let answer = match (step.tree, step.reply_bytes) {
+            // Measured as it was stored; a retry's stored tree is measured now.
+            (Ok(tree), Some(reply_bytes)) => Answer {
+                reply_bytes,
+                ..Answer::new(classify(tree))
+            },
+            (Ok(tree), None) => Answer::measured(classify(tree)),
+            (Err(failure), _) => Answer::measured(with_fallback(failure, flow.fallback())),
         };
         Ok(Answer {
             logs: step.logs,

@@ -86,15 +86,42 @@ pub enum Pending {
 }
 
 /// One answered request: its reply, kept so that a retry gets it again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
-    /// The tree sent.
-    pub reply: Value,
+    /// The tree sent, as the JSON text it was stored as: a step reads and writes the journal's
+    /// earlier replies without parsing them, as only a retry needs one.
+    pub reply: Box<serde_json::value::RawValue>,
     /// The operation it waits for; none once the call's script has ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
     /// How many entries the journal held after this step (its position).
     pub position: usize,
+}
+
+impl Step {
+    /// The step that sent `reply` and waits for `pending`, at journal position `position`.
+    pub fn new(reply: &Value, pending: Option<Pending>, position: usize) -> Step {
+        Step {
+            // A tree of strings, numbers and string-keyed maps: writing it out cannot fail.
+            reply: serde_json::value::to_raw_value(reply)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+            pending,
+            position,
+        }
+    }
+
+    /// The tree sent.
+    pub fn reply_value(&self) -> Value {
+        serde_json::from_str(self.reply.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Step {
+    fn eq(&self, other: &Step) -> bool {
+        self.reply.get() == other.reply.get()
+            && self.pending == other.pending
+            && self.position == other.position
+    }
 }
 
 /// The script a call started with, kept in its journal so that any node replays that version

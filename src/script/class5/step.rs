@@ -47,6 +47,8 @@ pub struct StepAnswer {
     pub script: Option<Duration>,
     /// The version the step ran when the call keeps an older one than the flow's.
     pub pinned: Option<String>,
+    /// Bytes of the tree's JSON when the step measured them (as it stored the tree).
+    pub reply_bytes: Option<usize>,
 }
 
 impl StepAnswer {
@@ -60,6 +62,7 @@ impl StepAnswer {
             logs: Vec::new(),
             script: None,
             pinned: None,
+            reply_bytes: None,
         }
     }
 
@@ -69,6 +72,7 @@ impl StepAnswer {
             logs: Vec::new(),
             script: None,
             pinned: None,
+            reply_bytes: None,
         }
     }
 }
@@ -163,7 +167,7 @@ pub async fn answer(
         Err(why) => return Ok(journal_failure(why)),
         Ok(Placement::Retry(step)) => {
             // A retry (Kazoo's or a proxy's): the same reply, nothing changes.
-            let mut answer = StepAnswer::tree(step.reply.clone());
+            let mut answer = StepAnswer::tree(step.reply_value());
             let note = format!(
                 "class5 step {n} repeated: its stored reply was sent again (journal position {}), \
                  nothing changed",
@@ -229,12 +233,8 @@ pub async fn answer(
                     let reply = prompts
                         .finish(Node::new(collect).default_child(back))
                         .to_value();
-                    let step = Step {
-                        reply,
-                        pending: Some(Pending::Ivr(again)),
-                        position: journal.entries.len(),
-                    };
-                    return Ok(save(cx, &key, journal, read_version, step, now_ms).await);
+                    let step = Step::new(&reply, Some(Pending::Ivr(again)), 0);
+                    return Ok(save(cx, &key, journal, read_version, (step, reply), now_ms).await);
                 }
                 let result = json!({"status": status, "value": value});
                 journal.entries.push(Entry::new("ctx.ivr", result));
@@ -282,11 +282,11 @@ pub async fn answer(
         .filter(|_| n > 0)
         .map(|e| e.k.clone());
     let mut answer = match built {
-        Ok((step, recorded, done)) => {
+        Ok((step, reply, recorded, done)) => {
             let note = describe(n, replayed, resolved.as_deref(), &recorded, done);
             journal.entries.extend(recorded);
             journal.done = done;
-            let mut saved = save(cx, &key, journal, read_version, step, now_ms).await;
+            let mut saved = save(cx, &key, journal, read_version, (step, reply), now_ms).await;
             if saved.tree.is_ok() {
                 saved.logs.push(position_line(now_ms, note));
             }
@@ -297,6 +297,7 @@ pub async fn answer(
             logs: Vec::new(),
             script: None,
             pinned: None,
+            reply_bytes: None,
         },
     };
     let mut logs = run.logs;
@@ -370,7 +371,8 @@ fn position_line(now_ms: i64, message: String) -> LogLine {
     }
 }
 
-type Built = (Step, Vec<Entry>, bool);
+/// The step to store, the tree it sends, what it recorded and whether the script ended.
+type Built = (Step, Value, Vec<Entry>, bool);
 
 /// The step's reply from what the script did: the nodes it emitted, then what it ended at.
 fn build(
@@ -463,12 +465,7 @@ fn build(
     };
     let reply = tree.to_value();
     (cx.verify)(&reply)?;
-    let step = Step {
-        reply,
-        pending,
-        position: 0,
-    };
-    Ok((step, recorded, done))
+    Ok((Step::new(&reply, pending, 0), reply, recorded, done))
 }
 
 /// The node of a bridge and whether the script continues after its failure: then it carries
@@ -501,19 +498,15 @@ async fn save(
     key: &str,
     mut journal: Journal,
     expected: u64,
-    mut step: Step,
+    (mut step, reply): (Step, Value),
     now_ms: i64,
 ) -> StepAnswer {
     let n = journal.steps.len();
     step.position = journal.entries.len();
+    let reply_bytes = step.reply.get().len();
     journal.steps.push(step);
     let encoded = journal::encode(&journal);
-    // Only the encoding is needed from here on: the last step gives up its reply, not a copy.
-    let reply = journal
-        .steps
-        .pop()
-        .map(|step| step.reply)
-        .unwrap_or_default();
+    drop(journal);
     let bytes = encoded.len();
     if bytes > cx.config.max_journal_bytes {
         return journal_failure(format!(
@@ -526,14 +519,24 @@ async fn save(
     let key = key.to_owned();
     let ttl_ms = cx.config.ttl_ms();
     let saved = off_worker(store, move |store| {
-        saved_reply(store, &key, &encoded, expected, ttl_ms, now_ms, n, reply)
+        saved_reply(
+            store,
+            &key,
+            &encoded,
+            expected,
+            ttl_ms,
+            now_ms,
+            n,
+            (reply, reply_bytes),
+        )
     })
     .await;
     saved.unwrap_or_else(journal_failure)
 }
 
-/// Saves the journal `encoded` if it is still at version `expected`, giving this step's `reply`; else the
-/// reply of step `n` that the journal now holds (a concurrent request of the same step won).
+/// Saves the journal `encoded` if it is still at version `expected`, giving this step's `reply`
+/// (of `reply_bytes`); else the reply of step `n` that the journal now holds (a concurrent
+/// request of the same step won).
 #[allow(clippy::too_many_arguments)]
 fn saved_reply(
     store: &dyn Store,
@@ -543,13 +546,16 @@ fn saved_reply(
     ttl_ms: u64,
     now_ms: i64,
     n: usize,
-    reply: Value,
+    (reply, reply_bytes): (Value, usize),
 ) -> StepAnswer {
     match journal::save(store, key, encoded, expected, ttl_ms, now_ms) {
-        Ok(true) => StepAnswer::tree(reply),
+        Ok(true) => StepAnswer {
+            reply_bytes: Some(reply_bytes),
+            ..StepAnswer::tree(reply)
+        },
         Ok(false) => match journal::load(store, key, now_ms) {
             Ok(Some(now)) => match now.journal.steps.get(n) {
-                Some(theirs) => StepAnswer::tree(theirs.reply.clone()),
+                Some(theirs) => StepAnswer::tree(theirs.reply_value()),
                 None => journal_failure(
                     "the call's journal changed while this step ran and holds no reply for it"
                         .into(),
@@ -581,11 +587,7 @@ mod tests {
     }
 
     fn step(module: &str) -> Step {
-        Step {
-            reply: json!({"module": module, "data": {}}),
-            pending: None,
-            position: 0,
-        }
+        Step::new(&json!({"module": module, "data": {}}), None, 0)
     }
 
     #[tokio::test]
@@ -607,14 +609,16 @@ mod tests {
         };
         let theirs = journal::encode(&theirs);
         assert!(journal::save(store.as_ref(), "k", &theirs, 0, 60_000, 0).unwrap());
-        let answer = save(&cx, "k", Journal::default(), 0, step("tts"), 0).await;
+        let tts = (step("tts"), json!({"module": "tts", "data": {}}));
+        let answer = save(&cx, "k", Journal::default(), 0, tts, 0).await;
         assert_eq!(answer.tree.unwrap()["module"], "hangup");
         // A lost write whose step the winner does not hold is refused, not sent.
         let ahead = Journal {
             steps: vec![step("tts")],
             ..Journal::default()
         };
-        let answer = save(&cx, "k", ahead, 0, step("play"), 0).await;
+        let play = (step("play"), json!({"module": "play", "data": {}}));
+        let answer = save(&cx, "k", ahead, 0, play, 0).await;
         assert!(answer.tree.unwrap_err().detail.contains("changed while"));
     }
 }

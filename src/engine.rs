@@ -83,6 +83,9 @@ pub struct Answer {
     pub script: Option<Duration>,
     /// Bytes of JSON of the tree sent (0 when none), measured once for the limit and the log.
     pub reply_bytes: usize,
+    /// The tree's JSON text, when the flow already wrote it (a Class 5 step stores it): the
+    /// response and the exchange log use it instead of writing the tree again.
+    pub body: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl Answer {
@@ -96,6 +99,7 @@ impl Answer {
             validate: Duration::ZERO,
             script: None,
             reply_bytes: 0,
+            body: None,
         }
     }
 
@@ -406,10 +410,11 @@ impl Engine {
             verify: &verify,
         };
         let step = class5_step::answer(&cx, script, req, now.timestamp_millis()).await?;
-        let answer = match (step.tree, step.reply_bytes) {
-            // Measured as it was stored; a retry's stored tree is measured now.
-            (Ok(tree), Some(reply_bytes)) => Answer {
-                reply_bytes,
+        let answer = match (step.tree, step.raw) {
+            // Written once, as it was stored; a retry's stored tree is measured now.
+            (Ok(tree), Some(raw)) => Answer {
+                reply_bytes: raw.get().len(),
+                body: Some(raw),
                 ..Answer::new(classify(tree))
             },
             (Ok(tree), None) => Answer::measured(classify(tree)),

@@ -143,6 +143,7 @@ async fn an_ivr_call_runs_over_pivot_steps() {
     let name = collection(&tree);
     let step1 = follow(&server, &step0, "call-1@pbx", &json!({ name.clone(): "1" })).await;
     assert_eq!(step1.status, 200, "{}", step1.text());
+    assert_eq!(step1.content_type.as_deref(), Some("application/json"));
     let end = step1.json();
     assert_eq!(modules(&end), ["tts", "hangup"], "{end}");
     // The same caller number and random value: the replay gave back the journal's results,
@@ -172,6 +173,9 @@ async fn an_ivr_call_runs_over_pivot_steps() {
         })
         .collect();
     assert_eq!(notes.len(), 4, "{notes:?}");
+    // A step's reply is written once, when its journal is: the exchange log shows that text.
+    assert_eq!(calls["steps"][1]["reply"], end, "{calls}");
+    assert_eq!(calls["steps"][0]["reply"], tree, "{calls}");
     assert_eq!(
         notes[0],
         "class5 step 0: journal position 0 -> 4; recorded: ctx.answer, kv.incr, random, ctx.tts"

@@ -66,6 +66,8 @@ pub struct Exchange {
     pub result: Recorded,
     /// Bytes of JSON of the tree sent (0 when none), as the engine measured it.
     pub reply_bytes: usize,
+    /// The tree's JSON text as sent, when the engine had it written already.
+    pub reply_text: Option<Box<serde_json::value::RawValue>>,
     /// The HTTP status sent.
     pub status: u16,
     /// The rule that matched, for rule flows.
@@ -359,6 +361,7 @@ mod tests {
             request_bytes: 0,
             result: Recorded::Outcome(Outcome::Tree(json!({"module": "hangup", "data": {}}))),
             reply_bytes: 30,
+            reply_text: None,
             status: 200,
             rule: None,
             logs: Vec::new(),

@@ -73,6 +73,8 @@ struct Cut {
 enum Part<'a, T: Serialize> {
     Whole(&'a T),
     Cut(&'a str),
+    /// Its JSON text, written already.
+    Written(&'a serde_json::value::RawValue),
 }
 
 /// The JSON view of one step; fields in the order the console shows them.
@@ -240,9 +242,10 @@ fn frozen(exchange: &Exchange, cut: &Cut, masker: &Masker) -> Box<str> {
             Some(text) => Part::Cut(text),
             None => Part::Whole(&e.request),
         },
-        reply: match &cut.reply {
-            Some(text) => Some(Part::Cut(text)),
-            None => e.result.reply().map(Part::Whole),
+        reply: match (&cut.reply, &e.reply_text) {
+            (Some(text), _) => Some(Part::Cut(text)),
+            (None, Some(text)) if e.result.reply().is_some() => Some(Part::Written(text)),
+            (None, _) => e.result.reply().map(Part::Whole),
         },
         outcome: e.result.label(),
         status: e.status,
@@ -430,6 +433,7 @@ mod tests {
             },
             request_bytes: 12,
             reply_bytes: result.reply().map_or(0, crate::engine::json_size),
+            reply_text: None,
             result,
             status: 200,
             rule: None,

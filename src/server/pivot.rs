@@ -34,7 +34,7 @@ pub async fn pivot(
     let parse = started.elapsed();
     let answered = state.engine.answer(&flow, &request, at).await;
     let answered = answered.map_err(ApiError::from);
-    let response = reply::respond(answered.as_ref().map(|a| &a.outcome));
+    let response = reply::respond(answered.as_ref().map(|a| (&a.outcome, a.body.as_deref())));
     let head = Head {
         flow,
         at,
@@ -105,6 +105,7 @@ fn exchange(
         request_bytes: head.request_bytes,
         result: Recorded::Refused(String::new()),
         reply_bytes: 0,
+        reply_text: None,
         status,
         rule: None,
         logs: Vec::new(),
@@ -120,6 +121,7 @@ fn exchange(
             exchange.result = Recorded::Outcome(answer.outcome);
             exchange.version = answer.version;
             exchange.reply_bytes = answer.reply_bytes;
+            exchange.reply_text = answer.body;
             exchange.rule = answer.rule;
             exchange.logs = answer.logs;
             exchange.timings.run = answer.run;

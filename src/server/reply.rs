@@ -6,18 +6,22 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::error::ApiError;
 use crate::outcome::Outcome;
 
 /// Maps the result of a call step to its HTTP reply. The status sent is read back from the
 /// reply (`HttpResponse::status`), never computed a second time.
-pub fn respond(result: Result<&Outcome, &ApiError>) -> HttpResponse {
+pub fn respond(result: Result<(&Outcome, Option<&RawValue>), &ApiError>) -> HttpResponse {
     match result {
         Err(e) => e.error_response(),
-        Ok(outcome) => match outcome.tree() {
-            Some(tree) => HttpResponse::Ok().json(tree),
-            None => {
+        Ok((outcome, body)) => match (outcome.tree(), body) {
+            (Some(_), Some(body)) => HttpResponse::Ok()
+                .content_type(actix_web::http::header::ContentType::json())
+                .body(body.get().to_owned()),
+            (Some(tree), None) => HttpResponse::Ok().json(tree),
+            (None, _) => {
                 let failure = outcome.failure();
                 let body = json!({
                     "error": failure.map(|f| f.kind.as_str()).unwrap_or("flow failed"),

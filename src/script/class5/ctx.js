@@ -8,9 +8,10 @@
   const PromiseCtor = Promise;
   const never = { then() {} };
   let pending = null;
-  // The script's own line: the first frame outside pivotforge's files.
-  const lineOf = () => {
-    const stack = String(new Error().stack || '').split('\n');
+  // The script's own line in `at`'s stack: the first frame outside pivotforge's files. Read
+  // only for an error: every ctx call keeps its stack, few need it read.
+  const lineOf = (at) => {
+    const stack = String(at.stack || '').split('\n');
     for (let i = 0; i < stack.length; i += 1) {
       const m = /\(?([^\s()]+):(\d+)(?::\d+)?\)?\s*$/.exec(stack[i]);
       if (m && m[1].indexOf('pivotforge:') !== 0) return `${m[1]}:${m[2]}`;
@@ -19,16 +20,16 @@
   };
   const fail = (message) => { throw new Error(message); };
   const invoke = (method, args, tracked) => {
-    const line = lineOf();
+    const at = new Error();
     if (pending !== null) {
-      fail(`ctx.${method}() at ${line} was called while ctx.${pending.method}() at ${pending.line} `
+      fail(`ctx.${method}() at ${lineOf(at)} was called while ctx.${pending.method}() at ${lineOf(pending.at)} `
         + 'is still pending: await every ctx call (a missing await desynchronises the call)');
     }
     const out = parse(host.ctx(method, stringify(args)));
     if (out.error !== undefined) fail(out.error);
     if (out.suspend) { suspend(); return never; }
     if (!tracked) return PromiseCtor.resolve(out.value);
-    const mark = { method, line };
+    const mark = { method, at };
     pending = mark;
     const settled = () => { if (pending === mark) pending = null; return PromiseCtor.resolve(out.value); };
     return {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::effects::{CallInfo, Effects};
@@ -47,8 +48,8 @@ pub struct StepAnswer {
     pub script: Option<Duration>,
     /// The version the step ran when the call keeps an older one than the flow's.
     pub pinned: Option<String>,
-    /// Bytes of the tree's JSON when the step measured them (as it stored the tree).
-    pub reply_bytes: Option<usize>,
+    /// The tree's JSON text as the step stored it, when it did: sent as it is.
+    pub raw: Option<Box<RawValue>>,
 }
 
 impl StepAnswer {
@@ -62,7 +63,7 @@ impl StepAnswer {
             logs: Vec::new(),
             script: None,
             pinned: None,
-            reply_bytes: None,
+            raw: None,
         }
     }
 
@@ -72,7 +73,7 @@ impl StepAnswer {
             logs: Vec::new(),
             script: None,
             pinned: None,
-            reply_bytes: None,
+            raw: None,
         }
     }
 }
@@ -297,7 +298,7 @@ pub async fn answer(
             logs: Vec::new(),
             script: None,
             pinned: None,
-            reply_bytes: None,
+            raw: None,
         },
     };
     let mut logs = run.logs;
@@ -503,10 +504,10 @@ async fn save(
 ) -> StepAnswer {
     let n = journal.steps.len();
     step.position = journal.entries.len();
-    let reply_bytes = step.reply.get().len();
     journal.steps.push(step);
     let encoded = journal::encode(&journal);
-    drop(journal);
+    // The text stored is the text sent: the last step gives it up, not a copy.
+    let raw = journal.steps.pop().map(|step| step.reply);
     let bytes = encoded.len();
     if bytes > cx.config.max_journal_bytes {
         return journal_failure(format!(
@@ -527,7 +528,7 @@ async fn save(
             ttl_ms,
             now_ms,
             n,
-            (reply, reply_bytes),
+            (reply, raw),
         )
     })
     .await;
@@ -535,7 +536,7 @@ async fn save(
 }
 
 /// Saves the journal `encoded` if it is still at version `expected`, giving this step's `reply`
-/// (of `reply_bytes`); else the reply of step `n` that the journal now holds (a concurrent
+/// (and its stored text); else the reply of step `n` that the journal now holds (a concurrent
 /// request of the same step won).
 #[allow(clippy::too_many_arguments)]
 fn saved_reply(
@@ -546,11 +547,11 @@ fn saved_reply(
     ttl_ms: u64,
     now_ms: i64,
     n: usize,
-    (reply, reply_bytes): (Value, usize),
+    (reply, raw): (Value, Option<Box<RawValue>>),
 ) -> StepAnswer {
     match journal::save(store, key, encoded, expected, ttl_ms, now_ms) {
         Ok(true) => StepAnswer {
-            reply_bytes: Some(reply_bytes),
+            raw,
             ..StepAnswer::tree(reply)
         },
         Ok(false) => match journal::load(store, key, now_ms) {

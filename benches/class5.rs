@@ -1,6 +1,6 @@
 //! Cost of each step of a Class 5 call: step k of a call whose journal already holds k steps
 //! (distinct calls, their journals seeded by running the earlier steps), through the engine:
-//! the journal read, the replay in a fresh context, the reply and the journal's durable write.
+//! the journal read, the replay (in the flow's realm), the reply and the journal's durable write.
 //! Target: the 10th step costs < 2× the 1st; any step of a 30-step call < 10 ms.
 //!
 //! Run: `cargo bench --bench class5`.

@@ -411,7 +411,7 @@ impl Engine {
         };
         let step = class5_step::answer(&cx, script, req, now.timestamp_millis()).await?;
         let answer = match (step.tree, step.raw) {
-            // Written once, as it was stored; a retry's stored tree is measured now.
+            // Written once, as it was stored (a retry's too).
             (Ok(tree), Some(raw)) => Answer {
                 reply_bytes: raw.get().len(),
                 body: Some(raw),

@@ -76,6 +76,14 @@ impl StepAnswer {
             raw: None,
         }
     }
+
+    /// The reply a step stored, sent again as the text it was stored as.
+    fn stored(step: &Step) -> StepAnswer {
+        StepAnswer {
+            raw: Some(step.reply.clone()),
+            ..StepAnswer::tree(step.reply_value())
+        }
+    }
 }
 
 fn journal_failure(detail: String) -> StepAnswer {
@@ -168,7 +176,7 @@ pub async fn answer(
         Err(why) => return Ok(journal_failure(why)),
         Ok(Placement::Retry(step)) => {
             // A retry (Kazoo's or a proxy's): the same reply, nothing changes.
-            let mut answer = StepAnswer::tree(step.reply_value());
+            let mut answer = StepAnswer::stored(step);
             let note = format!(
                 "class5 step {n} repeated: its stored reply was sent again (journal position {}), \
                  nothing changed",
@@ -556,7 +564,7 @@ fn saved_reply(
         },
         Ok(false) => match journal::load(store, key, now_ms) {
             Ok(Some(now)) => match now.journal.steps.get(n) {
-                Some(theirs) => StepAnswer::tree(theirs.reply_value()),
+                Some(theirs) => StepAnswer::stored(theirs),
                 None => journal_failure(
                     "the call's journal changed while this step ran and holds no reply for it"
                         .into(),

@@ -1056,8 +1056,31 @@ async function main(data, ctx) {
   await ctx.tts(`last ${value.split('').last()}`);
 }
 "#;
-    let flows = flows_dir(&[("polyfill.js", flow), ("polyfill.settings.toml", MEDIA)]);
+    // The same once the call is under way: the step that throws replays its journal again
+    // in the fresh context.
+    let later = r#"
+'use strict';
+async function main(data, ctx) {
+  const { value } = await ctx.ivr('a.wav', 5, 1, 3);
+  String.prototype.shout = function () { return `${this}!`; };
+  await ctx.tts(`last ${value.shout()}`);
+}
+"#;
+    let flows = flows_dir(&[
+        ("polyfill.js", flow),
+        ("polyfill.settings.toml", MEDIA),
+        ("later.js", later),
+        ("later.settings.toml", MEDIA),
+    ]);
     let server = serve_one_thread(flows.path());
+    let step0 = first(&server, "later", "l-1").await;
+    assert_eq!(step0.status, 200, "{}", step0.text());
+    let name = collection(&step0.json());
+    let step1 = follow(&server, &step0, "l-1", &json!({ name: "123" })).await;
+    assert_eq!(
+        step1.json(),
+        json!({"module": "tts", "data": {"text": "last 123!"}})
+    );
     for call in ["p-1", "p-2"] {
         let step0 = first(&server, "polyfill", call).await;
         assert_eq!(step0.status, 200, "{}", step0.text());

@@ -628,17 +628,18 @@ fn run_step(
     if job.flow.module || realms.fresh_only(&key) {
         return fresh_step(job, services, effects);
     }
-    let again = effects.clone();
     let sandbox = match realms.get(&key, &job.flow, services, job.deadline, uses) {
         Ok(sandbox) => sandbox,
         Err(e) => return (Err(e), Vec::new(), None),
     };
     sandbox.set_effects(effects);
     let out = sandbox.call(&job.function, &job.arg, job.vars, job.deadline, job.now_ms);
-    let fx = sandbox.take_effects();
-    let wrote = fx.as_ref().is_some_and(Effects::wrote);
-    let output = fx.map(StepOutput::of);
-    let failed = out.result.is_err() || output.as_ref().is_some_and(|o| o.diverged.is_some());
+    let Some(fx) = sandbox.take_effects() else {
+        // Set just above and taken only here: never the case, but the realm is not trusted.
+        realms.discard(&key, false);
+        return (out.result, out.logs, None);
+    };
+    let failed = out.result.is_err() || fx.divergence().is_some();
     let clean = !failed && !out.discard && sandbox.clean();
     if failed || out.discard {
         realms.discard(&key, false);
@@ -659,9 +660,9 @@ fn run_step(
         Err(_) => false,
         Ok(_) => failed,
     };
-    let redo = erred && !wrote;
+    let redo = erred && !fx.wrote();
     if redo && Instant::now() < job.deadline {
-        let fresh = fresh_step(job, services, again);
+        let fresh = fresh_step(job, services, fx.rewound());
         let diverged = fresh.2.as_ref().is_some_and(|o| o.diverged.is_some());
         if fresh.0.is_ok() && !diverged {
             tracing::info!(
@@ -673,7 +674,7 @@ fn run_step(
         }
         return fresh;
     }
-    (out.result, out.logs, output)
+    (out.result, out.logs, Some(StepOutput::of(fx)))
 }
 
 /// One Class 5 step in a fresh context, dropped when the step is done.

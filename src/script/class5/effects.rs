@@ -65,7 +65,7 @@ pub enum Replayed {
 const WRITES: [&str; 5] = ["kv.set", "kv.delete", "kv.incr", "us.put", "us.delete"];
 
 /// The state of one Class 5 step inside the sandbox.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Effects {
     replay: Vec<Entry>,
     cursor: usize,
@@ -108,6 +108,26 @@ impl Effects {
     /// write, or a fetch.
     pub fn wrote(&self) -> bool {
         self.fetches > 0 || self.recorded.iter().any(|e| WRITES.contains(&e.k.as_str()))
+    }
+
+    /// The same step from its start again: the journal it replays and whom it is for, nothing
+    /// done yet (the journal is only read while a step runs).
+    pub fn rewound(self) -> Effects {
+        Effects::new(self.replay, self.call)
+    }
+
+    /// Why the step's replay did not match the journal, once it is done: it asked for
+    /// something out of turn, or it ended before asking for every result the journal holds.
+    pub fn divergence(&self) -> Option<String> {
+        self.diverged.clone().or_else(|| {
+            (self.unreplayed() > 0).then(|| {
+                format!(
+                    "the script's replay diverged from its journal: the step ended with {} \
+                     recorded results not asked for; was the script changed during the call?",
+                    self.unreplayed()
+                )
+            })
+        })
     }
 
     /// Entries of the journal not given back yet.

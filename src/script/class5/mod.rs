@@ -75,15 +75,7 @@ pub struct StepOutput {
 impl StepOutput {
     /// Takes what a finished step left in its effects.
     pub fn of(fx: Effects) -> StepOutput {
-        let diverged = fx.diverged.clone().or_else(|| {
-            (fx.unreplayed() > 0).then(|| {
-                format!(
-                    "the script's replay diverged from its journal: the step ended with {} \
-                     recorded results not asked for; was the script changed during the call?",
-                    fx.unreplayed()
-                )
-            })
-        });
+        let diverged = fx.divergence();
         StepOutput {
             recorded: fx.recorded,
             nodes: fx.nodes,

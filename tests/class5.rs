@@ -1016,6 +1016,21 @@ fn serve_one_thread(flows: &std::path::Path) -> TestServer {
     serve_with(config, at(NOW))
 }
 
+/// The second reply of a call of `flow` whose first step asks for digits: it gets `digits`.
+async fn reply_to(server: &TestServer, flow: &str, call: &str, digits: &str) -> Value {
+    let step0 = first(server, flow, call).await;
+    assert_eq!(step0.status, 200, "{call}: {}", step0.text());
+    let name = collection(&step0.json());
+    follow(server, &step0, call, &json!({ name: digits }))
+        .await
+        .json()
+}
+
+/// A reply that only speaks `text`.
+fn tts(text: &str) -> Value {
+    json!({"module": "tts", "data": {"text": text}})
+}
+
 #[tokio::test]
 async fn calls_on_one_thread_never_see_what_another_step_left() {
     // A top-level binding, an undeclared global and a built-in changed by a sloppy script:
@@ -1032,15 +1047,8 @@ async function main(data, ctx) {
     let flows = flows_dir(&[("state.js", flow), ("state.settings.toml", MEDIA)]);
     let server = serve_one_thread(flows.path());
     for call in ["s-1", "s-2", "s-3", "s-4", "s-5"] {
-        let step0 = first(&server, "state", call).await;
-        assert_eq!(step0.status, 200, "{}", step0.text());
-        let name = collection(&step0.json());
-        let step1 = follow(&server, &step0, call, &json!({ name: "1" })).await;
-        assert_eq!(
-            step1.json(),
-            json!({"module": "tts", "data": {"text": "visits 1, leaked 1"}}),
-            "{call}"
-        );
+        let reply = reply_to(&server, "state", call, "1").await;
+        assert_eq!(reply, tts("visits 1, leaked 1"), "{call}");
     }
 }
 
@@ -1073,23 +1081,10 @@ async function main(data, ctx) {
         ("later.settings.toml", MEDIA),
     ]);
     let server = serve_one_thread(flows.path());
-    let step0 = first(&server, "later", "l-1").await;
-    assert_eq!(step0.status, 200, "{}", step0.text());
-    let name = collection(&step0.json());
-    let step1 = follow(&server, &step0, "l-1", &json!({ name: "123" })).await;
-    assert_eq!(
-        step1.json(),
-        json!({"module": "tts", "data": {"text": "last 123!"}})
-    );
+    let reply = reply_to(&server, "later", "l-1", "123").await;
+    assert_eq!(reply, tts("last 123!"));
     for call in ["p-1", "p-2"] {
-        let step0 = first(&server, "polyfill", call).await;
-        assert_eq!(step0.status, 200, "{}", step0.text());
-        let name = collection(&step0.json());
-        let step1 = follow(&server, &step0, call, &json!({ name: "123" })).await;
-        assert_eq!(
-            step1.json(),
-            json!({"module": "tts", "data": {"text": "last 3"}}),
-            "{call}"
-        );
+        let reply = reply_to(&server, "polyfill", call, "123").await;
+        assert_eq!(reply, tts("last 3"), "{call}");
     }
 }

@@ -162,6 +162,11 @@ impl Chain {
         Chain { root: Some(node) }
     }
 
+    /// The first node, if any.
+    pub fn root(&self) -> Option<&Node> {
+        self.root.as_ref()
+    }
+
     /// True when no node was added.
     pub fn is_empty(&self) -> bool {
         self.root.is_none()

@@ -57,6 +57,8 @@ pub struct ScriptFlow {
     /// The flow's bulkhead and breaker in the pool, kept here once found so that a call needs
     /// no look-up by name.
     pub(crate) guard: OnceLock<Arc<pool::FlowGuard>>,
+    /// The replies its Class 5 steps built, for the steps that would build them again.
+    pub(crate) replies: class5::replies::Replies,
 }
 
 /// Why a script call did not give a value.
@@ -216,6 +218,7 @@ pub fn load(
         settings,
         imports: Arc::new(imported),
         guard: OnceLock::new(),
+        replies: Default::default(),
     })
 }
 
@@ -255,6 +258,7 @@ impl ScriptFlow {
             settings: self.settings.clone(),
             imports: Arc::new(imports),
             guard: OnceLock::new(),
+            replies: Default::default(),
         }
     }
 
@@ -274,6 +278,7 @@ impl ScriptFlow {
             settings: FlowSettings::default(),
             imports: Arc::default(),
             guard: OnceLock::new(),
+            replies: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`effects`]: the effects boundary (live, recording, replaying) the script host goes through;
 //! - [`ops`]: what each ctx method does on Kazoo;
 //! - [`host`]: the host functions the ctx object calls;
+//! - [`replies`]: the replies a flow's steps built, for steps that would build them again;
 //! - [`step`]: one request: step token, journal, replay, reply;
 //! - [`offline`]: `pivotforge run --journal FILE`.
 
@@ -19,6 +20,7 @@ pub mod host;
 pub mod journal;
 pub mod offline;
 pub mod ops;
+pub mod replies;
 pub mod step;
 
 use serde::{Deserialize, Serialize};

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::effects::{CallInfo, Effects};
 use super::journal::{self, Entry, Journal, Pending, Placement, Step};
+use super::replies::{Replies, Reply};
 use super::{ops, Class5Config, StepOutput};
 use crate::auth::{PivotLink, PivotTarget};
 use crate::callflow::{Hangup, Node, Response};
@@ -404,6 +405,14 @@ fn build(
         suspended,
         ..
     } = out;
+    // A step that ends at a ctx call as an earlier one did sends that step's checked reply.
+    let memo = match (&result, &suspended) {
+        (Ok(_), Some(op)) => Replies::key(n, &nodes, op),
+        _ => None,
+    };
+    if let Some(kept) = memo.as_deref().and_then(|key| flow.replies.get(key)) {
+        return Ok((kept.step(), kept.tree.clone(), recorded, kept.done));
+    }
     let script_error = |detail: String| Failure {
         kind: FailureKind::ScriptError,
         detail,
@@ -474,7 +483,17 @@ fn build(
     };
     let reply = tree.to_value();
     (cx.verify)(&reply)?;
-    Ok((Step::new(&reply, pending, 0), reply, recorded, done))
+    let step = Step::new(&reply, pending, 0);
+    if let Some(key) = memo {
+        let kept = Reply {
+            tree: reply.clone(),
+            text: step.reply.clone(),
+            pending: step.pending.clone(),
+            done,
+        };
+        flow.replies.keep(key, Arc::new(kept));
+    }
+    Ok((step, reply, recorded, done))
 }
 
 /// The node of a bridge and whether the script continues after its failure: then it carries

@@ -86,6 +86,9 @@ pub struct Answer {
     /// The tree's JSON text, when the flow already wrote it (a Class 5 step stores it): the
     /// response and the exchange log use it instead of writing the tree again.
     pub body: Option<Box<serde_json::value::RawValue>>,
+    /// The request's JSON text, when the flow wrote it (a script's `data`): the exchange log
+    /// keeps it instead of writing the request again.
+    pub request_text: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl Answer {
@@ -100,6 +103,7 @@ impl Answer {
             script: None,
             reply_bytes: 0,
             body: None,
+            request_text: None,
         }
     }
 
@@ -309,6 +313,7 @@ impl Engine {
                 }
                 // Straight to JSON text: the sandbox parses it and adds the flow's vars itself.
                 let data = serde_json::to_string(req).unwrap_or_else(|_| "{}".into());
+                let request_text = serde_json::value::RawValue::from_string(data.clone()).ok();
                 let started = Instant::now();
                 let run = pool
                     .run(
@@ -386,6 +391,7 @@ impl Engine {
                     run: ran - started,
                     validate: ran.elapsed(),
                     script,
+                    request_text,
                     ..answer
                 })
             }

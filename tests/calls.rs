@@ -180,6 +180,12 @@ async fn a_script_step_keeps_its_console_lines() {
     let s = &steps[0];
     assert_eq!(s["outcome"], "tree");
     assert_eq!(s["reply"], json!({"module": "tts", "data": {"text": "hi"}}));
+    // The script's `data` text, kept as the step's request: the request as parsed.
+    assert_eq!(
+        s["request"],
+        with(&kazoo_params_as_parsed(), &json!({"Call-ID": "js-1@h"})),
+        "{s}"
+    );
     assert!(s["version"].as_str().is_some_and(|v| !v.is_empty()), "{s}");
     assert_eq!(s["rule"], Value::Null);
     let logs = s["logs"].as_array().expect("logs is a list");

@@ -68,6 +68,8 @@ pub struct Exchange {
     pub reply_bytes: usize,
     /// The tree's JSON text as sent, when the engine had it written already.
     pub reply_text: Option<Box<serde_json::value::RawValue>>,
+    /// `request` as JSON text, when the flow wrote it already (a script's `data`).
+    pub request_text: Option<Box<serde_json::value::RawValue>>,
     /// The HTTP status sent.
     pub status: u16,
     /// The rule that matched, for rule flows.
@@ -362,6 +364,7 @@ mod tests {
             result: Recorded::Outcome(Outcome::Tree(json!({"module": "hangup", "data": {}}))),
             reply_bytes: 30,
             reply_text: None,
+            request_text: None,
             status: 200,
             rule: None,
             logs: Vec::new(),

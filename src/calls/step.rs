@@ -238,9 +238,10 @@ fn frozen(exchange: &Exchange, cut: &Cut, masker: &Masker) -> Box<str> {
         at: rfc3339_ms(e.at.timestamp_millis()),
         flow: &e.flow,
         version: &e.version,
-        request: match &cut.request {
-            Some(text) => Part::Cut(text),
-            None => Part::Whole(&e.request),
+        request: match (&cut.request, &e.request_text) {
+            (Some(text), _) => Part::Cut(text),
+            (None, Some(text)) => Part::Written(text),
+            (None, None) => Part::Whole(&e.request),
         },
         reply: match (&cut.reply, &e.reply_text) {
             (Some(text), _) => Some(Part::Cut(text)),
@@ -311,6 +312,7 @@ fn cut_parts(
         cut.request = Some(prefix(&text, shares[0]));
         cut.truncated.push("request");
         exchange.request = PivotRequest::default();
+        exchange.request_text = None;
     }
     if sizes[1] > shares[1] {
         if let Some(tree) = exchange.result.reply_mut() {
@@ -434,6 +436,7 @@ mod tests {
             request_bytes: 12,
             reply_bytes: result.reply().map_or(0, crate::engine::json_size),
             reply_text: None,
+            request_text: None,
             result,
             status: 200,
             rule: None,

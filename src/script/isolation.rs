@@ -59,9 +59,38 @@ pub(crate) struct Slot {
     pub(crate) flow: AtomicU64,
     /// When the job started, in microseconds of [`Core::us`].
     pub(crate) since_us: AtomicU64,
-    /// The thread's CPU clock, and its reading when the job started.
+    /// The thread's CPU clock, and its reading when the job started (or shortly before: see
+    /// [`Slot::start`]).
     pub(crate) clock: cpu::Clock,
     pub(crate) cpu_since_ns: AtomicU64,
+    /// When `cpu_since_ns` was read, in microseconds of [`Core::us`]; written by the slot's
+    /// thread only.
+    cpu_read_us: AtomicU64,
+}
+
+impl Slot {
+    /// Gives the slot the calling thread's CPU clock, with no reading kept from its last thread.
+    pub(crate) fn take_clock(&self) {
+        self.clock.set_to_current_thread();
+        self.cpu_read_us.store(0, Ordering::Relaxed);
+    }
+
+    /// Marks the slot running a job of flow `flow` since `now_us`. A thread's CPU clock is read
+    /// with a system call (no vDSO for it), a few percent of a fast script's call, so the
+    /// reading is kept for calls that start within a twentieth of `slow_us` (1 ms at most) of
+    /// it: the calls in between, all on this thread, add at most that much to what a long call
+    /// appears to use, against the tenth of `slow_us` that [`Core::running_long`] asks for.
+    pub(crate) fn start(&self, flow: u64, now_us: u64, slow_us: u64) {
+        self.since_us.store(now_us, Ordering::Release);
+        let stale_after = (slow_us / 20).min(1_000);
+        let read = self.cpu_read_us.load(Ordering::Relaxed);
+        if read == 0 || now_us.saturating_sub(read) >= stale_after {
+            let cpu = self.clock.read().unwrap_or(0);
+            self.cpu_since_ns.store(cpu, Ordering::Release);
+            self.cpu_read_us.store(now_us.max(1), Ordering::Relaxed);
+        }
+        self.flow.store(flow, Ordering::Release);
+    }
 }
 
 /// Thread CPU time. A call that has run long by the wall clock may only have been waiting for a
@@ -176,5 +205,53 @@ impl Core {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         })
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Uses the calling thread's CPU until its clock has moved past `ns`.
+    fn burn_past(slot: &Slot, ns: u64) {
+        let mut x = 0u64;
+        while slot.clock.read().unwrap_or(u64::MAX) <= ns {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+
+    #[test]
+    fn a_cpu_reading_is_kept_only_within_its_window() {
+        let slot = Slot::default();
+        slot.take_clock();
+        let slow_us = 100_000;
+        slot.start(1, 10_000, slow_us);
+        let first = slot.cpu_since_ns.load(Ordering::Acquire);
+        assert!(first > 0, "the first job reads the clock");
+        burn_past(&slot, first + 200_000);
+        slot.start(2, 10_900, slow_us);
+        assert_eq!(
+            slot.cpu_since_ns.load(Ordering::Acquire),
+            first,
+            "within 1 ms: kept"
+        );
+        assert_eq!(slot.flow.load(Ordering::Acquire), 2);
+        assert_eq!(slot.since_us.load(Ordering::Acquire), 10_900);
+        slot.start(3, 11_000, slow_us);
+        let second = slot.cpu_since_ns.load(Ordering::Acquire);
+        assert!(second > first, "1 ms on: read again");
+        // A short `slow` keeps a reading for a twentieth of it only.
+        burn_past(&slot, second + 200_000);
+        slot.start(4, 11_050, 1_000);
+        assert!(slot.cpu_since_ns.load(Ordering::Acquire) > second);
+        // A new thread's clock never starts from the last thread's reading.
+        let third = slot.cpu_since_ns.load(Ordering::Acquire);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                slot.take_clock();
+                slot.start(5, 11_060, slow_us);
+            });
+        });
+        assert!(slot.cpu_since_ns.load(Ordering::Acquire) < third);
     }
 }

@@ -450,7 +450,7 @@ fn worker(
 ) {
     let slot = core.claim_slot();
     if let Some(slot) = slot {
-        slot.clock.set_to_current_thread();
+        slot.take_clock();
     }
     let mut warm: Warm = HashMap::new();
     let mut realms = Realms::default();
@@ -521,10 +521,8 @@ fn serve(
     // A job that waited past its deadline says nothing about its flow: it does not run.
     let expired = started >= job.deadline;
     if let Some(slot) = slot {
-        slot.since_us.store(core.us(started), Ordering::Release);
-        let cpu = slot.clock.read().unwrap_or(0);
-        slot.cpu_since_ns.store(cpu, Ordering::Release);
-        slot.flow.store(guard.id, Ordering::Release);
+        let slow_us = core.isolation.slow.as_micros() as u64;
+        slot.start(guard.id, core.us(started), slow_us);
     }
     let class5 = job.class5.take();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match class5 {

@@ -245,7 +245,7 @@
     need(builders[specialNames[i]], `prelude.js builds ${specialNames[i]}, which the module registry does not list`);
   }
   const pivotforge = freeze(Object.assign({
-    time: (zone = 'UTC') => parse(host.time(String(zone), serviceNow())),
+    time: (zone = 'UTC') => host.time(String(zone), serviceNow()),
     node,
     recordingsUrl,
   }, builders));

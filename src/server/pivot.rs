@@ -106,6 +106,7 @@ fn exchange(
         result: Recorded::Refused(String::new()),
         reply_bytes: 0,
         reply_text: None,
+        request_text: None,
         status,
         rule: None,
         logs: Vec::new(),
@@ -122,6 +123,7 @@ fn exchange(
             exchange.version = answer.version;
             exchange.reply_bytes = answer.reply_bytes;
             exchange.reply_text = answer.body;
+            exchange.request_text = answer.request_text;
             exchange.rule = answer.rule;
             exchange.logs = answer.logs;
             exchange.timings.run = answer.run;

@@ -756,6 +756,21 @@ function main() {
     }
 }
 
+#[tokio::test]
+async fn time_gives_every_field_of_the_local_time() {
+    let script = r#"
+function main() {
+  const t = require('pivotforge').time('America/New_York');
+  return { module: 'tts', data: { text: JSON.stringify(t) } };
+}
+"#;
+    let dir = flows_dir(&[("flow.js", script)]);
+    let now = "2026-03-08T07:30:05Z";
+    let server = serve(dir.path(), at(now));
+    let expected = r#"{"zone":"America/New_York","year":2026,"month":3,"day":8,"hour":3,"minute":30,"second":5,"weekday":"sun","dayOfWeek":7,"date":"2026-03-08","time":"03:30"}"#;
+    assert_tree(&call(&server, "flow").await, &tts(expected), now);
+}
+
 // ---- the callflow builders of require('pivotforge') ---------------------------------------------
 
 #[tokio::test]

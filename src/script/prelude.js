@@ -245,7 +245,10 @@
     need(builders[specialNames[i]], `prelude.js builds ${specialNames[i]}, which the module registry does not list`);
   }
   const pivotforge = freeze(Object.assign({
-    time: (zone = 'UTC') => host.time(String(zone), serviceNow()),
+    time: (zone = 'UTC') => {
+      const t = host.time(String(zone), serviceNow());
+      return { zone: t[0], year: t[1], month: t[2], day: t[3], hour: t[4], minute: t[5], second: t[6], weekday: t[7], dayOfWeek: t[8], date: t[9], time: t[10] };
+    },
     node,
     recordingsUrl,
   }, builders));

@@ -312,8 +312,12 @@ impl Engine {
                     return self.answer_class5(flow, script, pool, req, now).await;
                 }
                 // Straight to JSON text: the sandbox parses it and adds the flow's vars itself.
-                let data = serde_json::to_string(req).unwrap_or_else(|_| "{}".into());
-                let request_text = serde_json::value::RawValue::from_string(data.clone()).ok();
+                // Written once: the same text is the exchange log's request (`from_string` would
+                // parse it again to check it).
+                let request_text = serde_json::value::to_raw_value(req).ok();
+                let data = request_text
+                    .as_ref()
+                    .map_or_else(|| "{}".to_owned(), |raw| raw.get().to_owned());
                 let started = Instant::now();
                 let run = pool
                     .run(

@@ -466,7 +466,6 @@ pub fn install<'js>(
 }
 
 /// The local time in an IANA zone, as the helper module's `time(zone)` gives it.
-#[derive(Debug, PartialEq)]
 pub struct LocalTime {
     zone: String,
     year: i32,

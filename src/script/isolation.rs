@@ -180,6 +180,11 @@ impl Core {
         u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
+    /// `[scripts] slow_ms`, in microseconds.
+    pub(crate) fn slow_us(&self) -> u64 {
+        u64::try_from(self.isolation.slow.as_micros()).unwrap_or(u64::MAX)
+    }
+
     pub(crate) fn ms(&self, at: Instant) -> u64 {
         self.us(at) / 1000
     }
@@ -188,7 +193,7 @@ impl Core {
     /// CPU for a tenth of it (where CPU time is known): a call that only waited for a core
     /// uses microseconds, a loop uses its share of a core.
     pub(crate) fn running_long(&self, id: u64, now: Instant) -> bool {
-        let (now, slow) = (self.us(now), self.isolation.slow.as_micros() as u64);
+        let (now, slow) = (self.us(now), self.slow_us());
         self.slots.iter().any(|s| {
             s.flow.load(Ordering::Acquire) == id
                 && now.saturating_sub(s.since_us.load(Ordering::Acquire)) >= slow

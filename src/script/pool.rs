@@ -521,8 +521,7 @@ fn serve(
     // A job that waited past its deadline says nothing about its flow: it does not run.
     let expired = started >= job.deadline;
     if let Some(slot) = slot {
-        let slow_us = core.isolation.slow.as_micros() as u64;
-        slot.start(guard.id, core.us(started), slow_us);
+        slot.start(guard.id, core.us(started), core.slow_us());
     }
     let class5 = job.class5.take();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match class5 {
